@@ -1,0 +1,47 @@
+//! `ffi-raw`: call any C function at run time.
+//!
+//! The bottom layer of the toolkit, the Rust analog of PyPy's `_rawffi`:
+//!
+//! - [`Library`] / [`Symbol`]: `dlopen`/`dlsym` with the loader's own error
+//!   text; a symbol keeps its library loaded.
+//! - [`Type`] / [`StructType`] / [`CScalar`]: what can be passed, with the host
+//!   C layout; [`Target`] holds every platform fact in one place.
+//! - [`Cif`]: a signature (fixed or variadic) prepared once, called many
+//!   times from any thread. x86-64 register-only signatures take a prepared
+//!   fast path; everything else goes through libffi.
+//! - [`Closure`]: a C function pointer that runs Rust; panics never unwind
+//!   into C ([`OnPanic`]).
+//! - [`errno`] / [`set_errno`] and [`Cif::call_with_errno`].
+//!
+//! ```
+//! use std::ffi::c_void;
+//! use ffi_raw::{CScalar, Cif, Library, Type};
+//!
+//! let libm = Library::open("libm.so.6", Default::default()).unwrap();
+//! let pow = libm.symbol("pow").unwrap();
+//! let cif = Cif::new([Type::F64, Type::F64], Type::F64).unwrap();
+//! let (x, y, mut r) = (2.0f64, 10.0f64, 0.0f64);
+//! let args: [*const c_void; 2] = [(&raw const x).cast(), (&raw const y).cast()];
+//! // SAFETY: pow is `double pow(double, double)`.
+//! unsafe { cif.call(pow.code_ptr(), &args, (&raw mut r).cast()).unwrap() };
+//! assert_eq!(r, 1024.0);
+//! # let _ = CScalar::Double;
+//! ```
+
+mod cif;
+mod closure;
+mod errno;
+mod error;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod fast;
+mod library;
+mod platform;
+mod types;
+
+pub use cif::Cif;
+pub use closure::{Closure, ClosureArgs, OnPanic, Scalar};
+pub use errno::{errno, set_errno};
+pub use error::{Error, Position, Result};
+pub use library::{CodePtr, Library, OpenFlags, Symbol};
+pub use platform::{CScalar, Target};
+pub use types::{AggregateKind, ArrayType, StructType, Type};

@@ -1,0 +1,215 @@
+//! Dynamic loading: libraries and the symbols in them.
+
+use std::ffi::{CString, OsStr, c_int, c_void};
+use std::fmt;
+use std::sync::Arc;
+
+use libloading::os::unix;
+
+use crate::error::{Error, Result};
+
+/// `dlopen` mode flags. Combine with `|`: `OpenFlags::NOW | OpenFlags::GLOBAL`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpenFlags(c_int);
+
+impl OpenFlags {
+    /// Resolve functions on first call (`RTLD_LAZY`).
+    pub const LAZY: OpenFlags = OpenFlags(libc::RTLD_LAZY);
+    /// Resolve every symbol at load time (`RTLD_NOW`).
+    pub const NOW: OpenFlags = OpenFlags(libc::RTLD_NOW);
+    /// Keep the library's symbols out of later lookups (`RTLD_LOCAL`).
+    pub const LOCAL: OpenFlags = OpenFlags(libc::RTLD_LOCAL);
+    /// Make the library's symbols available to later loads (`RTLD_GLOBAL`).
+    pub const GLOBAL: OpenFlags = OpenFlags(libc::RTLD_GLOBAL);
+    /// Never unload the library (`RTLD_NODELETE`).
+    pub const NODELETE: OpenFlags = OpenFlags(libc::RTLD_NODELETE);
+
+    /// The flags as `dlopen` takes them.
+    pub fn bits(self) -> c_int {
+        self.0
+    }
+
+    /// Flags from raw `RTLD_*` bits (for callers that receive them as ints).
+    pub fn from_bits(bits: c_int) -> OpenFlags {
+        OpenFlags(bits)
+    }
+}
+
+impl Default for OpenFlags {
+    /// `RTLD_NOW | RTLD_LOCAL`: fail at load time, not at the first call.
+    fn default() -> OpenFlags {
+        OpenFlags::NOW | OpenFlags::LOCAL
+    }
+}
+
+impl std::ops::BitOr for OpenFlags {
+    type Output = OpenFlags;
+    fn bitor(self, rhs: OpenFlags) -> OpenFlags {
+        OpenFlags(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for OpenFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names = vec![if self.0 & libc::RTLD_NOW != 0 {
+            "NOW"
+        } else {
+            "LAZY"
+        }];
+        names.push(if self.0 & libc::RTLD_GLOBAL != 0 {
+            "GLOBAL"
+        } else {
+            "LOCAL"
+        });
+        if self.0 & libc::RTLD_NODELETE != 0 {
+            names.push("NODELETE");
+        }
+        write!(f, "OpenFlags({})", names.join(" | "))
+    }
+}
+
+/// A loaded shared library, or the running process itself.
+///
+/// Cloning is cheap and shares the handle; the library is closed (`dlclose`)
+/// when the last clone and the last [`Symbol`] from it are dropped, so a
+/// symbol's address never outlives its library.
+#[derive(Clone)]
+pub struct Library(Arc<LibraryInner>);
+
+struct LibraryInner {
+    handle: unix::Library,
+    name: String,
+}
+
+impl Library {
+    /// Opens a library by file name (searched as `dlopen` searches) or by path.
+    ///
+    /// ```
+    /// use ffi_raw::{Library, OpenFlags};
+    /// let libm = Library::open("libm.so.6", OpenFlags::default()).unwrap();
+    /// assert!(libm.symbol("cos").is_ok());
+    /// let err = Library::open("libdoes-not-exist.so", OpenFlags::default()).unwrap_err();
+    /// assert!(err.to_string().contains("libdoes-not-exist.so"));
+    /// ```
+    pub fn open(name: impl AsRef<OsStr>, flags: OpenFlags) -> Result<Library> {
+        let name = name.as_ref();
+        let display = name.to_string_lossy().into_owned();
+        // SAFETY: loading a library runs its initialisers, which is the
+        // documented purpose of this call; libloading serialises dlerror.
+        let handle =
+            unsafe { unix::Library::open(Some(name), flags.bits()) }.map_err(|e| Error::Load {
+                name: display.clone(),
+                message: loader_message(&e),
+            })?;
+        Ok(Library(Arc::new(LibraryInner {
+            handle,
+            name: display,
+        })))
+    }
+
+    /// The running process: the executable and every library loaded with
+    /// global symbols (`dlopen(NULL)`), libc among them.
+    pub fn this() -> Library {
+        Library(Arc::new(LibraryInner {
+            handle: unix::Library::this(),
+            name: "<this process>".to_string(),
+        }))
+    }
+
+    /// The name or path this library was opened with.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Looks a symbol up (`dlsym`). The returned [`Symbol`] keeps this
+    /// library loaded.
+    pub fn symbol(&self, name: &str) -> Result<Symbol> {
+        let c_name = CString::new(name).map_err(|_| Error::SymbolName(name.to_string()))?;
+        // SAFETY: we ask for the raw address only (`*mut c_void`), which has
+        // no validity requirements; using it is the caller's unsafe business.
+        let raw = unsafe { self.0.handle.get::<*mut c_void>(c_name.as_bytes_with_nul()) };
+        match raw {
+            Ok(sym) => Ok(Symbol {
+                addr: sym.into_raw(),
+                library: self.clone(),
+            }),
+            Err(e) => Err(Error::Symbol {
+                library: self.0.name.clone(),
+                symbol: name.to_string(),
+                message: loader_message(&e),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Library {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Library").field(&self.0.name).finish()
+    }
+}
+
+/// The loader's own text for an error (dlerror), without libloading's prefix.
+fn loader_message(e: &libloading::Error) -> String {
+    use std::error::Error as _;
+    match e.source() {
+        Some(source) => source.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// The address of a symbol, with its library kept loaded.
+#[derive(Clone)]
+pub struct Symbol {
+    addr: *mut c_void,
+    library: Library,
+}
+
+// SAFETY: an address is plain data; the library handle is `Send + Sync`.
+unsafe impl Send for Symbol {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Symbol {}
+
+impl Symbol {
+    /// The symbol's address. It is valid while this `Symbol` lives; it may be
+    /// NULL for an undefined weak symbol.
+    pub fn addr(&self) -> *mut c_void {
+        self.addr
+    }
+
+    /// The symbol as a function address for [`crate::Cif::call`].
+    pub fn code_ptr(&self) -> CodePtr {
+        CodePtr(self.addr)
+    }
+
+    /// The library this symbol came from.
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Symbol({:p} in {:?})", self.addr, self.library.name())
+    }
+}
+
+/// The address of a function's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CodePtr(pub *mut c_void);
+
+// SAFETY: an address is plain data; calling through it is unsafe anyway.
+unsafe impl Send for CodePtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for CodePtr {}
+
+impl CodePtr {
+    /// The address of a Rust or C function pointer.
+    pub fn from_fn(f: *const ()) -> CodePtr {
+        CodePtr(f as *mut c_void)
+    }
+
+    /// The raw address.
+    pub fn as_ptr(self) -> *mut c_void {
+        self.0
+    }
+}

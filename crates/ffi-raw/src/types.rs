@@ -1,0 +1,467 @@
+//! The types `ffi-raw` can pass: fixed-width scalars, pointers, and structs
+//! (with nested structs and arrays as members), each with the host C layout.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use libffi_sys as sys;
+
+use crate::error::{Error, Position, Result};
+use crate::platform::Target;
+
+/// A type as the calling convention sees it.
+///
+/// Scalars are named by width; [`crate::CScalar`] maps C names (`long`,
+/// `size_t`, ...) to them. Cloning is cheap: aggregates are reference-counted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// No value; valid only as a return type.
+    Void,
+    /// 8-bit unsigned integer (also `_Bool`).
+    U8,
+    /// 8-bit signed integer.
+    I8,
+    /// 16-bit unsigned integer.
+    U16,
+    /// 16-bit signed integer.
+    I16,
+    /// 32-bit unsigned integer.
+    U32,
+    /// 32-bit signed integer.
+    I32,
+    /// 64-bit unsigned integer.
+    U64,
+    /// 64-bit signed integer.
+    I64,
+    /// IEEE single precision (`float`).
+    F32,
+    /// IEEE double precision (`double`).
+    F64,
+    /// `long double`, handled as raw bytes (16 bytes, 16-aligned on x86-64,
+    /// of which the x87 value uses the first 10).
+    LongDouble,
+    /// A data or code pointer.
+    Pointer,
+    /// A fixed-length array; valid only inside a struct.
+    Array(ArrayType),
+    /// A struct (or an aggregate that can only live in memory, see
+    /// [`StructType::memory_only`]).
+    Struct(StructType),
+}
+
+impl Type {
+    /// Size in bytes, as `sizeof` gives it.
+    pub fn size(&self) -> usize {
+        match self {
+            Type::Void => 0,
+            Type::U8 | Type::I8 => 1,
+            Type::U16 | Type::I16 => 2,
+            Type::U32 | Type::I32 | Type::F32 => 4,
+            Type::U64 | Type::I64 | Type::F64 => 8,
+            Type::LongDouble => Target::HOST.long_double_size,
+            Type::Pointer => Target::HOST.pointer_size,
+            Type::Array(a) => a.size(),
+            Type::Struct(s) => s.size(),
+        }
+    }
+
+    /// Alignment in bytes, as `_Alignof` gives it.
+    pub fn align(&self) -> usize {
+        match self {
+            Type::Void => 1,
+            Type::LongDouble => Target::HOST.long_double_align,
+            Type::Array(a) => a.element().align(),
+            Type::Struct(s) => s.align(),
+            scalar => scalar.size(),
+        }
+    }
+
+    /// Whether this is a signed or unsigned integer type.
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self,
+            Type::U8
+                | Type::I8
+                | Type::U16
+                | Type::I16
+                | Type::U32
+                | Type::I32
+                | Type::U64
+                | Type::I64
+        )
+    }
+
+    /// Whether this is a signed integer type.
+    pub fn is_signed_integer(&self) -> bool {
+        matches!(self, Type::I8 | Type::I16 | Type::I32 | Type::I64)
+    }
+
+    /// Checks that a value of this type can be passed or returned at `position`.
+    pub(crate) fn check_by_value(&self, position: Position) -> Result<()> {
+        match self {
+            Type::Void if position != Position::Return => Err(Error::VoidValue(position)),
+            Type::Array(_) => Err(Error::ArrayByValue(position)),
+            Type::Struct(s) => match s.memory_only_kind() {
+                Some(kind) => Err(Error::NotByValue { position, kind }),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The libffi description of this type. For aggregates the pointer stays
+    /// valid as long as `self` (or a clone of it) lives.
+    pub(crate) fn ffi_type(&self) -> *mut sys::ffi_type {
+        // Addresses of libffi's built-in descriptors, which nothing writes.
+        match self {
+            Type::Void => &raw mut sys::ffi_type_void,
+            Type::U8 => &raw mut sys::ffi_type_uint8,
+            Type::I8 => &raw mut sys::ffi_type_sint8,
+            Type::U16 => &raw mut sys::ffi_type_uint16,
+            Type::I16 => &raw mut sys::ffi_type_sint16,
+            Type::U32 => &raw mut sys::ffi_type_uint32,
+            Type::I32 => &raw mut sys::ffi_type_sint32,
+            Type::U64 => &raw mut sys::ffi_type_uint64,
+            Type::I64 => &raw mut sys::ffi_type_sint64,
+            Type::F32 => &raw mut sys::ffi_type_float,
+            Type::F64 => &raw mut sys::ffi_type_double,
+            Type::LongDouble => &raw mut sys::ffi_type_longdouble,
+            Type::Pointer => &raw mut sys::ffi_type_pointer,
+            Type::Array(_) => unreachable!("arrays are flattened into their struct"),
+            Type::Struct(s) => s.ffi_type(),
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Void => f.write_str("void"),
+            Type::U8 => f.write_str("u8"),
+            Type::I8 => f.write_str("i8"),
+            Type::U16 => f.write_str("u16"),
+            Type::I16 => f.write_str("i16"),
+            Type::U32 => f.write_str("u32"),
+            Type::I32 => f.write_str("i32"),
+            Type::U64 => f.write_str("u64"),
+            Type::I64 => f.write_str("i64"),
+            Type::F32 => f.write_str("f32"),
+            Type::F64 => f.write_str("f64"),
+            Type::LongDouble => f.write_str("long double"),
+            Type::Pointer => f.write_str("pointer"),
+            Type::Array(a) => write!(f, "{}[{}]", a.element(), a.len()),
+            Type::Struct(s) => match s.memory_only_kind() {
+                Some(kind) => write!(f, "{kind} ({} bytes)", s.size()),
+                None => {
+                    f.write_str("struct {")?;
+                    for (i, field) in s.fields().iter().enumerate() {
+                        let sep = if i == 0 { " " } else { ", " };
+                        write!(f, "{sep}{field}")?;
+                    }
+                    f.write_str(" }")
+                }
+            },
+        }
+    }
+}
+
+/// A fixed-length C array, `element[len]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ArrayType(Arc<(Type, usize)>);
+
+impl ArrayType {
+    /// `element[len]`. The element must have a size (not `void`).
+    pub fn new(element: Type, len: usize) -> Result<ArrayType> {
+        if element == Type::Void {
+            return Err(Error::Layout("array of void".into()));
+        }
+        element
+            .size()
+            .checked_mul(len)
+            .ok_or_else(|| Error::Layout(format!("array of {len} elements is too large")))?;
+        Ok(ArrayType(Arc::new((element, len))))
+    }
+
+    /// The element type.
+    pub fn element(&self) -> &Type {
+        &self.0.0
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.0.1
+    }
+
+    /// Whether the array has no elements (a GNU zero-length array).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `sizeof`.
+    pub fn size(&self) -> usize {
+        self.element().size() * self.len()
+    }
+}
+
+/// Why an aggregate can live in memory but cannot be passed by value
+/// through libffi.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggregateKind {
+    /// A union: libffi has no union type.
+    Union,
+    /// A packed struct: libffi assumes natural alignment.
+    Packed,
+    /// A struct with bitfields: libffi cannot describe them.
+    Bitfields,
+}
+
+impl fmt::Display for AggregateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AggregateKind::Union => "union",
+            AggregateKind::Packed => "packed struct",
+            AggregateKind::Bitfields => "struct with bitfields",
+        })
+    }
+}
+
+/// A struct with the natural C layout of its fields, or a memory-only
+/// aggregate of known size and alignment.
+#[derive(Clone)]
+pub struct StructType(Arc<StructInner>);
+
+struct StructInner {
+    fields: Vec<Type>,
+    offsets: Vec<usize>,
+    size: usize,
+    align: usize,
+    memory_only: Option<AggregateKind>,
+    /// libffi's description, built on first use (see [`FfiStruct`]).
+    ffi: OnceLock<FfiStruct>,
+}
+
+impl StructType {
+    /// A struct of `fields` laid out as C lays out a struct without
+    /// `#pragma pack`: each field at the next multiple of its alignment, the
+    /// size rounded up to the largest alignment.
+    pub fn new(fields: impl IntoIterator<Item = Type>) -> Result<StructType> {
+        let fields: Vec<Type> = fields.into_iter().collect();
+        if fields.is_empty() {
+            return Err(Error::EmptyStruct);
+        }
+        let mut offsets = Vec::with_capacity(fields.len());
+        let mut end = 0usize;
+        let mut align = 1usize;
+        for (i, field) in fields.iter().enumerate() {
+            if *field == Type::Void {
+                return Err(Error::Layout(format!("field {i} has type void")));
+            }
+            let offset = end.next_multiple_of(field.align());
+            offsets.push(offset);
+            end = offset
+                .checked_add(field.size())
+                .ok_or_else(|| Error::Layout("struct is too large".into()))?;
+            align = align.max(field.align());
+        }
+        let size = end.next_multiple_of(align);
+        Ok(StructType(Arc::new(StructInner {
+            fields,
+            offsets,
+            size,
+            align,
+            memory_only: None,
+            ffi: OnceLock::new(),
+        })))
+    }
+
+    /// An aggregate whose layout was computed elsewhere (a union, a packed
+    /// struct, a struct with bitfields): usable for sizes and memory, but
+    /// rejected when a call interface would pass or return it by value.
+    pub fn memory_only(kind: AggregateKind, size: usize, align: usize) -> Result<StructType> {
+        if !align.is_power_of_two() || size % align != 0 {
+            return Err(Error::Layout(format!(
+                "size {size} with alignment {align}: the alignment must be a power of two dividing the size"
+            )));
+        }
+        Ok(StructType(Arc::new(StructInner {
+            fields: Vec::new(),
+            offsets: Vec::new(),
+            size,
+            align,
+            memory_only: Some(kind),
+            ffi: OnceLock::new(),
+        })))
+    }
+
+    /// The member types (empty for a memory-only aggregate).
+    pub fn fields(&self) -> &[Type] {
+        &self.0.fields
+    }
+
+    /// The byte offset of each member.
+    pub fn offsets(&self) -> &[usize] {
+        &self.0.offsets
+    }
+
+    /// `sizeof`.
+    pub fn size(&self) -> usize {
+        self.0.size
+    }
+
+    /// `_Alignof`.
+    pub fn align(&self) -> usize {
+        self.0.align
+    }
+
+    /// `Some(kind)` when this aggregate cannot be passed by value.
+    pub fn memory_only_kind(&self) -> Option<AggregateKind> {
+        self.0.memory_only
+    }
+
+    fn ffi_type(&self) -> *mut sys::ffi_type {
+        let ffi = self.0.ffi.get_or_init(|| FfiStruct::build(self));
+        // The pointer targets a heap box owned by `self.0`, so it is stable
+        // for as long as this StructType (or a clone) is alive.
+        ffi.ty.as_ref() as *const sys::ffi_type as *mut sys::ffi_type
+    }
+}
+
+impl PartialEq for StructType {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.fields == other.0.fields
+                && self.0.size == other.0.size
+                && self.0.align == other.0.align
+                && self.0.memory_only == other.0.memory_only)
+    }
+}
+
+impl Eq for StructType {}
+
+impl std::hash::Hash for StructType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.fields.hash(state);
+        self.0.size.hash(state);
+        self.0.align.hash(state);
+    }
+}
+
+impl fmt::Debug for StructType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StructType")
+            .field("fields", &self.0.fields)
+            .field("offsets", &self.0.offsets)
+            .field("size", &self.0.size)
+            .field("align", &self.0.align)
+            .field("memory_only", &self.0.memory_only)
+            .finish()
+    }
+}
+
+/// libffi's description of a struct: a `ffi_type` whose `elements` is a
+/// NULL-terminated array of member descriptors. Arrays have no libffi type,
+/// so an `T[n]` member contributes `n` elements of `T`; libffi classifies
+/// registers from element offsets, which then match the C layout exactly.
+struct FfiStruct {
+    ty: Box<sys::ffi_type>,
+    /// Pointed to by `ty.elements`; kept alive here.
+    _elements: Box<[*mut sys::ffi_type]>,
+}
+
+// SAFETY: after construction the descriptor is never written again: its size
+// and alignment are filled in before any `ffi_prep_cif` sees it (libffi only
+// writes them when they are zero), and the element pointers target either
+// libffi's static descriptors or other `StructType`s kept alive by `fields`.
+unsafe impl Send for FfiStruct {}
+// SAFETY: see `Send`; shared access is read-only.
+unsafe impl Sync for FfiStruct {}
+
+impl FfiStruct {
+    fn build(s: &StructType) -> FfiStruct {
+        let mut elements: Vec<*mut sys::ffi_type> = Vec::new();
+        if s.memory_only_kind().is_none() {
+            for field in s.fields() {
+                push_flattened(field, &mut elements);
+            }
+        } else {
+            // Never handed to libffi for a call (check_by_value rejects it),
+            // but give it a sensible shape anyway.
+            elements.push(&raw mut sys::ffi_type_uint8);
+        }
+        elements.push(std::ptr::null_mut());
+        let mut elements = elements.into_boxed_slice();
+        let ty = Box::new(sys::ffi_type {
+            size: s.size(),
+            alignment: s.align() as u16,
+            type_: sys::FFI_TYPE_STRUCT as u16,
+            elements: elements.as_mut_ptr(),
+        });
+        FfiStruct {
+            ty,
+            _elements: elements,
+        }
+    }
+}
+
+fn push_flattened(field: &Type, out: &mut Vec<*mut sys::ffi_type>) {
+    match field {
+        Type::Array(a) => {
+            for _ in 0..a.len() {
+                push_flattened(a.element(), out);
+            }
+        }
+        other => out.push(other.ffi_type()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_layout_matches_c_rules() {
+        let s = StructType::new([Type::I8, Type::I32, Type::I16]).unwrap();
+        assert_eq!(s.offsets(), &[0, 4, 8]);
+        assert_eq!((s.size(), s.align()), (12, 4));
+        let s = StructType::new([Type::F64, Type::I64]).unwrap();
+        assert_eq!((s.size(), s.align()), (16, 8));
+        let arr = Type::Array(ArrayType::new(Type::I8, 3).unwrap());
+        let s = StructType::new([Type::I16, arr, Type::I8]).unwrap();
+        assert_eq!(s.offsets(), &[0, 2, 5]);
+        assert_eq!((s.size(), s.align()), (6, 2));
+        let s = StructType::new([Type::I8, Type::LongDouble]).unwrap();
+        assert_eq!((s.size(), s.align(), s.offsets()[1]), (32, 16, 16));
+    }
+
+    #[test]
+    fn libffi_agrees_with_our_offsets() {
+        let inner = StructType::new([Type::I8, Type::F64]).unwrap();
+        let arr = Type::Array(ArrayType::new(Type::F32, 3).unwrap());
+        let s = StructType::new([Type::I16, Type::Struct(inner), arr, Type::I8]).unwrap();
+        let ty = Type::Struct(s.clone()).ffi_type();
+        // Elements: i16, struct, f32, f32, f32, i8.
+        let mut offsets = [0usize; 6];
+        // SAFETY: `ty` is a valid struct descriptor with 6 elements and
+        // `offsets` has room for all of them.
+        let status = unsafe {
+            sys::ffi_get_struct_offsets(sys::ffi_abi_FFI_DEFAULT_ABI, ty, offsets.as_mut_ptr())
+        };
+        assert_eq!(status, sys::ffi_status_FFI_OK);
+        assert_eq!(offsets, [0, 8, 24, 28, 32, 36]);
+        assert_eq!(s.offsets(), &[0, 8, 24, 36]);
+        assert_eq!(s.size(), 40);
+    }
+
+    #[test]
+    fn rejected_layouts() {
+        assert!(matches!(StructType::new([]), Err(Error::EmptyStruct)));
+        assert!(matches!(
+            StructType::new([Type::Void]),
+            Err(Error::Layout(_))
+        ));
+        assert!(ArrayType::new(Type::Void, 2).is_err());
+        assert!(ArrayType::new(Type::I64, usize::MAX).is_err());
+        assert!(StructType::memory_only(AggregateKind::Union, 6, 4).is_err());
+        assert!(StructType::memory_only(AggregateKind::Union, 6, 3).is_err());
+    }
+}

@@ -146,31 +146,20 @@ impl Plan {
             }
         }
         let f = func.0;
-        let (lo, hi): (u64, u64) = match self.ret {
-            // SAFETY (all arms): `f` has the planned signature (caller's
-            // contract) and takes every argument in the registers filled
-            // here, so calling it with all fourteen argument registers set
-            // is the call it expects (see the module documentation). The
-            // Rust return type selects the register(s) the value comes back
-            // in, matching the plan's classification of the return type.
-            Return::Int if !self.uses_sse => unsafe { (call_int_only::<u64>(f, &gprs), 0) },
-            Return::Int => unsafe { (call::<u64>(f, &gprs, &sses), 0) },
-            Return::Sse => unsafe { (call::<f64>(f, &gprs, &sses).to_bits(), 0) },
-            Return::Pair(false, false) => {
-                let r = unsafe { call::<Pair<u64, u64>>(f, &gprs, &sses) };
-                (r.0, r.1)
-            }
-            Return::Pair(true, true) => {
-                let r = unsafe { call::<Pair<f64, f64>>(f, &gprs, &sses) };
-                (r.0.to_bits(), r.1.to_bits())
-            }
-            Return::Pair(false, true) => {
-                let r = unsafe { call::<Pair<u64, f64>>(f, &gprs, &sses) };
-                (r.0, r.1.to_bits())
-            }
-            Return::Pair(true, false) => {
-                let r = unsafe { call::<Pair<f64, u64>>(f, &gprs, &sses) };
-                (r.0.to_bits(), r.1)
+        // SAFETY: `f` has the planned signature (caller's contract) and takes
+        // every argument in the registers filled above, so calling it with
+        // all argument registers set is the call it expects (module docs).
+        // The Rust return type picks the register(s) the value comes back
+        // in, matching the plan's classification of the return type.
+        let (lo, hi) = unsafe {
+            match self.ret {
+                Return::Int if !self.uses_sse => call_int_only::<u64>(f, &gprs).words(),
+                Return::Int => call::<u64>(f, &gprs, &sses).words(),
+                Return::Sse => call::<f64>(f, &gprs, &sses).words(),
+                Return::Pair(false, false) => call::<Pair<u64, u64>>(f, &gprs, &sses).words(),
+                Return::Pair(true, true) => call::<Pair<f64, f64>>(f, &gprs, &sses).words(),
+                Return::Pair(false, true) => call::<Pair<u64, f64>>(f, &gprs, &sses).words(),
+                Return::Pair(true, false) => call::<Pair<f64, u64>>(f, &gprs, &sses).words(),
             }
         };
         let size = self.ret_size;
@@ -219,6 +208,39 @@ unsafe fn read_word(src: *const u8, kind: LoadKind) -> u64 {
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Pair<A, B>(A, B);
+
+/// A value returned in one or two registers, as raw words.
+trait ReturnWords {
+    fn words(self) -> (u64, u64);
+}
+
+trait RegisterBits {
+    fn bits(self) -> u64;
+}
+
+impl RegisterBits for u64 {
+    fn bits(self) -> u64 {
+        self
+    }
+}
+
+impl RegisterBits for f64 {
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+impl<W: RegisterBits> ReturnWords for W {
+    fn words(self) -> (u64, u64) {
+        (self.bits(), 0)
+    }
+}
+
+impl<A: RegisterBits, B: RegisterBits> ReturnWords for Pair<A, B> {
+    fn words(self) -> (u64, u64) {
+        (self.0.bits(), self.1.bits())
+    }
+}
 
 type AllRegs<R> =
     unsafe extern "C" fn(u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64) -> R;
@@ -361,7 +383,7 @@ mod tests {
         let dl = st(vec![Type::F64, Type::I64]);
         assert_eq!(Plan::new(&[], &dl).unwrap().ret, Return::Pair(true, false));
         let fff = st(vec![Type::F32, Type::F32, Type::F32]);
-        let plan = Plan::new(&[fff.clone()], &fff).unwrap();
+        let plan = Plan::new(std::slice::from_ref(&fff), &fff).unwrap();
         assert_eq!(plan.ret, Return::Pair(true, true));
         assert_eq!(plan.loads[1].kind, LoadKind::Unsigned(4));
         let fi = st(vec![Type::F32, Type::I32]);

@@ -278,7 +278,7 @@ impl StructType {
     /// struct, a struct with bitfields): usable for sizes and memory, but
     /// rejected when a call interface would pass or return it by value.
     pub fn memory_only(kind: AggregateKind, size: usize, align: usize) -> Result<StructType> {
-        if !align.is_power_of_two() || size % align != 0 {
+        if !align.is_power_of_two() || !size.is_multiple_of(align) {
             return Err(Error::Layout(format!(
                 "size {size} with alignment {align}: the alignment must be a power of two dividing the size"
             )));
@@ -393,7 +393,7 @@ impl FfiStruct {
         let ty = Box::new(sys::ffi_type {
             size: s.size(),
             alignment: s.align() as u16,
-            type_: sys::FFI_TYPE_STRUCT as u16,
+            type_: sys::FFI_TYPE_STRUCT,
             elements: elements.as_mut_ptr(),
         });
         FfiStruct {

@@ -64,8 +64,29 @@ fn step(name: &str) {
     println!("\n==> {name}");
 }
 
+/// Makes sure the C toolchain that libffi's build and the differential test
+/// need is present, installing it with apt-get on a bare Debian machine.
+fn ensure_c_toolchain(sh: &Shell) -> Result {
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    };
+    let missing: Vec<&str> = ["gcc", "make"]
+        .into_iter()
+        .filter(|t| !on_path(t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    step(&format!("installing {} with apt-get", missing.join(", ")));
+    cmd!(sh, "apt-get update -qq").run()?;
+    cmd!(sh, "apt-get install -y -qq {missing...}").run()?;
+    Ok(())
+}
+
 fn test() -> Result {
     let sh = shell()?;
+    ensure_c_toolchain(&sh)?;
     step("cargo fmt --check");
     cmd!(sh, "cargo fmt --all -- --check").run()?;
     step("cargo clippy --all-targets -- -D warnings");
@@ -81,6 +102,7 @@ fn test() -> Result {
 
 fn bench(extra: &[String]) -> Result {
     let sh = shell()?;
+    ensure_c_toolchain(&sh)?;
     step("criterion: call overhead");
     cmd!(
         sh,

@@ -45,3 +45,24 @@ pub use error::{Error, Position, Result};
 pub use library::{CodePtr, Library, OpenFlags, Symbol};
 pub use platform::{CScalar, Target};
 pub use types::{AggregateKind, ArrayType, StructType, Type};
+
+// The README's example is compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// libffi must be linked statically (the Python wheel may not depend on
+    /// a system libffi): after using it, no libffi shared object is mapped.
+    #[test]
+    fn libffi_is_linked_statically() {
+        let cif = crate::Cif::new([crate::Type::LongDouble], crate::Type::Void).unwrap();
+        assert!(!cif.uses_fast_path(), "this signature goes through libffi");
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(
+            !maps.lines().any(|l| l.contains("libffi.so")),
+            "a shared libffi is mapped into the process"
+        );
+    }
+}

@@ -122,7 +122,13 @@ fn generate(n: usize, seed: u64) -> (Vec<Case>, Vec<Tree>) {
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
-    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    // One runner generates every case, so the size filter's rejections add
+    // up across the whole run; only a filter that never passes should stop it.
+    let config = Config {
+        max_local_rejects: u32::MAX,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(config, rng);
     let strategy = corpus::case();
     let trees: Vec<Tree> = (0..n)
         .map(|_| Box::new(strategy.new_tree(&mut runner).expect("strategy generates")) as Tree)

@@ -76,13 +76,15 @@ fn env_number(name: &str, default: u64) -> Result<u64, String> {
 }
 
 fn parent_main() -> Result<bool, String> {
-    let (cases, trees) = match std::env::var("FFI_RAW_DIFF_REPLAY") {
-        Ok(line) => (vec![Case::from_line(&line)], Vec::new()),
+    let (cases, seed) = match std::env::var("FFI_RAW_DIFF_REPLAY") {
+        Ok(line) => (vec![Case::from_line(&line)], None),
         Err(_) => {
             let n = env_number("FFI_RAW_DIFF_CASES", DEFAULT_CASES as u64)? as usize;
             let seed = env_number("FFI_RAW_DIFF_SEED", DEFAULT_SEED)?;
             println!("abi_diff: generating {n} cases (FFI_RAW_DIFF_SEED=0x{seed:x})");
-            generate(n, seed)
+            let mut cases = Vec::with_capacity(n);
+            generate(n, seed, |tree| cases.push(tree.current()));
+            (cases, Some(seed))
         }
     };
     let started = std::time::Instant::now();
@@ -102,8 +104,14 @@ fn parent_main() -> Result<bool, String> {
                 cases[*k].to_line()
             );
         }
-        let (case, message) = match trees.into_iter().nth(*first) {
-            Some(tree) => shrink(tree, message.clone())?,
+        let (case, message) = match seed {
+            Some(seed) => {
+                // Generation is deterministic: replay it up to the failing
+                // case to get its value tree back.
+                let mut tree = None;
+                generate(*first + 1, seed, |t| tree = Some(t));
+                shrink(tree.expect("generated"), message.clone())?
+            }
             None => (cases[*first].clone(), message.clone()),
         };
         print_reproduction(&case, &message);
@@ -118,7 +126,8 @@ fn parent_main() -> Result<bool, String> {
 
 type Tree = Box<dyn ValueTree<Value = Case>>;
 
-fn generate(n: usize, seed: u64) -> (Vec<Case>, Vec<Tree>) {
+/// Generates `n` cases from `seed`, handing each value tree to `each`.
+fn generate(n: usize, seed: u64, mut each: impl FnMut(Tree)) {
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
@@ -130,10 +139,11 @@ fn generate(n: usize, seed: u64) -> (Vec<Case>, Vec<Tree>) {
     };
     let mut runner = TestRunner::new_with_rng(config, rng);
     let strategy = corpus::case();
-    let trees: Vec<Tree> = (0..n)
-        .map(|_| Box::new(strategy.new_tree(&mut runner).expect("strategy generates")) as Tree)
-        .collect();
-    (trees.iter().map(|t| t.current()).collect(), trees)
+    for _ in 0..n {
+        each(Box::new(
+            strategy.new_tree(&mut runner).expect("strategy generates"),
+        ));
+    }
 }
 
 /// Shrinks a failing case with proptest's value tree, re-running each

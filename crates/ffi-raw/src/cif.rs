@@ -318,6 +318,13 @@ impl Cif {
         ret: *mut c_void,
         set_before: Option<i32>,
     ) -> Result<i32> {
+        // Checked here too so that a failed call leaves errno alone.
+        if args.len() != self.args.len() {
+            return Err(Error::ArgCount {
+                expected: self.args.len(),
+                got: args.len(),
+            });
+        }
         if let Some(value) = set_before {
             crate::errno::set_errno(value);
         }

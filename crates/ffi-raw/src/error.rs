@@ -44,7 +44,7 @@ pub enum Error {
     #[error("{0} is an array; C passes arrays as pointers, declare it as Type::Pointer")]
     ArrayByValue(Position),
     /// An aggregate that libffi cannot pass or return by value correctly.
-    #[error("{position} is a {kind}, which cannot be passed or returned by value through libffi")]
+    #[error("{position} is or contains a {kind}, which libffi cannot pass or return by value")]
     NotByValue {
         position: Position,
         kind: AggregateKind,
@@ -61,9 +61,6 @@ pub enum Error {
     /// A variadic signature needs at least one fixed argument in C.
     #[error("a variadic function needs at least one fixed argument")]
     VariadicWithoutFixed,
-    /// Closures are built from fixed-arity signatures only.
-    #[error("a closure cannot have a variadic signature")]
-    VariadicClosure,
     /// A value read with the wrong Rust type.
     #[error("{position} has type {actual}, not {requested}")]
     TypeMismatch {

@@ -303,7 +303,7 @@ fn eightbytes(ty: &Type) -> Option<Vec<Word>> {
         Type::U64 | Type::I64 | Type::Pointer => scalar(LoadKind::Unsigned(8), Class::Integer),
         Type::F32 => scalar(LoadKind::Unsigned(4), Class::Sse),
         Type::F64 => scalar(LoadKind::Unsigned(8), Class::Sse),
-        Type::Struct(s) if s.memory_only_kind().is_none() && s.size() <= 16 => {
+        Type::Struct(s) if s.by_value_obstacle().is_none() && s.size() <= 16 => {
             let mut classes: [Option<Class>; 2] = [None, None];
             let mut ok = true;
             visit_leaves(ty, 0, &mut |leaf, offset| {

@@ -51,11 +51,14 @@ impl std::ops::BitOr for OpenFlags {
 
 impl fmt::Debug for OpenFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names = vec![if self.0 & libc::RTLD_NOW != 0 {
-            "NOW"
-        } else {
-            "LAZY"
-        }];
+        // Neither NOW nor LAZY is invalid for dlopen: show nothing rather
+        // than a mode that is not there.
+        let mut names = Vec::new();
+        if self.0 & libc::RTLD_NOW != 0 {
+            names.push("NOW");
+        } else if self.0 & libc::RTLD_LAZY != 0 {
+            names.push("LAZY");
+        }
         names.push(if self.0 & libc::RTLD_GLOBAL != 0 {
             "GLOBAL"
         } else {

@@ -101,7 +101,7 @@ impl Type {
         match self {
             Type::Void if position != Position::Return => Err(Error::VoidValue(position)),
             Type::Array(_) => Err(Error::ArrayByValue(position)),
-            Type::Struct(s) => match s.memory_only_kind() {
+            Type::Struct(s) => match s.by_value_obstacle() {
                 Some(kind) => Err(Error::NotByValue { position, kind }),
                 None => Ok(()),
             },
@@ -213,6 +213,10 @@ pub enum AggregateKind {
     Packed,
     /// A struct with bitfields: libffi cannot describe them.
     Bitfields,
+    /// A struct of size 0, or one whose zero-size members (GNU zero-length
+    /// arrays, empty structs) move later members: libffi has no element
+    /// for a zero-size member and would lay the rest out differently.
+    ZeroSized,
 }
 
 impl fmt::Display for AggregateKind {
@@ -221,6 +225,7 @@ impl fmt::Display for AggregateKind {
             AggregateKind::Union => "union",
             AggregateKind::Packed => "packed struct",
             AggregateKind::Bitfields => "struct with bitfields",
+            AggregateKind::ZeroSized => "zero-sized aggregate",
         })
     }
 }
@@ -236,6 +241,8 @@ struct StructInner {
     size: usize,
     align: usize,
     memory_only: Option<AggregateKind>,
+    /// Why libffi cannot pass this by value (see `by_value_obstacle`).
+    obstacle: Option<AggregateKind>,
     /// libffi's description, built on first use (see [`FfiStruct`]).
     ffi: OnceLock<FfiStruct>,
 }
@@ -264,12 +271,14 @@ impl StructType {
             align = align.max(field.align());
         }
         let size = end.next_multiple_of(align);
+        let obstacle = by_value_obstacle(&fields, &offsets, size);
         Ok(StructType(Arc::new(StructInner {
             fields,
             offsets,
             size,
             align,
             memory_only: None,
+            obstacle,
             ffi: OnceLock::new(),
         })))
     }
@@ -289,6 +298,7 @@ impl StructType {
             size,
             align,
             memory_only: Some(kind),
+            obstacle: Some(kind),
             ffi: OnceLock::new(),
         })))
     }
@@ -316,6 +326,13 @@ impl StructType {
     /// `Some(kind)` when this aggregate cannot be passed by value.
     pub fn memory_only_kind(&self) -> Option<AggregateKind> {
         self.0.memory_only
+    }
+
+    /// Why this struct cannot be passed or returned by value through libffi
+    /// — it is, or contains, a union, a packed struct, a struct with
+    /// bitfields, or zero-size members libffi cannot place — or `None`.
+    pub fn by_value_obstacle(&self) -> Option<AggregateKind> {
+        self.0.obstacle
     }
 
     fn ffi_type(&self) -> *mut sys::ffi_type {
@@ -403,6 +420,8 @@ impl FfiStruct {
     }
 }
 
+/// libffi's element list for a member: arrays flattened, zero-size members
+/// left out (libffi rejects, and writes to, zero-size descriptors).
 fn push_flattened(field: &Type, out: &mut Vec<*mut sys::ffi_type>) {
     match field {
         Type::Array(a) => {
@@ -410,8 +429,47 @@ fn push_flattened(field: &Type, out: &mut Vec<*mut sys::ffi_type>) {
                 push_flattened(a.element(), out);
             }
         }
+        other if other.size() == 0 => {}
         other => out.push(other.ffi_type()),
     }
+}
+
+/// Why libffi cannot pass a struct with these members by value, if it
+/// cannot: a member that cannot be (searched through arrays), size 0, or
+/// zero-size members that make libffi's own layout of the element list
+/// (see [`push_flattened`]) differ from the C layout.
+fn by_value_obstacle(fields: &[Type], offsets: &[usize], size: usize) -> Option<AggregateKind> {
+    if size == 0 {
+        return Some(AggregateKind::ZeroSized);
+    }
+    fn member_obstacle(ty: &Type) -> Option<AggregateKind> {
+        match ty {
+            Type::Struct(s) if s.size() > 0 => s.by_value_obstacle(),
+            Type::Array(a) => member_obstacle(a.element()),
+            _ => None,
+        }
+    }
+    if let Some(kind) = fields.iter().find_map(member_obstacle) {
+        return Some(kind);
+    }
+    let mut libffi_end = 0usize;
+    for (field, offset) in fields.iter().zip(offsets) {
+        let (element, count) = match field {
+            Type::Array(a) => (a.element(), a.len()),
+            other => (other, 1),
+        };
+        if element.size() == 0 {
+            continue;
+        }
+        for i in 0..count {
+            let libffi_offset = libffi_end.next_multiple_of(element.align());
+            if libffi_offset != offset + i * element.size() {
+                return Some(AggregateKind::ZeroSized);
+            }
+            libffi_end = libffi_offset + element.size();
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -450,6 +508,38 @@ mod tests {
         assert_eq!(offsets, [0, 8, 24, 28, 32, 36]);
         assert_eq!(s.offsets(), &[0, 8, 24, 36]);
         assert_eq!(s.size(), 40);
+    }
+
+    #[test]
+    fn by_value_obstacles() {
+        let union = Type::Struct(StructType::memory_only(AggregateKind::Union, 8, 8).unwrap());
+        let wrapped = StructType::new([Type::I8, union.clone()]).unwrap();
+        assert_eq!(wrapped.by_value_obstacle(), Some(AggregateKind::Union));
+        let in_array = Type::Array(ArrayType::new(union, 2).unwrap());
+        let deep = StructType::new([Type::Struct(StructType::new([in_array]).unwrap())]).unwrap();
+        assert_eq!(deep.by_value_obstacle(), Some(AggregateKind::Union));
+
+        let zero = |ty| Type::Array(ArrayType::new(ty, 0).unwrap());
+        let empty = StructType::new([zero(Type::F64)]).unwrap();
+        assert_eq!(empty.size(), 0);
+        assert_eq!(empty.by_value_obstacle(), Some(AggregateKind::ZeroSized));
+        // A zero-size member at an offset libffi reproduces is harmless...
+        let fine = StructType::new([Type::F64, Type::Struct(empty.clone()), Type::F64]).unwrap();
+        assert_eq!(fine.by_value_obstacle(), None);
+        let trailing = StructType::new([Type::I32, zero(Type::F64)]).unwrap();
+        assert_eq!((trailing.size(), trailing.by_value_obstacle()), (8, None));
+        // ...but one whose alignment moves the next member is not.
+        let shifted = StructType::new([Type::I8, zero(Type::F64), Type::I8]).unwrap();
+        assert_eq!(shifted.offsets(), &[0, 8, 8]);
+        assert_eq!(shifted.by_value_obstacle(), Some(AggregateKind::ZeroSized));
+        let check = Type::Struct(shifted).check_by_value(Position::Argument(2));
+        assert!(matches!(
+            check,
+            Err(Error::NotByValue {
+                position: Position::Argument(2),
+                kind: AggregateKind::ZeroSized
+            })
+        ));
     }
 
     #[test]

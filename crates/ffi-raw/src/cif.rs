@@ -197,6 +197,7 @@ impl Cif {
             .map(|(ty, conv)| conv.passed_type(ty))
             .collect();
         let mut ffi_args: Box<[*mut sys::ffi_type]> = passed.iter().map(Type::ffi_type).collect();
+        let ffi_ret = libffi_return_type(&ret);
         let nargs = u32::try_from(args.len()).map_err(|_| Error::Libffi("too many arguments"))?;
         // SAFETY: ffi_cif is plain old data that ffi_prep_cif fully initialises.
         let mut raw: Box<sys::ffi_cif> = Box::new(unsafe { std::mem::zeroed() });
@@ -209,7 +210,7 @@ impl Cif {
                     &mut *raw,
                     sys::ffi_abi_FFI_DEFAULT_ABI,
                     nargs,
-                    ret.ffi_type(),
+                    ffi_ret.ffi_type(),
                     ffi_args.as_mut_ptr(),
                 ),
                 Some(nfixed) => sys::ffi_prep_cif_var(
@@ -217,7 +218,7 @@ impl Cif {
                     sys::ffi_abi_FFI_DEFAULT_ABI,
                     nfixed as u32,
                     nargs,
-                    ret.ffi_type(),
+                    ffi_ret.ffi_type(),
                     ffi_args.as_mut_ptr(),
                 ),
             }
@@ -411,6 +412,24 @@ impl fmt::Debug for Cif {
             .field("fast_path", &self.uses_fast_path())
             .finish()
     }
+}
+
+/// The return type libffi is told about.
+///
+/// On x86-64 a struct that is exactly one `long double` (also nested, or as
+/// `long double[1]`) is classified X87/X87UP and returned in `st(0)`, just
+/// like a `long double`. libffi's struct path reads `rax:rdx` instead and
+/// leaves the value on the x87 stack (found by the differential test), so
+/// it is described to libffi as the `long double` it is returned as.
+fn libffi_return_type(ret: &Type) -> Type {
+    if cfg!(target_arch = "x86_64") && matches!(ret, Type::Struct(_)) && ret.size() == 16 {
+        let mut leaves = Vec::new();
+        ret.for_each_leaf(&mut |leaf, offset| leaves.push((leaf.clone(), offset)));
+        if leaves == [(Type::LongDouble, 0)] {
+            return Type::LongDouble;
+        }
+    }
+    ret.clone()
 }
 
 pub(crate) fn check_status(status: sys::ffi_status) -> Result<()> {

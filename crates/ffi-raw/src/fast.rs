@@ -306,7 +306,7 @@ fn eightbytes(ty: &Type) -> Option<Vec<Word>> {
         Type::Struct(s) if s.by_value_obstacle().is_none() && s.size() <= 16 => {
             let mut classes: [Option<Class>; 2] = [None, None];
             let mut ok = true;
-            visit_leaves(ty, 0, &mut |leaf, offset| {
+            ty.for_each_leaf(&mut |leaf, offset| {
                 let class = match leaf {
                     Type::F32 | Type::F64 => Class::Sse,
                     Type::LongDouble => {
@@ -343,24 +343,6 @@ fn eightbytes(ty: &Type) -> Option<Vec<Word>> {
             Some(words)
         }
         _ => None,
-    }
-}
-
-/// Calls `f` with every scalar inside `ty` and its byte offset.
-fn visit_leaves(ty: &Type, base: usize, f: &mut impl FnMut(&Type, usize)) {
-    match ty {
-        Type::Struct(s) => {
-            for (field, offset) in s.fields().iter().zip(s.offsets()) {
-                visit_leaves(field, base + offset, f);
-            }
-        }
-        Type::Array(a) => {
-            let size = a.element().size();
-            for i in 0..a.len() {
-                visit_leaves(a.element(), base + i * size, f);
-            }
-        }
-        leaf => f(leaf, base),
     }
 }
 

@@ -96,6 +96,27 @@ impl Type {
         matches!(self, Type::I8 | Type::I16 | Type::I32 | Type::I64)
     }
 
+    /// Calls `f` with every scalar inside this type and its byte offset
+    /// (a scalar is its own single leaf, at 0).
+    pub(crate) fn for_each_leaf(&self, f: &mut impl FnMut(&Type, usize)) {
+        fn visit(ty: &Type, base: usize, f: &mut impl FnMut(&Type, usize)) {
+            match ty {
+                Type::Struct(s) => {
+                    for (field, offset) in s.fields().iter().zip(s.offsets()) {
+                        visit(field, base + offset, f);
+                    }
+                }
+                Type::Array(a) => {
+                    for i in 0..a.len() {
+                        visit(a.element(), base + i * a.element().size(), f);
+                    }
+                }
+                leaf => f(leaf, base),
+            }
+        }
+        visit(self, 0, f)
+    }
+
     /// Checks that a value of this type can be passed or returned at `position`.
     pub(crate) fn check_by_value(&self, position: Position) -> Result<()> {
         match self {

@@ -172,6 +172,38 @@ pub fn case() -> BoxedStrategy<Case> {
     prop_oneof![3 => fixed, 1 => variadic].boxed()
 }
 
+/// Known-tricky signatures, checked on every run before the generated ones
+/// (scalar indexes are positions in `CScalar::ALL`: 0 `_Bool`, 1 `char`,
+/// 4 `short`, 6 `int`, 8 `long`, 25 `float`, 26 `double`, 27 `long double`,
+/// 28 `void *`).
+pub const CATALOGUE: &[&str] = &[
+    // One `long double` in a struct: returned in st(0), like a long double
+    // (libffi gets this wrong; see cif::libffi_return_type).
+    "-|{27}|6",
+    "1|{27}|6 {27} 27",
+    "-|{{27}}|{27}",
+    "-|{[1;27]}|",
+    "-|{27,6}|{27,6} 27",
+    // Mixed eightbytes: SSE+INTEGER, INTEGER+SSE, all SSE, all INTEGER.
+    "-|{26,8}|{26,8} {8,26}",
+    "-|{8,26}|{26,8}",
+    "-|{25,25,25}|{25,25,25} {25,25,25}",
+    "-|{25,6}|{6,25} {25,25,6}",
+    "-|{1,6,4}|{1,6,4} {1,6,4}",
+    // 17 to 24 bytes: returned in memory, passed on the stack.
+    "-|{[17;1]}|{[17;1]} {8,8,1}",
+    "-|{26,26,26}|{26,26,26} {8,8,8}",
+    // Registers run out: a two-word struct after five integers goes whole to
+    // the stack; a ninth double spills.
+    "-|8|6 6 6 6 6 {8,8} 6",
+    "-|26|26 26 26 26 26 26 26 26 26 {26,26}",
+    // Small integers on the stack (libffi does not extend them itself).
+    "-|6|8 8 8 8 8 8 1 4 2 5 0",
+    // Variadic promotions of every small type, and float.
+    "1|6|28 0 1 2 3 4 5 12 13 14 15 25",
+    "1|26|6 25 25 25 25 25 25 25 25 25",
+];
+
 // ---- text form: `fixed|ret|arg arg ...` ----
 
 impl Ty {

@@ -82,7 +82,10 @@ fn parent_main() -> Result<bool, String> {
             let n = env_number("FFI_RAW_DIFF_CASES", DEFAULT_CASES as u64)? as usize;
             let seed = env_number("FFI_RAW_DIFF_SEED", DEFAULT_SEED)?;
             println!("abi_diff: generating {n} cases (FFI_RAW_DIFF_SEED=0x{seed:x})");
-            let mut cases = Vec::with_capacity(n);
+            let mut cases: Vec<Case> = corpus::CATALOGUE
+                .iter()
+                .map(|l| Case::from_line(l))
+                .collect();
             generate(n, seed, |tree| cases.push(tree.current()));
             (cases, Some(seed))
         }
@@ -91,8 +94,13 @@ fn parent_main() -> Result<bool, String> {
     let failures = run_cases(&cases)?;
     let variadic = cases.iter().filter(|c| c.fixed.is_some()).count();
     println!(
-        "abi_diff: {} cases ({} fixed-arity, each also as a closure; {} variadic) in {:.1?}",
+        "abi_diff: {} cases ({} catalogued; {} fixed-arity, each also as a closure; {} variadic) in {:.1?}",
         cases.len(),
+        if seed.is_some() {
+            corpus::CATALOGUE.len()
+        } else {
+            0
+        },
         cases.len() - variadic,
         variadic,
         started.elapsed()
@@ -105,14 +113,16 @@ fn parent_main() -> Result<bool, String> {
             );
         }
         let (case, message) = match seed {
-            Some(seed) => {
-                // Generation is deterministic: replay it up to the failing
-                // case to get its value tree back.
+            // Generation is deterministic: replay it up to the failing case
+            // to get its value tree back (catalogue cases have none).
+            Some(seed) if *first >= corpus::CATALOGUE.len() => {
                 let mut tree = None;
-                generate(*first + 1, seed, |t| tree = Some(t));
+                generate(*first - corpus::CATALOGUE.len() + 1, seed, |t| {
+                    tree = Some(t)
+                });
                 shrink(tree.expect("generated"), message.clone())?
             }
-            None => (cases[*first].clone(), message.clone()),
+            _ => (cases[*first].clone(), message.clone()),
         };
         print_reproduction(&case, &message);
     }
@@ -382,6 +392,43 @@ fn child_main(dir: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// How many x87 registers are in use. The ABI requires the x87 stack to be
+/// empty at every call and return boundary; a value left behind (a `long
+/// double` return nobody popped) makes later x87 loads produce NaN.
+#[cfg(target_arch = "x86_64")]
+fn x87_stack_depth() -> usize {
+    let mut env = [0u8; 28];
+    // SAFETY: fnstenv stores the 28-byte x87 environment into `env` (and
+    // masks x87 exceptions); fldenv restores it unchanged.
+    unsafe {
+        std::arch::asm!("fnstenv [{0}]", "fldenv [{0}]", in(reg) env.as_mut_ptr(), options(nostack));
+    }
+    let tags = u16::from_le_bytes([env[8], env[9]]);
+    (0..8).filter(|i| (tags >> (2 * i)) & 3 != 3).count()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x87_stack_depth() -> usize {
+    0
+}
+
+fn x87_stack_empty(after: &str) -> Result<(), String> {
+    match x87_stack_depth() {
+        0 => Ok(()),
+        n => {
+            // Clear it so that later cases are not blamed for this one.
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: re-initialises the x87 unit; nothing live is on it.
+            unsafe {
+                std::arch::asm!("fninit", options(nostack, nomem))
+            };
+            Err(format!(
+                "{after} left {n} value(s) on the x87 register stack"
+            ))
+        }
+    }
+}
+
 /// A 16-aligned byte buffer.
 struct Aligned(Vec<u128>, usize);
 
@@ -500,6 +547,7 @@ fn check_case(lib: &Library, k: usize, case: &Case) -> Result<(), String> {
             hex(&returned[ret.size()..])
         ));
     }
+    x87_stack_empty("the call")?;
 
     // C calls Rust (fixed arity only).
     if case.fixed.is_none() {
@@ -554,6 +602,7 @@ fn check_case(lib: &Library, k: usize, case: &Case) -> Result<(), String> {
                 "the C caller got a wrong return value from the closure at leaf {rc} ({leaf:?})"
             ));
         }
+        x87_stack_empty("the C caller of the closure")?;
     }
     Ok(())
 }

@@ -1,1 +1,344 @@
-fn main() {}
+//! Call overhead of `ffi_raw::Cif::call`, against a direct call through a
+//! Rust `extern "C"` function pointer and against the `libffi` crate's
+//! `middle::Cif::call` (same libffi build: both link `libffi-sys` 4.2).
+//!
+//! One criterion group per signature, three rows in each:
+//!
+//! - `direct`: the callee through an `extern "C" fn` pointer hidden behind
+//!   `black_box`, so it is a real indirect call and is never inlined;
+//! - `ffi_raw`: a prepared `ffi_raw::Cif`, argument pointers built once
+//!   outside the loop, the result read back from the return buffer;
+//! - `libffi_crate`: a prepared `libffi::middle::Cif`, same arrangement.
+//!
+//! Every signature here qualifies for ffi-raw's x86-64 register fast path;
+//! the setup asserts it, so the numbers are for that path (on other targets
+//! the assertion fails rather than silently measuring libffi).
+//!
+//! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p benches --bench call_overhead`.
+
+use std::ffi::c_void;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ffi_raw::{CodePtr, StructType, Type};
+use libffi::middle as lf;
+
+// ---------------------------------------------------------------------------
+// Callees. Cheap bodies, so the numbers are dominated by call overhead.
+
+#[inline(never)]
+extern "C" fn add_one(x: i64) -> i64 {
+    x.wrapping_add(1)
+}
+
+#[inline(never)]
+extern "C" fn mul_add_one(a: f64, b: f64) -> f64 {
+    a * b + 1.0
+}
+
+/// `(ptr, ptr, ptr) -> ptr`, shaped like `memchr`-style helpers: returns
+/// the pointer that comes first in memory.
+#[inline(never)]
+extern "C" fn min_ptr(a: *const c_void, b: *const c_void, c: *const c_void) -> *const c_void {
+    a.min(b).min(c)
+}
+
+/// `struct { double a; long b; }`: returned in `xmm0` + `rax`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct DoubleLong {
+    a: f64,
+    b: i64,
+}
+
+#[inline(never)]
+extern "C" fn split(x: i64) -> DoubleLong {
+    DoubleLong {
+        a: x as f64 * 0.5,
+        b: x >> 1,
+    }
+}
+
+/// `struct { long quot; long rem; }` (like `ldiv_t`): returned in `rax` + `rdx`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LongLong {
+    quot: i64,
+    rem: i64,
+}
+
+#[inline(never)]
+extern "C" fn divmod7(x: i64) -> LongLong {
+    LongLong {
+        quot: x / 7,
+        rem: x % 7,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Setup helpers.
+
+fn raw_cif(args: impl IntoIterator<Item = Type>, ret: Type, name: &str) -> ffi_raw::Cif {
+    let cif = ffi_raw::Cif::new(args, ret).expect("ffi_raw::Cif::new");
+    assert!(
+        cif.uses_fast_path(),
+        "{name}: ffi-raw does not take its register fast path for this signature \
+         ({cif:?}); this benchmark measures the fast path only"
+    );
+    cif
+}
+
+fn raw_code(f: *const ()) -> CodePtr {
+    CodePtr::from_fn(black_box(f))
+}
+
+fn lf_code(f: *const ()) -> lf::CodePtr {
+    lf::CodePtr::from_ptr(black_box(f).cast())
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+}
+
+// ---------------------------------------------------------------------------
+// Benchmarks.
+
+fn i64_to_i64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("i64_to_i64");
+    let x: i64 = 41;
+
+    let direct: extern "C" fn(i64) -> i64 = black_box(add_one as extern "C" fn(i64) -> i64);
+    assert_eq!(direct(x), 42);
+    g.bench_function("direct", |b| b.iter(|| direct(black_box(x))));
+
+    let cif = raw_cif([Type::I64], Type::I64, "i64_to_i64");
+    let code = raw_code(add_one as *const ());
+    let args: [*const c_void; 1] = [(&raw const x).cast()];
+    let mut r: i64 = 0;
+    // SAFETY: `add_one` is `extern "C" fn(i64) -> i64`, `args[0]` points to
+    // an i64 and `r` is an i64.
+    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, 42);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; `x` and `r` outlive the benchmark.
+            unsafe {
+                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            black_box(r)
+        })
+    });
+
+    let lcif = lf::Cif::new([lf::Type::i64()], lf::Type::i64());
+    let lcode = lf_code(add_one as *const ());
+    let largs = [lf::arg(&x)];
+    // SAFETY: `add_one` is `extern "C" fn(i64) -> i64` and `largs[0]`
+    // points to an i64.
+    assert_eq!(unsafe { lcif.call::<i64>(lcode, &largs) }, 42);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<i64>(lcode, black_box(&largs)) })
+    });
+    g.finish();
+}
+
+fn f64_f64_to_f64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("f64_f64_to_f64");
+    let (x, y): (f64, f64) = (1.5, 2.0);
+
+    let direct: extern "C" fn(f64, f64) -> f64 =
+        black_box(mul_add_one as extern "C" fn(f64, f64) -> f64);
+    assert_eq!(direct(x, y), 4.0);
+    g.bench_function("direct", |b| b.iter(|| direct(black_box(x), black_box(y))));
+
+    let cif = raw_cif([Type::F64, Type::F64], Type::F64, "f64_f64_to_f64");
+    let code = raw_code(mul_add_one as *const ());
+    let args: [*const c_void; 2] = [(&raw const x).cast(), (&raw const y).cast()];
+    let mut r: f64 = 0.0;
+    // SAFETY: `mul_add_one` is `extern "C" fn(f64, f64) -> f64`, both arguments
+    // point to f64 values and `r` is an f64.
+    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, 4.0);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; `x`, `y` and `r` outlive the benchmark.
+            unsafe {
+                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            black_box(r)
+        })
+    });
+
+    let lcif = lf::Cif::new([lf::Type::f64(), lf::Type::f64()], lf::Type::f64());
+    let lcode = lf_code(mul_add_one as *const ());
+    let largs = [lf::arg(&x), lf::arg(&y)];
+    // SAFETY: `mul_add_one` is `extern "C" fn(f64, f64) -> f64` and both
+    // arguments point to f64 values.
+    assert_eq!(unsafe { lcif.call::<f64>(lcode, &largs) }, 4.0);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<f64>(lcode, black_box(&largs)) })
+    });
+    g.finish();
+}
+
+fn ptr3_to_ptr(c: &mut Criterion) {
+    type Ptr3 = extern "C" fn(*const c_void, *const c_void, *const c_void) -> *const c_void;
+    let mut g = c.benchmark_group("ptr_ptr_ptr_to_ptr");
+    let buf = [0u8; 64];
+    let base: *const c_void = buf.as_ptr().cast();
+    // Never dereferenced: only compared.
+    let (p, q, s) = (
+        base.wrapping_add(32),
+        base.wrapping_add(8),
+        base.wrapping_add(48),
+    );
+
+    let direct: Ptr3 = black_box(min_ptr as Ptr3);
+    assert_eq!(direct(p, q, s), q);
+    g.bench_function("direct", |b| {
+        b.iter(|| direct(black_box(p), black_box(q), black_box(s)))
+    });
+
+    let ptr = || Type::Pointer;
+    let cif = raw_cif([ptr(), ptr(), ptr()], ptr(), "ptr_ptr_ptr_to_ptr");
+    let code = raw_code(min_ptr as *const ());
+    let args: [*const c_void; 3] = [
+        (&raw const p).cast(),
+        (&raw const q).cast(),
+        (&raw const s).cast(),
+    ];
+    let mut r: *const c_void = std::ptr::null();
+    // SAFETY: `min_ptr` takes three pointers and returns one; each argument
+    // points to a pointer value and `r` is a pointer.
+    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, q);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; the argument values and `r` outlive the
+            // benchmark.
+            unsafe {
+                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            black_box(r)
+        })
+    });
+
+    let lptr = lf::Type::pointer;
+    let lcif = lf::Cif::new([lptr(), lptr(), lptr()], lptr());
+    let lcode = lf_code(min_ptr as *const ());
+    let largs = [lf::arg(&p), lf::arg(&q), lf::arg(&s)];
+    // SAFETY: `min_ptr` takes three pointers and returns one; each argument
+    // points to a pointer value.
+    assert_eq!(unsafe { lcif.call::<*const c_void>(lcode, &largs) }, q);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<*const c_void>(lcode, black_box(&largs)) })
+    });
+    g.finish();
+}
+
+fn i64_to_struct_f64_i64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("i64_to_struct_f64_i64");
+    let x: i64 = 41;
+    let want = DoubleLong { a: 20.5, b: 20 };
+
+    let direct: extern "C" fn(i64) -> DoubleLong =
+        black_box(split as extern "C" fn(i64) -> DoubleLong);
+    assert_eq!(direct(x), want);
+    g.bench_function("direct", |b| b.iter(|| direct(black_box(x))));
+
+    let ret = Type::Struct(StructType::new([Type::F64, Type::I64]).unwrap());
+    let cif = raw_cif([Type::I64], ret, "i64_to_struct_f64_i64");
+    let code = raw_code(split as *const ());
+    let args: [*const c_void; 1] = [(&raw const x).cast()];
+    let mut r = DoubleLong { a: 0.0, b: 0 };
+    // SAFETY: `split` is `extern "C" fn(i64) -> DoubleLong`, whose layout is
+    // the struct type given; `args[0]` points to an i64.
+    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, want);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; `x` and `r` outlive the benchmark.
+            unsafe {
+                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            black_box(r)
+        })
+    });
+
+    let lcif = lf::Cif::new(
+        [lf::Type::i64()],
+        lf::Type::structure([lf::Type::f64(), lf::Type::i64()]),
+    );
+    let lcode = lf_code(split as *const ());
+    let largs = [lf::arg(&x)];
+    // SAFETY: `split` is `extern "C" fn(i64) -> DoubleLong`, described by
+    // the struct type given; `largs[0]` points to an i64.
+    assert_eq!(unsafe { lcif.call::<DoubleLong>(lcode, &largs) }, want);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<DoubleLong>(lcode, black_box(&largs)) })
+    });
+    g.finish();
+}
+
+fn i64_to_struct_i64_i64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("i64_to_struct_i64_i64");
+    let x: i64 = 45;
+    let want = LongLong { quot: 6, rem: 3 };
+
+    let direct: extern "C" fn(i64) -> LongLong =
+        black_box(divmod7 as extern "C" fn(i64) -> LongLong);
+    assert_eq!(direct(x), want);
+    g.bench_function("direct", |b| b.iter(|| direct(black_box(x))));
+
+    let ret = Type::Struct(StructType::new([Type::I64, Type::I64]).unwrap());
+    let cif = raw_cif([Type::I64], ret, "i64_to_struct_i64_i64");
+    let code = raw_code(divmod7 as *const ());
+    let args: [*const c_void; 1] = [(&raw const x).cast()];
+    let mut r = LongLong { quot: 0, rem: 0 };
+    // SAFETY: `divmod7` is `extern "C" fn(i64) -> LongLong`, whose layout is
+    // the struct type given; `args[0]` points to an i64.
+    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, want);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; `x` and `r` outlive the benchmark.
+            unsafe {
+                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            black_box(r)
+        })
+    });
+
+    let lcif = lf::Cif::new(
+        [lf::Type::i64()],
+        lf::Type::structure([lf::Type::i64(), lf::Type::i64()]),
+    );
+    let lcode = lf_code(divmod7 as *const ());
+    let largs = [lf::arg(&x)];
+    // SAFETY: `divmod7` is `extern "C" fn(i64) -> LongLong`, described by
+    // the struct type given; `largs[0]` points to an i64.
+    assert_eq!(unsafe { lcif.call::<LongLong>(lcode, &largs) }, want);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<LongLong>(lcode, black_box(&largs)) })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = call_overhead;
+    config = config();
+    targets = i64_to_i64, f64_f64_to_f64, ptr3_to_ptr, i64_to_struct_f64_i64, i64_to_struct_i64_i64
+}
+criterion_main!(call_overhead);

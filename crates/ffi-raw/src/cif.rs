@@ -283,6 +283,7 @@ impl Cif {
     /// - `ret` must be valid for writing `return_type().size()` bytes and
     ///   aligned for the return type (it is ignored for `void`).
     /// - Whatever the C function itself requires of its arguments.
+    #[inline]
     pub unsafe fn call(
         &self,
         func: CodePtr,
@@ -290,10 +291,7 @@ impl Cif {
         ret: *mut c_void,
     ) -> Result<()> {
         if args.len() != self.args.len() {
-            return Err(Error::ArgCount {
-                expected: self.args.len(),
-                got: args.len(),
-            });
+            return Err(self.arg_count_error(args.len()));
         }
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         if let Some(plan) = &self.fast {
@@ -321,10 +319,7 @@ impl Cif {
     ) -> Result<i32> {
         // Checked here too so that a failed call leaves errno alone.
         if args.len() != self.args.len() {
-            return Err(Error::ArgCount {
-                expected: self.args.len(),
-                got: args.len(),
-            });
+            return Err(self.arg_count_error(args.len()));
         }
         if let Some(value) = set_before {
             crate::errno::set_errno(value);
@@ -334,11 +329,23 @@ impl Cif {
         Ok(crate::errno::errno())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn arg_count_error(&self, got: usize) -> Error {
+        Error::ArgCount {
+            expected: self.args.len(),
+            got,
+        }
+    }
+
     /// The general path: libffi's `ffi_call`, after converting the arguments
     /// that need it and with the return value bounced through a scratch buffer.
     ///
+    /// Kept out of line so that the fast path's frame stays small.
+    ///
     /// # Safety
     /// As for [`Cif::call`]; `args.len()` has been checked.
+    #[inline(never)]
     unsafe fn call_libffi(&self, func: CodePtr, args: &[*const c_void], ret: *mut c_void) {
         const INLINE: usize = 16;
         let n = args.len();

@@ -2,9 +2,13 @@
 //!
 //! libffi's `ffi_call` classifies every argument again on every call. For a
 //! signature whose arguments all travel in registers, the classification is
-//! done once here into a [`Plan`]: a list of loads into the six integer and
-//! eight SSE argument registers. A call then fills those registers and jumps
-//! to the function through one fixed Rust signature that carries all fourteen.
+//! done once here into a [`Plan`]: for each of the six integer and eight SSE
+//! argument registers, where its value comes from; and one `invoke` function
+//! chosen from monomorphised instances by how many registers of each kind
+//! are used and how the value comes back. A call runs that function, which
+//! reads each used register's value straight from the caller's argument (no
+//! loop, no register array in memory) and calls the target through a fixed
+//! Rust signature carrying the argument registers.
 //!
 //! That is sound at the ABI level because the System V convention assigns
 //! integer-class and SSE-class values to their register files independently
@@ -22,35 +26,75 @@ use crate::types::Type;
 const GPRS: usize = 6;
 const SSE_REGS: usize = 8;
 
-/// One argument word: which argument, where in it, how wide, and into
-/// which register.
-#[derive(Clone, Copy, Debug)]
-struct Load {
+/// Where one argument register's value comes from: which argument, where
+/// in it, and how to read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Source {
     arg: u16,
     offset: u16,
     kind: LoadKind,
-    /// Register index within its file.
-    reg: u8,
-    sse: bool,
 }
 
+impl Source {
+    /// An unused register: passed as zero, reads nothing.
+    const UNUSED: Source = Source {
+        arg: 0,
+        offset: 0,
+        kind: LoadKind::Zero,
+    };
+}
+
+/// How to read a word. Small integers are sign- or zero-extended (clang-built
+/// callees rely on it); a struct's last word may be shorter than 8 bytes and
+/// is read only as far as the value goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LoadKind {
-    /// Sign-extended from 1, 2 or 4 bytes (clang-built callees rely on it).
-    Signed(u8),
-    /// Zero-extended from 1 to 8 bytes.
-    Unsigned(u8),
+    Zero,
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    W64,
+    /// 3, 5, 6 or 7 bytes, zero-extended.
+    Bytes(u8),
+}
+
+impl LoadKind {
+    fn unsigned(width: usize) -> LoadKind {
+        match width {
+            1 => LoadKind::U8,
+            2 => LoadKind::U16,
+            4 => LoadKind::U32,
+            8 => LoadKind::W64,
+            n => LoadKind::Bytes(n as u8),
+        }
+    }
 }
 
 /// How the return registers map to the returned value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Return {
-    /// `rax` (also `void`: then nothing is copied).
+    /// `rax` (also `void`: then nothing is stored).
     Int,
     /// `xmm0`.
     Sse,
     /// Two eightbytes: `(first is SSE, second is SSE)`.
     Pair(bool, bool),
+}
+
+/// How the returned words are stored: exactly the value's size, with
+/// fixed-width stores for the common sizes (no `memcpy` call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    Nothing,
+    B1,
+    B2,
+    B4,
+    B8,
+    B16,
+    Bytes(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,20 +103,35 @@ enum Class {
     Sse,
 }
 
+/// Calls the target with the plan's registers and stores the result.
+type Invoke = unsafe fn(&Plan, *mut c_void, &[*const c_void], *mut u8);
+
 /// A signature classified once for register-only calls.
-#[derive(Debug)]
 pub(crate) struct Plan {
-    loads: Box<[Load]>,
-    uses_sse: bool,
+    gprs: [Source; GPRS],
+    sses: [Source; SSE_REGS],
+    invoke: Invoke,
+    store: Store,
+    #[cfg(test)]
     ret: Return,
-    ret_size: usize,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("gprs", &self.gprs)
+            .field("sses", &self.sses)
+            .field("store", &self.store)
+            .finish()
+    }
 }
 
 impl Plan {
     /// The plan for `args -> ret`, or `None` if some value would not travel
     /// in registers (libffi then handles the call).
     pub(crate) fn new(args: &[Type], ret: &Type) -> Option<Plan> {
-        let mut loads = Vec::new();
+        let mut gprs = [Source::UNUSED; GPRS];
+        let mut sses = [Source::UNUSED; SSE_REGS];
         let (mut gpr, mut sse) = (0usize, 0usize);
         for (index, arg) in args.iter().enumerate() {
             let arg_index = u16::try_from(index).ok()?;
@@ -84,17 +143,15 @@ impl Plan {
                 return None;
             }
             for word in words {
-                let (reg, is_sse) = match word.class {
-                    Class::Integer => (post_inc(&mut gpr), false),
-                    Class::Sse => (post_inc(&mut sse), true),
-                };
-                loads.push(Load {
+                let source = Source {
                     arg: arg_index,
                     offset: word.offset,
                     kind: word.kind,
-                    reg: reg as u8,
-                    sse: is_sse,
-                });
+                };
+                match word.class {
+                    Class::Integer => gprs[post_inc(&mut gpr)] = source,
+                    Class::Sse => sses[post_inc(&mut sse)] = source,
+                }
             }
         }
         let ret_words = match ret {
@@ -110,11 +167,22 @@ impl Plan {
             [a, b] => Return::Pair(a.class == Class::Sse, b.class == Class::Sse),
             _ => return None,
         };
+        let store = match ret.size() {
+            0 => Store::Nothing,
+            1 => Store::B1,
+            2 => Store::B2,
+            4 => Store::B4,
+            8 => Store::B8,
+            16 => Store::B16,
+            n => Store::Bytes(n as u8),
+        };
         Some(Plan {
-            uses_sse: sse > 0,
-            loads: loads.into_boxed_slice(),
+            gprs,
+            sses,
+            invoke: select_invoke(gpr, sse, ret_plan),
+            store,
+            #[cfg(test)]
             ret: ret_plan,
-            ret_size: ret.size(),
         })
     }
 
@@ -123,53 +191,168 @@ impl Plan {
     /// # Safety
     /// As for [`crate::Cif::call`] with the signature this plan was made
     /// from; `args.len()` has been checked.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn call(&self, func: CodePtr, args: &[*const c_void], ret: *mut c_void) {
-        let mut gprs = [0u64; GPRS];
-        let mut sses = [0u64; SSE_REGS];
-        for load in self.loads.iter() {
-            // SAFETY: `load.arg < args.len()` by construction, and the word
-            // at `offset` of `width` bytes lies inside that argument's value
-            // (eightbytes() never reads past a value's size), which the
-            // caller guarantees is readable.
-            let value = unsafe {
-                let src = args
-                    .get_unchecked(load.arg as usize)
-                    .cast::<u8>()
-                    .add(load.offset as usize);
-                read_word(src, load.kind)
-            };
-            if load.sse {
-                sses[load.reg as usize] = value;
-            } else {
-                gprs[load.reg as usize] = value;
-            }
+        // SAFETY: `invoke` was chosen for this plan's register use and
+        // return classification; the rest is the caller's contract.
+        unsafe { (self.invoke)(self, func.0, args, ret.cast::<u8>()) };
+    }
+}
+
+/// The `invoke` instance for `ngpr` integer and `nsse` SSE registers and
+/// this return classification. SSE counts round up to 1, 2, 4 or 8 (the
+/// extra registers are passed as zero) to keep the number of instances down.
+fn select_invoke(ngpr: usize, nsse: usize, ret: Return) -> Invoke {
+    fn by_gprs<R: ReturnRegs>(ngpr: usize, nsse: usize) -> Invoke {
+        match ngpr {
+            0 => by_sses::<0, R>(nsse),
+            1 => by_sses::<1, R>(nsse),
+            2 => by_sses::<2, R>(nsse),
+            3 => by_sses::<3, R>(nsse),
+            4 => by_sses::<4, R>(nsse),
+            5 => by_sses::<5, R>(nsse),
+            _ => by_sses::<6, R>(nsse),
         }
-        let f = func.0;
-        // SAFETY: `f` has the planned signature (caller's contract) and takes
-        // every argument in the registers filled above, so calling it with
-        // all argument registers set is the call it expects (module docs).
-        // The Rust return type picks the register(s) the value comes back
-        // in, matching the plan's classification of the return type.
-        let (lo, hi) = unsafe {
-            match self.ret {
-                Return::Int if !self.uses_sse => call_int_only::<u64>(f, &gprs).words(),
-                Return::Int => call::<u64>(f, &gprs, &sses).words(),
-                Return::Sse => call::<f64>(f, &gprs, &sses).words(),
-                Return::Pair(false, false) => call::<Pair<u64, u64>>(f, &gprs, &sses).words(),
-                Return::Pair(true, true) => call::<Pair<f64, f64>>(f, &gprs, &sses).words(),
-                Return::Pair(false, true) => call::<Pair<u64, f64>>(f, &gprs, &sses).words(),
-                Return::Pair(true, false) => call::<Pair<f64, u64>>(f, &gprs, &sses).words(),
-            }
+    }
+    fn by_sses<const NGPR: usize, R: ReturnRegs>(nsse: usize) -> Invoke {
+        match nsse {
+            0 => invoke::<NGPR, 0, R>,
+            1 => invoke::<NGPR, 1, R>,
+            2 => invoke::<NGPR, 2, R>,
+            3 | 4 => invoke::<NGPR, 4, R>,
+            _ => invoke::<NGPR, 8, R>,
+        }
+    }
+    match ret {
+        Return::Int => by_gprs::<u64>(ngpr, nsse),
+        Return::Sse => by_gprs::<f64>(ngpr, nsse),
+        Return::Pair(false, false) => by_gprs::<Pair<u64, u64>>(ngpr, nsse),
+        Return::Pair(true, true) => by_gprs::<Pair<f64, f64>>(ngpr, nsse),
+        Return::Pair(false, true) => by_gprs::<Pair<u64, f64>>(ngpr, nsse),
+        Return::Pair(true, false) => by_gprs::<Pair<f64, u64>>(ngpr, nsse),
+    }
+}
+
+/// Calls `f` with the first `NGPR` integer and `NSSE` SSE registers loaded
+/// from the plan's sources (the rest zero), returning in `R`'s registers.
+///
+/// # Safety
+/// `plan` must have been made for `f`'s signature, with this instance
+/// selected for it by `select_invoke`; `args` must satisfy
+/// [`crate::Cif::call`]'s contract for that signature.
+unsafe fn invoke<const NGPR: usize, const NSSE: usize, R: ReturnRegs>(
+    plan: &Plan,
+    f: *mut c_void,
+    args: &[*const c_void],
+    ret: *mut u8,
+) {
+    // A used register's source names an argument `< args.len()` and a word
+    // inside its value (eightbytes() never reads past a value's size),
+    // readable by the caller's contract; unused sources read nothing. That is
+    // the contract of `load_int` and `load_sse`.
+    let g = |i: usize| {
+        if i < NGPR {
+            // SAFETY: see above.
+            unsafe { load_int(args, plan.gprs[i]) }
+        } else {
+            0
+        }
+    };
+    let x = |i: usize| {
+        if i < NSSE {
+            // SAFETY: see above.
+            unsafe { load_sse(args, plan.sses[i]) }
+        } else {
+            0.0
+        }
+    };
+    // SAFETY: `f` has the planned signature (caller's contract) and takes
+    // every argument in the registers loaded here, so calling it with the
+    // argument registers set is the call it expects (module docs). `R`
+    // selects the register(s) the value comes back in, matching the plan's
+    // classification of the return type. A code address and a function
+    // pointer have the same representation. `ret` is valid for the return
+    // type's size (caller's contract), which is what `plan.store` writes.
+    unsafe {
+        let result = if NSSE == 0 {
+            let f = std::mem::transmute::<*mut c_void, IntRegs<R>>(f);
+            f(g(0), g(1), g(2), g(3), g(4), g(5))
+        } else {
+            let f = std::mem::transmute::<*mut c_void, AllRegs<R>>(f);
+            f(
+                g(0),
+                g(1),
+                g(2),
+                g(3),
+                g(4),
+                g(5),
+                x(0),
+                x(1),
+                x(2),
+                x(3),
+                x(4),
+                x(5),
+                x(6),
+                x(7),
+            )
         };
-        let size = self.ret_size;
-        if size > 0 {
-            let words = [lo.to_le_bytes(), hi.to_le_bytes()];
-            // SAFETY: `ret` is valid for `size` bytes (caller's contract) and
-            // `size <= 16` for a register return, which `words` covers.
-            unsafe {
-                std::ptr::copy_nonoverlapping(words.as_ptr().cast::<u8>(), ret.cast::<u8>(), size)
-            };
+        result.store(plan.store, ret)
+    }
+}
+
+/// Where a source's bytes are.
+///
+/// # Safety
+/// The source must name an argument `< args.len()`.
+#[inline(always)]
+unsafe fn source_ptr(args: &[*const c_void], source: Source) -> *const u8 {
+    // SAFETY: the index is in bounds (caller's contract); the offset stays
+    // inside the argument's value, so the pointer arithmetic is in bounds.
+    unsafe {
+        let arg = *args.get_unchecked(source.arg as usize);
+        arg.cast::<u8>().add(source.offset as usize)
+    }
+}
+
+/// Reads an integer register's value from its source.
+///
+/// # Safety
+/// Unless the source is unused, `args[source.arg]` plus `source.offset` must
+/// be readable for the kind's width.
+#[inline(always)]
+unsafe fn load_int(args: &[*const c_void], source: Source) -> u64 {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        // 8-byte words (long, size_t, pointers) and int are most arguments:
+        // a predictable branch each is cheaper than the match's indirect jump.
+        match source.kind {
+            LoadKind::W64 => source_ptr(args, source).cast::<u64>().read_unaligned(),
+            LoadKind::I32 => source_ptr(args, source).cast::<i32>().read_unaligned() as i64 as u64,
+            LoadKind::Zero => 0,
+            other => read_word(source_ptr(args, source), other),
+        }
+    }
+}
+
+/// Reads an SSE register's value from its source, straight into an SSE
+/// register: a detour through an integer register costs cycles each way.
+///
+/// # Safety
+/// As for [`load_int`].
+#[inline(always)]
+unsafe fn load_sse(args: &[*const c_void], source: Source) -> f64 {
+    use std::arch::x86_64::{_mm_castps_pd, _mm_cvtsd_f64, _mm_set_ss};
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match source.kind {
+            LoadKind::W64 => source_ptr(args, source).cast::<f64>().read_unaligned(),
+            // A float in the low 32 bits, the rest zero.
+            LoadKind::U32 => {
+                let float = source_ptr(args, source).cast::<f32>().read_unaligned();
+                _mm_cvtsd_f64(_mm_castps_pd(_mm_set_ss(float)))
+            }
+            LoadKind::Zero => 0.0,
+            other => f64::from_bits(read_word(source_ptr(args, source), other)),
         }
     }
 }
@@ -183,23 +366,53 @@ fn post_inc(n: &mut usize) -> usize {
 ///
 /// # Safety
 /// `src` must be readable for the kind's width.
-#[inline(always)]
+#[inline(never)]
 unsafe fn read_word(src: *const u8, kind: LoadKind) -> u64 {
     // SAFETY: the caller guarantees `src` is readable for the width read;
     // unaligned reads accept any address.
     unsafe {
         match kind {
-            LoadKind::Signed(1) => src.cast::<i8>().read() as i64 as u64,
-            LoadKind::Signed(2) => src.cast::<i16>().read_unaligned() as i64 as u64,
-            LoadKind::Signed(_) => src.cast::<i32>().read_unaligned() as i64 as u64,
-            LoadKind::Unsigned(8) => src.cast::<u64>().read_unaligned(),
-            LoadKind::Unsigned(4) => src.cast::<u32>().read_unaligned() as u64,
-            LoadKind::Unsigned(2) => src.cast::<u16>().read_unaligned() as u64,
-            LoadKind::Unsigned(1) => src.read() as u64,
-            LoadKind::Unsigned(n) => {
+            LoadKind::Zero => 0,
+            LoadKind::I8 => src.cast::<i8>().read() as i64 as u64,
+            LoadKind::U8 => src.read() as u64,
+            LoadKind::I16 => src.cast::<i16>().read_unaligned() as i64 as u64,
+            LoadKind::U16 => src.cast::<u16>().read_unaligned() as u64,
+            LoadKind::I32 => src.cast::<i32>().read_unaligned() as i64 as u64,
+            LoadKind::U32 => src.cast::<u32>().read_unaligned() as u64,
+            LoadKind::W64 => src.cast::<u64>().read_unaligned(),
+            LoadKind::Bytes(n) => {
                 let mut bytes = [0u8; 8];
                 std::ptr::copy_nonoverlapping(src, bytes.as_mut_ptr(), n as usize);
                 u64::from_le_bytes(bytes)
+            }
+        }
+    }
+}
+
+/// Stores the returned words.
+///
+/// # Safety
+/// `dst` must be writable for the store's width.
+#[inline(always)]
+unsafe fn store_words(store: Store, lo: u64, hi: u64, dst: *mut u8) {
+    // SAFETY: the caller guarantees `dst` is writable for the width written;
+    // unaligned writes accept any address. Little-endian: the value's first
+    // bytes are the low bytes of `lo`.
+    unsafe {
+        match store {
+            Store::Nothing => {}
+            Store::B1 => dst.write(lo as u8),
+            Store::B2 => dst.cast::<u16>().write_unaligned(lo as u16),
+            Store::B4 => dst.cast::<u32>().write_unaligned(lo as u32),
+            Store::B8 => dst.cast::<u64>().write_unaligned(lo),
+            // One 16-byte store: a caller reading the struct whole then
+            // gets it by store forwarding, which two 8-byte stores defeat.
+            Store::B16 => dst
+                .cast::<u128>()
+                .write_unaligned((hi as u128) << 64 | lo as u128),
+            Store::Bytes(n) => {
+                let words = [lo.to_le_bytes(), hi.to_le_bytes()];
+                std::ptr::copy_nonoverlapping(words.as_ptr().cast::<u8>(), dst, n as usize);
             }
         }
     }
@@ -209,71 +422,110 @@ unsafe fn read_word(src: *const u8, kind: LoadKind) -> u64 {
 #[derive(Clone, Copy)]
 struct Pair<A, B>(A, B);
 
-/// A value returned in one or two registers, as raw words.
-trait ReturnWords {
-    fn words(self) -> (u64, u64);
+/// A value returned in one or two registers, stored to memory from the
+/// registers it arrived in.
+trait ReturnRegs: Copy {
+    /// # Safety
+    /// `dst` must be writable for the store's width.
+    unsafe fn store(self, store: Store, dst: *mut u8);
 }
 
-trait RegisterBits {
+/// One returned eightbyte.
+trait ReturnWord: Copy {
     fn bits(self) -> u64;
+    /// # Safety
+    /// `dst` must be writable for 8 bytes.
+    unsafe fn write(self, dst: *mut u8);
 }
 
-impl RegisterBits for u64 {
+impl ReturnWord for u64 {
     fn bits(self) -> u64 {
         self
     }
+    unsafe fn write(self, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { dst.cast::<u64>().write_unaligned(self) }
+    }
 }
 
-impl RegisterBits for f64 {
+impl ReturnWord for f64 {
     fn bits(self) -> u64 {
         self.to_bits()
     }
-}
-
-impl<W: RegisterBits> ReturnWords for W {
-    fn words(self) -> (u64, u64) {
-        (self.bits(), 0)
+    unsafe fn write(self, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { dst.cast::<f64>().write_unaligned(self) }
     }
 }
 
-impl<A: RegisterBits, B: RegisterBits> ReturnWords for Pair<A, B> {
-    fn words(self) -> (u64, u64) {
-        (self.0.bits(), self.1.bits())
+impl ReturnRegs for u64 {
+    unsafe fn store(self, store: Store, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { store_words(store, self, 0, dst) }
     }
 }
+
+impl ReturnRegs for f64 {
+    unsafe fn store(self, store: Store, dst: *mut u8) {
+        use std::arch::x86_64::{_mm_castpd_ps, _mm_set_sd, _mm_store_ss};
+        // SAFETY: forwarded from this function's contract; `_mm_store_ss`
+        // writes the low 32 bits (a float) with no alignment requirement.
+        unsafe {
+            match store {
+                Store::B8 => dst.cast::<f64>().write_unaligned(self),
+                Store::B4 => _mm_store_ss(dst.cast::<f32>(), _mm_castpd_ps(_mm_set_sd(self))),
+                other => store_words(other, self.to_bits(), 0, dst),
+            }
+        }
+    }
+}
+
+impl ReturnRegs for Pair<u64, u64> {
+    unsafe fn store(self, store: Store, dst: *mut u8) {
+        use std::arch::x86_64::{__m128i, _mm_set_epi64x, _mm_storeu_si128};
+        // SAFETY: forwarded from this function's contract. One 16-byte store:
+        // a caller copying the struct whole (a 16-byte load) then gets it by
+        // store forwarding, which two 8-byte stores defeat (~10 cycles).
+        unsafe {
+            match store {
+                Store::B16 => _mm_storeu_si128(
+                    dst.cast::<__m128i>(),
+                    _mm_set_epi64x(self.1 as i64, self.0 as i64),
+                ),
+                other => store_words(other, self.0, self.1, dst),
+            }
+        }
+    }
+}
+
+impl<A: ReturnWord, B: ReturnWord> ReturnRegs for Pair<A, B>
+where
+    Pair<A, B>: MixedPair,
+{
+    unsafe fn store(self, store: Store, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract; a 16-byte store
+        // writes both words, shorter ones only the bytes the value has.
+        unsafe {
+            match store {
+                Store::B16 => {
+                    self.0.write(dst);
+                    self.1.write(dst.add(8));
+                }
+                other => store_words(other, self.0.bits(), self.1.bits(), dst),
+            }
+        }
+    }
+}
+
+/// The pairs other than two integers, which have their own store.
+trait MixedPair {}
+impl MixedPair for Pair<f64, f64> {}
+impl MixedPair for Pair<u64, f64> {}
+impl MixedPair for Pair<f64, u64> {}
 
 type AllRegs<R> =
     unsafe extern "C" fn(u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64) -> R;
 type IntRegs<R> = unsafe extern "C" fn(u64, u64, u64, u64, u64, u64) -> R;
-
-/// # Safety
-/// `f` must take its arguments in the registers given (module docs) and
-/// return a value in the register(s) `R` is returned in.
-#[inline(always)]
-unsafe fn call<R>(f: *mut c_void, g: &[u64; GPRS], s: &[u64; SSE_REGS]) -> R {
-    let s = s.map(f64::from_bits);
-    // SAFETY: forwarded from this function's contract; a code address and a
-    // function pointer have the same representation.
-    unsafe {
-        let f = std::mem::transmute::<*mut c_void, AllRegs<R>>(f);
-        f(
-            g[0], g[1], g[2], g[3], g[4], g[5], s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
-        )
-    }
-}
-
-/// As [`call`], for signatures without SSE arguments.
-///
-/// # Safety
-/// As for [`call`].
-#[inline(always)]
-unsafe fn call_int_only<R>(f: *mut c_void, g: &[u64; GPRS]) -> R {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        let f = std::mem::transmute::<*mut c_void, IntRegs<R>>(f);
-        f(g[0], g[1], g[2], g[3], g[4], g[5])
-    }
-}
 
 /// One eightbyte of a value, classified.
 struct Word {
@@ -294,15 +546,15 @@ fn eightbytes(ty: &Type) -> Option<Vec<Word>> {
         }])
     };
     match ty {
-        Type::I8 => scalar(LoadKind::Signed(1), Class::Integer),
-        Type::I16 => scalar(LoadKind::Signed(2), Class::Integer),
-        Type::I32 => scalar(LoadKind::Signed(4), Class::Integer),
-        Type::U8 => scalar(LoadKind::Unsigned(1), Class::Integer),
-        Type::U16 => scalar(LoadKind::Unsigned(2), Class::Integer),
-        Type::U32 => scalar(LoadKind::Unsigned(4), Class::Integer),
-        Type::U64 | Type::I64 | Type::Pointer => scalar(LoadKind::Unsigned(8), Class::Integer),
-        Type::F32 => scalar(LoadKind::Unsigned(4), Class::Sse),
-        Type::F64 => scalar(LoadKind::Unsigned(8), Class::Sse),
+        Type::I8 => scalar(LoadKind::I8, Class::Integer),
+        Type::I16 => scalar(LoadKind::I16, Class::Integer),
+        Type::I32 => scalar(LoadKind::I32, Class::Integer),
+        Type::U8 => scalar(LoadKind::U8, Class::Integer),
+        Type::U16 => scalar(LoadKind::U16, Class::Integer),
+        Type::U32 => scalar(LoadKind::U32, Class::Integer),
+        Type::U64 | Type::I64 | Type::Pointer => scalar(LoadKind::W64, Class::Integer),
+        Type::F32 => scalar(LoadKind::U32, Class::Sse),
+        Type::F64 => scalar(LoadKind::W64, Class::Sse),
         Type::Struct(s) if s.by_value_obstacle().is_none() && s.size() <= 16 => {
             let mut classes: [Option<Class>; 2] = [None, None];
             let mut ok = true;
@@ -335,7 +587,7 @@ fn eightbytes(ty: &Type) -> Option<Vec<Word>> {
                     // the value ends anyway.
                     class.map(|class| Word {
                         offset: offset as u16,
-                        kind: LoadKind::Unsigned((size - offset).min(8) as u8),
+                        kind: LoadKind::unsigned((size - offset).min(8)),
                         class,
                     })
                 })
@@ -359,7 +611,8 @@ mod tests {
     fn classification() {
         let plan = Plan::new(&[Type::I64], &Type::I64).unwrap();
         assert_eq!(plan.ret, Return::Int);
-        assert!(!plan.uses_sse);
+        assert_eq!(plan.gprs[0].kind, LoadKind::W64);
+        assert_eq!(plan.gprs[1].kind, LoadKind::Zero);
         let plan = Plan::new(&[Type::F64, Type::F64], &Type::F64).unwrap();
         assert_eq!(plan.ret, Return::Sse);
         let dl = st(vec![Type::F64, Type::I64]);
@@ -367,7 +620,7 @@ mod tests {
         let fff = st(vec![Type::F32, Type::F32, Type::F32]);
         let plan = Plan::new(std::slice::from_ref(&fff), &fff).unwrap();
         assert_eq!(plan.ret, Return::Pair(true, true));
-        assert_eq!(plan.loads[1].kind, LoadKind::Unsigned(4));
+        assert_eq!(plan.sses[1].kind, LoadKind::U32);
         let fi = st(vec![Type::F32, Type::I32]);
         assert_eq!(Plan::new(&[], &fi).unwrap().ret, Return::Int);
         let arr = Type::Array(ArrayType::new(Type::U8, 9).unwrap());

@@ -14,7 +14,7 @@
 //! the setup asserts it, so the numbers are for that path (on other targets
 //! the assertion fails rather than silently measuring libffi).
 //!
-//! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p benches --bench call_overhead`.
+//! Run: `cargo xtask bench` (results and the command go in `docs/benchmarks.md`).
 
 use std::ffi::c_void;
 use std::hint::black_box;

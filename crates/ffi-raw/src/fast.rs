@@ -28,10 +28,14 @@ const SSE_REGS: usize = 8;
 
 /// Where one argument register's value comes from: which argument, where
 /// in it, and how to read it.
+///
+/// Four bytes, four-aligned, so it decodes with plain byte loads: a fast
+/// plan has at most 14 arguments (each takes a register) and offsets < 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(4))]
 struct Source {
-    arg: u16,
-    offset: u16,
+    arg: u8,
+    offset: u8,
     kind: LoadKind,
 }
 
@@ -134,7 +138,7 @@ impl Plan {
         let mut sses = [Source::UNUSED; SSE_REGS];
         let (mut gpr, mut sse) = (0usize, 0usize);
         for (index, arg) in args.iter().enumerate() {
-            let arg_index = u16::try_from(index).ok()?;
+            let arg_index = u8::try_from(index).ok()?;
             let words = eightbytes(arg)?;
             let need_gpr = words.iter().filter(|w| w.class == Class::Integer).count();
             let need_sse = words.len() - need_gpr;
@@ -529,7 +533,7 @@ type IntRegs<R> = unsafe extern "C" fn(u64, u64, u64, u64, u64, u64) -> R;
 
 /// One eightbyte of a value, classified.
 struct Word {
-    offset: u16,
+    offset: u8,
     kind: LoadKind,
     class: Class,
 }
@@ -586,7 +590,7 @@ fn eightbytes(ty: &Type) -> Option<Vec<Word>> {
                     // layout of at most 16 bytes except at the tail, where
                     // the value ends anyway.
                     class.map(|class| Word {
-                        offset: offset as u16,
+                        offset: offset as u8,
                         kind: LoadKind::unsigned((size - offset).min(8)),
                         class,
                     })

@@ -183,7 +183,7 @@ impl Plan {
         Some(Plan {
             gprs,
             sses,
-            invoke: select_invoke(gpr, sse, ret_plan),
+            invoke: select_invoke(gpr, sse, ret_plan, store),
             store,
             #[cfg(test)]
             ret: ret_plan,
@@ -206,36 +206,48 @@ impl Plan {
 /// The `invoke` instance for `ngpr` integer and `nsse` SSE registers and
 /// this return classification. SSE counts round up to 1, 2, 4 or 8 (the
 /// extra registers are passed as zero) to keep the number of instances down.
-fn select_invoke(ngpr: usize, nsse: usize, ret: Return) -> Invoke {
-    fn by_gprs<R: ReturnRegs>(ngpr: usize, nsse: usize) -> Invoke {
+fn select_invoke(ngpr: usize, nsse: usize, ret: Return, store: Store) -> Invoke {
+    fn by_gprs<const STORE: u8, R: ReturnRegs>(ngpr: usize, nsse: usize) -> Invoke {
         match ngpr {
-            0 => by_sses::<0, R>(nsse),
-            1 => by_sses::<1, R>(nsse),
-            2 => by_sses::<2, R>(nsse),
-            3 => by_sses::<3, R>(nsse),
-            4 => by_sses::<4, R>(nsse),
-            5 => by_sses::<5, R>(nsse),
-            _ => by_sses::<6, R>(nsse),
+            0 => by_sses::<0, STORE, R>(nsse),
+            1 => by_sses::<1, STORE, R>(nsse),
+            2 => by_sses::<2, STORE, R>(nsse),
+            3 => by_sses::<3, STORE, R>(nsse),
+            4 => by_sses::<4, STORE, R>(nsse),
+            5 => by_sses::<5, STORE, R>(nsse),
+            _ => by_sses::<6, STORE, R>(nsse),
         }
     }
-    fn by_sses<const NGPR: usize, R: ReturnRegs>(nsse: usize) -> Invoke {
+    fn by_sses<const NGPR: usize, const STORE: u8, R: ReturnRegs>(nsse: usize) -> Invoke {
         match nsse {
-            0 => invoke::<NGPR, 0, R>,
-            1 => invoke::<NGPR, 1, R>,
-            2 => invoke::<NGPR, 2, R>,
-            3 | 4 => invoke::<NGPR, 4, R>,
-            _ => invoke::<NGPR, 8, R>,
+            0 => invoke::<NGPR, 0, STORE, R>,
+            1 => invoke::<NGPR, 1, STORE, R>,
+            2 => invoke::<NGPR, 2, STORE, R>,
+            3 | 4 => invoke::<NGPR, 4, STORE, R>,
+            _ => invoke::<NGPR, 8, STORE, R>,
         }
     }
-    match ret {
-        Return::Int => by_gprs::<u64>(ngpr, nsse),
-        Return::Sse => by_gprs::<f64>(ngpr, nsse),
-        Return::Pair(false, false) => by_gprs::<Pair<u64, u64>>(ngpr, nsse),
-        Return::Pair(true, true) => by_gprs::<Pair<f64, f64>>(ngpr, nsse),
-        Return::Pair(false, true) => by_gprs::<Pair<u64, f64>>(ngpr, nsse),
-        Return::Pair(true, false) => by_gprs::<Pair<f64, u64>>(ngpr, nsse),
+    // The commonest returns (void; long, pointers, double) get their store
+    // compiled in; the rest dispatch on the plan's store kind.
+    match (ret, store) {
+        (Return::Int, Store::Nothing) => by_gprs::<STORE_NOTHING, u64>(ngpr, nsse),
+        (Return::Int, Store::B8) => by_gprs::<STORE_WORD, u64>(ngpr, nsse),
+        (Return::Sse, Store::B8) => by_gprs::<STORE_WORD, f64>(ngpr, nsse),
+        (Return::Int, _) => by_gprs::<STORE_BY_PLAN, u64>(ngpr, nsse),
+        (Return::Sse, _) => by_gprs::<STORE_BY_PLAN, f64>(ngpr, nsse),
+        (Return::Pair(false, false), _) => by_gprs::<STORE_BY_PLAN, Pair<u64, u64>>(ngpr, nsse),
+        (Return::Pair(true, true), _) => by_gprs::<STORE_BY_PLAN, Pair<f64, f64>>(ngpr, nsse),
+        (Return::Pair(false, true), _) => by_gprs::<STORE_BY_PLAN, Pair<u64, f64>>(ngpr, nsse),
+        (Return::Pair(true, false), _) => by_gprs::<STORE_BY_PLAN, Pair<f64, u64>>(ngpr, nsse),
     }
 }
+
+/// `invoke`'s `STORE`: how the result is stored.
+const STORE_BY_PLAN: u8 = 0;
+/// Nothing is returned.
+const STORE_NOTHING: u8 = 1;
+/// The whole value is the first return register's 8 bytes.
+const STORE_WORD: u8 = 2;
 
 /// Calls `f` with the first `NGPR` integer and `NSSE` SSE registers loaded
 /// from the plan's sources (the rest zero), returning in `R`'s registers.
@@ -244,7 +256,7 @@ fn select_invoke(ngpr: usize, nsse: usize, ret: Return) -> Invoke {
 /// `plan` must have been made for `f`'s signature, with this instance
 /// selected for it by `select_invoke`; `args` must satisfy
 /// [`crate::Cif::call`]'s contract for that signature.
-unsafe fn invoke<const NGPR: usize, const NSSE: usize, R: ReturnRegs>(
+unsafe fn invoke<const NGPR: usize, const NSSE: usize, const STORE: u8, R: ReturnRegs>(
     plan: &Plan,
     f: *mut c_void,
     args: &[*const c_void],
@@ -300,7 +312,11 @@ unsafe fn invoke<const NGPR: usize, const NSSE: usize, R: ReturnRegs>(
                 x(7),
             )
         };
-        result.store(plan.store, ret)
+        match STORE {
+            STORE_NOTHING => {}
+            STORE_WORD => result.store_word(ret),
+            _ => result.store(plan.store, ret),
+        }
     }
 }
 
@@ -318,11 +334,12 @@ unsafe fn source_ptr(args: &[*const c_void], source: Source) -> *const u8 {
     }
 }
 
-/// Reads an integer register's value from its source.
+/// Reads an integer register's value from its source. Integer registers
+/// are filled in order, so every one below `NGPR` is used.
 ///
 /// # Safety
-/// Unless the source is unused, `args[source.arg]` plus `source.offset` must
-/// be readable for the kind's width.
+/// The source must be used: `args[source.arg]` plus `source.offset` must be
+/// readable for the kind's width.
 #[inline(always)]
 unsafe fn load_int(args: &[*const c_void], source: Source) -> u64 {
     // SAFETY: forwarded from this function's contract.
@@ -332,7 +349,6 @@ unsafe fn load_int(args: &[*const c_void], source: Source) -> u64 {
         match source.kind {
             LoadKind::W64 => source_ptr(args, source).cast::<u64>().read_unaligned(),
             LoadKind::I32 => source_ptr(args, source).cast::<i32>().read_unaligned() as i64 as u64,
-            LoadKind::Zero => 0,
             other => read_word(source_ptr(args, source), other),
         }
     }
@@ -342,7 +358,8 @@ unsafe fn load_int(args: &[*const c_void], source: Source) -> u64 {
 /// register: a detour through an integer register costs cycles each way.
 ///
 /// # Safety
-/// As for [`load_int`].
+/// Unless the source is unused (an SSE count rounded up), as for
+/// [`load_int`].
 #[inline(always)]
 unsafe fn load_sse(args: &[*const c_void], source: Source) -> f64 {
     use std::arch::x86_64::{_mm_castps_pd, _mm_cvtsd_f64, _mm_set_ss};
@@ -432,6 +449,12 @@ trait ReturnRegs: Copy {
     /// # Safety
     /// `dst` must be writable for the store's width.
     unsafe fn store(self, store: Store, dst: *mut u8);
+
+    /// Stores the first register's 8 bytes.
+    ///
+    /// # Safety
+    /// `dst` must be writable for 8 bytes.
+    unsafe fn store_word(self, dst: *mut u8);
 }
 
 /// One returned eightbyte.
@@ -467,6 +490,10 @@ impl ReturnRegs for u64 {
         // SAFETY: forwarded from this function's contract.
         unsafe { store_words(store, self, 0, dst) }
     }
+    unsafe fn store_word(self, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.write(dst) }
+    }
 }
 
 impl ReturnRegs for f64 {
@@ -481,6 +508,10 @@ impl ReturnRegs for f64 {
                 other => store_words(other, self.to_bits(), 0, dst),
             }
         }
+    }
+    unsafe fn store_word(self, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.write(dst) }
     }
 }
 
@@ -500,6 +531,10 @@ impl ReturnRegs for Pair<u64, u64> {
             }
         }
     }
+    unsafe fn store_word(self, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.0.write(dst) }
+    }
 }
 
 impl<A: ReturnWord, B: ReturnWord> ReturnRegs for Pair<A, B>
@@ -518,6 +553,10 @@ where
                 other => store_words(other, self.0.bits(), self.1.bits(), dst),
             }
         }
+    }
+    unsafe fn store_word(self, dst: *mut u8) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.0.write(dst) }
     }
 }
 

@@ -68,11 +68,17 @@ pub enum CScalar {
     LongDouble,
     /// any object or function pointer
     Pointer,
+    /// `wchar_t` (size and signedness per [`Target`])
+    WChar,
+    /// `char16_t`
+    Char16,
+    /// `char32_t`
+    Char32,
 }
 
 impl CScalar {
     /// Every C scalar, in declaration order.
-    pub const ALL: [CScalar; 29] = [
+    pub const ALL: [CScalar; 32] = [
         CScalar::Bool,
         CScalar::Char,
         CScalar::SChar,
@@ -102,6 +108,9 @@ impl CScalar {
         CScalar::Double,
         CScalar::LongDouble,
         CScalar::Pointer,
+        CScalar::WChar,
+        CScalar::Char16,
+        CScalar::Char32,
     ];
 
     /// The C spelling of this type.
@@ -136,6 +145,9 @@ impl CScalar {
             CScalar::Double => "double",
             CScalar::LongDouble => "long double",
             CScalar::Pointer => "void *",
+            CScalar::WChar => "wchar_t",
+            CScalar::Char16 => "char16_t",
+            CScalar::Char32 => "char32_t",
         }
     }
 
@@ -174,6 +186,10 @@ pub struct Target {
     pub long_double_align: usize,
     /// Largest alignment a scalar may need (`max_align_t`).
     pub max_align: usize,
+    /// `sizeof(wchar_t)`.
+    pub wchar_size: usize,
+    /// Whether `wchar_t` is signed.
+    pub wchar_is_signed: bool,
     /// Whether callers must sign- or zero-extend `char`/`short` arguments to
     /// 32 bits. gcc never relies on it, but clang-built callees do on x86-64
     /// (and libffi does not extend arguments that go on the stack).
@@ -193,6 +209,8 @@ impl Target {
         long_double_size: 16,
         long_double_align: 16,
         max_align: 16,
+        wchar_size: 4,
+        wchar_is_signed: true,
         extend_small_int_args: true,
     };
 
@@ -209,6 +227,8 @@ impl Target {
         long_double_size: 16,
         long_double_align: 16,
         max_align: 16,
+        wchar_size: 4,
+        wchar_is_signed: false,
         extend_small_int_args: false,
     };
 
@@ -257,6 +277,9 @@ impl Target {
             CScalar::Double => Type::F64,
             CScalar::LongDouble => Type::LongDouble,
             CScalar::Pointer => Type::Pointer,
+            CScalar::WChar => int(self.wchar_size, self.wchar_is_signed),
+            CScalar::Char16 => Type::U16,
+            CScalar::Char32 => Type::U32,
         }
     }
 }

@@ -518,7 +518,7 @@ mod types {
     fn scalar_table_matches_gcc() {
         let mut src = String::from(
             "#include <stdio.h>\n#include <stdint.h>\n#include <stddef.h>\n\
-             #include <sys/types.h>\nint main(void) {\n",
+             #include <sys/types.h>\n#include <wchar.h>\n#include <uchar.h>\nint main(void) {\n",
         );
         for scalar in CScalar::ALL {
             let t = scalar.c_name();
@@ -543,6 +543,8 @@ mod types {
                 printf(\"@long_double_size|%zu\\n\", sizeof(long double));\n\
                 printf(\"@long_double_align|%zu\\n\", _Alignof(long double));\n\
                 printf(\"@max_align|%zu\\n\", _Alignof(max_align_t));\n\
+                printf(\"@wchar_size|%zu\\n\", sizeof(wchar_t));\n\
+                printf(\"@wchar_is_signed|%d\\n\", (int)((wchar_t)-1 < 0));\n\
                 return 0;\n}\n";
         let out = run_c_program(&src);
 
@@ -603,6 +605,8 @@ mod types {
             ("long_double_size", host.long_double_size),
             ("long_double_align", host.long_double_align),
             ("max_align", host.max_align),
+            ("wchar_size", host.wchar_size),
+            ("wchar_is_signed", usize::from(host.wchar_is_signed)),
         ];
         for (key, value) in expect {
             assert_eq!(facts[key], value, "Target::HOST.{key}");

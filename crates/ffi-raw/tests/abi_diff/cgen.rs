@@ -75,7 +75,7 @@ pub fn caller(k: usize) -> String {
     format!("c{k}_caller")
 }
 
-pub const PRELUDE: &str = "#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n#include <sys/types.h>\n\n";
+pub const PRELUDE: &str = "#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n#include <sys/types.h>\n#include <uchar.h>\n#include <wchar.h>\n\n";
 
 /// Declares the struct types `ty` needs (into `defs`) and returns its C name.
 fn declare(ty: &Ty, k: usize, counter: &mut usize, defs: &mut String) -> String {

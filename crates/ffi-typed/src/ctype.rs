@@ -1,0 +1,571 @@
+//! The C type model.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use ffi_raw::{AggregateKind, ArrayType, CScalar, StructType, Target, Type};
+
+use crate::error::{Error, Result};
+use crate::layout::{self, BitField, FieldDecl, Packing};
+
+/// A C type. Cloning is cheap (aggregates are shared).
+///
+/// Equality is structural, except for structs, unions and enums: a named
+/// one equals another of the same kind and name (whoever declared it, so one
+/// process has one identity per tagged type); an anonymous one only itself.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum CType {
+    /// `void`: only behind a pointer or as a return type.
+    Void,
+    /// A scalar; never [`CScalar::Pointer`] (use [`CType::Pointer`]).
+    Scalar(CScalar),
+    /// A pointer to the type (`void *` is `Pointer(Void)`).
+    Pointer(Arc<CType>),
+    /// `T[n]`, or `T[]` (incomplete) with `None`.
+    Array(Arc<CType>, Option<usize>),
+    /// A struct or union.
+    Record(Arc<Record>),
+    /// An enum.
+    Enum(Arc<EnumType>),
+    /// A function type (use it behind a pointer for a function pointer).
+    Function(Arc<FunctionType>),
+}
+
+impl CType {
+    /// `T *`.
+    pub fn pointer_to(ty: CType) -> CType {
+        CType::Pointer(Arc::new(ty))
+    }
+
+    /// `T[len]` (or `T[]` with `None`).
+    pub fn array_of(ty: CType, len: Option<usize>) -> CType {
+        CType::Array(Arc::new(ty), len)
+    }
+
+    /// A new struct or union, incomplete until [`CType::complete`].
+    pub fn new_record(kind: RecordKind, name: Option<&str>) -> CType {
+        CType::Record(Arc::new(Record {
+            kind,
+            name: name.map(str::to_string),
+            body: OnceLock::new(),
+        }))
+    }
+
+    /// Completes a struct or union declared with [`CType::new_record`],
+    /// computing its layout as gcc does.
+    pub fn complete(&self, fields: Vec<FieldDecl>, packing: Packing) -> Result<()> {
+        let CType::Record(record) = self else {
+            return Err(Error::Layout {
+                ty: self.to_string(),
+                reason: "only a struct or union can be completed".into(),
+            });
+        };
+        let body = layout::layout_record(self, record.kind, fields, packing)?;
+        record
+            .body
+            .set(body)
+            .map_err(|_| Error::AlreadyComplete(self.to_string()))
+    }
+
+    /// `sizeof`, or an error for an incomplete type.
+    pub fn size(&self) -> Result<usize> {
+        match self {
+            CType::Scalar(s) => Ok(s.raw_type().size()),
+            CType::Pointer(_) => Ok(Target::HOST.pointer_size),
+            CType::Array(elem, Some(n)) => {
+                elem.size()?.checked_mul(*n).ok_or_else(|| Error::Layout {
+                    ty: self.to_string(),
+                    reason: "the array is too large".into(),
+                })
+            }
+            CType::Record(r) => r.body().map(|b| b.size).ok_or_else(|| self.incomplete()),
+            CType::Enum(e) => Ok(e.underlying.raw_type().size()),
+            CType::Void | CType::Array(_, None) | CType::Function(_) => Err(self.incomplete()),
+        }
+    }
+
+    /// `_Alignof`, or an error for an incomplete type. An incomplete array
+    /// has its element's alignment (it matters as a flexible array member).
+    pub fn align(&self) -> Result<usize> {
+        match self {
+            CType::Scalar(s) => Ok(s.raw_type().align()),
+            CType::Pointer(_) => Ok(Target::HOST.pointer_size),
+            CType::Array(elem, _) => elem.align(),
+            CType::Record(r) => r.body().map(|b| b.align).ok_or_else(|| self.incomplete()),
+            CType::Enum(e) => Ok(e.underlying.raw_type().align()),
+            CType::Void | CType::Function(_) => Err(self.incomplete()),
+        }
+    }
+
+    fn incomplete(&self) -> Error {
+        Error::Incomplete(self.to_string())
+    }
+
+    /// Whether this is an integer type (including `_Bool`, characters and
+    /// enums): the types a bitfield may have.
+    pub fn is_integer(&self) -> bool {
+        match self {
+            CType::Scalar(s) => s.raw_type().is_integer(),
+            CType::Enum(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The `ffi_raw` type values of this type are passed as.
+    ///
+    /// Arrays map to `Type::Array` (valid inside structs only); structs that
+    /// libffi can describe map to `StructType::new`; unions, structs with
+    /// bitfields, and structs whose packing changes their layout map to
+    /// `StructType::memory_only`, which the raw layer refuses to pass by
+    /// value with an error naming the reason.
+    pub fn to_raw(&self) -> Result<Type> {
+        Ok(match self {
+            CType::Void => Type::Void,
+            CType::Scalar(s) => s.raw_type(),
+            CType::Pointer(_) => Type::Pointer,
+            CType::Enum(e) => e.underlying.raw_type(),
+            CType::Array(elem, len) => {
+                Type::Array(ArrayType::new(elem.to_raw()?, len.unwrap_or(0))?)
+            }
+            CType::Function(_) => return Err(self.incomplete()),
+            CType::Record(r) => {
+                let body = r.body().ok_or_else(|| self.incomplete())?;
+                let raw = body.raw.get_or_init(|| raw_record(r.kind, body));
+                Type::Struct(raw.clone().map_err(|reason| Error::Layout {
+                    ty: self.to_string(),
+                    reason,
+                })?)
+            }
+        })
+    }
+}
+
+/// The raw type of a completed record: memory-only unless it is a struct
+/// whose natural layout (what libffi assumes) is exactly this one.
+fn raw_record(kind: RecordKind, body: &RecordBody) -> Result<StructType, String> {
+    let memory_only =
+        |why| StructType::memory_only(why, body.size, body.align).map_err(|e| e.to_string());
+    if kind == RecordKind::Union {
+        return memory_only(AggregateKind::Union);
+    }
+    if body.fields.iter().any(|f| f.bits.is_some()) {
+        return memory_only(AggregateKind::Bitfields);
+    }
+    let raw_fields: Vec<Type> = body
+        .fields
+        .iter()
+        .map(|f| f.ty.to_raw())
+        .collect::<Result<_>>()
+        .map_err(|e| e.to_string())?;
+    if raw_fields.is_empty() {
+        return memory_only(AggregateKind::ZeroSized);
+    }
+    let natural = StructType::new(raw_fields).map_err(|e| e.to_string())?;
+    let offsets: Vec<usize> = body.fields.iter().map(|f| f.offset).collect();
+    if natural.offsets() != offsets.as_slice()
+        || natural.size() != body.size
+        || natural.align() != body.align
+    {
+        return memory_only(AggregateKind::Packed);
+    }
+    Ok(natural)
+}
+
+/// Struct or union.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// `struct`
+    Struct,
+    /// `union`
+    Union,
+}
+
+/// A struct or union type: named or anonymous, opaque until completed.
+pub struct Record {
+    kind: RecordKind,
+    name: Option<String>,
+    body: OnceLock<RecordBody>,
+}
+
+impl Record {
+    /// Struct or union.
+    pub fn kind(&self) -> RecordKind {
+        self.kind
+    }
+
+    /// The tag, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The members and layout, once completed.
+    pub fn body(&self) -> Option<&RecordBody> {
+        self.body.get()
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Record) -> bool {
+        std::ptr::eq(self, other)
+            || (self.kind == other.kind && self.name.is_some() && self.name == other.name)
+    }
+}
+
+impl Eq for Record {}
+
+impl Hash for Record {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        match &self.name {
+            Some(name) => name.hash(state),
+            None => (self as *const Record as usize).hash(state),
+        }
+    }
+}
+
+/// The members and layout of a completed struct or union.
+pub struct RecordBody {
+    /// The members in declaration order (unnamed zero-width bitfields are
+    /// not members; anonymous struct/union members have no name).
+    pub fields: Vec<Field>,
+    /// `sizeof`.
+    pub size: usize,
+    /// `_Alignof`.
+    pub align: usize,
+    /// The packing it was laid out with.
+    pub packing: Packing,
+    /// The raw type, computed on first use.
+    raw: OnceLock<Result<StructType, String>>,
+}
+
+impl RecordBody {
+    pub(crate) fn new(
+        fields: Vec<Field>,
+        size: usize,
+        align: usize,
+        packing: Packing,
+    ) -> RecordBody {
+        RecordBody {
+            fields,
+            size,
+            align,
+            packing,
+            raw: OnceLock::new(),
+        }
+    }
+
+    /// Finds a member by name, looking into anonymous struct and union
+    /// members as C does; returns it with its offset from this record's start.
+    pub fn field(&self, name: &str) -> Option<(usize, &Field)> {
+        for field in &self.fields {
+            match &field.name {
+                Some(n) if n == name => return Some((field.offset, field)),
+                None => {
+                    if let CType::Record(inner) = &field.ty
+                        && let Some((offset, found)) = inner.body().and_then(|b| b.field(name))
+                    {
+                        return Some((field.offset + offset, found));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// One member of a struct or union.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The member's name; `None` for an anonymous struct/union member or an
+    /// unnamed bitfield.
+    pub name: Option<String>,
+    /// Its type.
+    pub ty: CType,
+    /// Byte offset: of the member, or for a bitfield of the byte holding
+    /// its lowest bit.
+    pub offset: usize,
+    /// Bitfield position, if it is one.
+    pub bits: Option<BitField>,
+}
+
+/// An enum type.
+#[derive(Debug)]
+pub struct EnumType {
+    /// The tag, if any.
+    pub name: Option<String>,
+    /// The integer type gcc chooses for it.
+    pub underlying: CScalar,
+    /// The enumerators and their values, in declaration order.
+    pub values: Vec<(String, i128)>,
+}
+
+impl EnumType {
+    /// An enum with these enumerators; the underlying type is chosen as
+    /// gcc chooses it (`unsigned int` if no value is negative and all fit,
+    /// else `int` if all fit, else the 64-bit type that holds them all).
+    pub fn new(name: Option<&str>, values: Vec<(String, i128)>) -> Result<EnumType> {
+        let min = values.iter().map(|v| v.1).min().unwrap_or(0);
+        let max = values.iter().map(|v| v.1).max().unwrap_or(0);
+        let underlying = if min >= 0 && max <= u32::MAX as i128 {
+            CScalar::UInt
+        } else if min >= i32::MIN as i128 && max <= i32::MAX as i128 {
+            CScalar::Int
+        } else if min >= 0 && max <= u64::MAX as i128 {
+            CScalar::ULong
+        } else if min >= i64::MIN as i128 && max <= i64::MAX as i128 {
+            CScalar::Long
+        } else {
+            return Err(Error::Layout {
+                ty: format!("enum {}", name.unwrap_or("<anonymous>")),
+                reason: format!("values from {min} to {max} fit no integer type"),
+            });
+        };
+        Ok(EnumType {
+            name: name.map(str::to_string),
+            underlying,
+            values,
+        })
+    }
+}
+
+impl PartialEq for EnumType {
+    fn eq(&self, other: &EnumType) -> bool {
+        std::ptr::eq(self, other) || (self.name.is_some() && self.name == other.name)
+    }
+}
+
+impl Eq for EnumType {}
+
+impl Hash for EnumType {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.name {
+            Some(name) => name.hash(state),
+            None => (self as *const EnumType as usize).hash(state),
+        }
+    }
+}
+
+/// A function type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FunctionType {
+    /// The return type.
+    pub ret: CType,
+    /// The parameter types (arrays and functions already adjusted to pointers).
+    pub params: Vec<CType>,
+    /// Whether it ends with `...`.
+    pub variadic: bool,
+}
+
+// ---- C spelling ----
+
+impl CType {
+    /// This type declaring `name` (which may be empty): `int (*name)[4]`.
+    pub fn declare(&self, name: &str) -> String {
+        let (base, declarator) = self.split_declarator(name.to_string());
+        if declarator.is_empty() {
+            base
+        } else if declarator.starts_with('[') || declarator.starts_with('(') {
+            format!("{base}{declarator}")
+        } else {
+            format!("{base} {declarator}")
+        }
+    }
+
+    /// Splits into the base type's name and the declarator around `inner`.
+    fn split_declarator(&self, inner: String) -> (String, String) {
+        match self {
+            CType::Pointer(to) => {
+                let wrapped = match &**to {
+                    CType::Array(..) | CType::Function(_) => format!("(*{inner})"),
+                    _ => format!("*{inner}"),
+                };
+                to.split_declarator(wrapped)
+            }
+            CType::Array(elem, len) => {
+                let len = len.map(|n| n.to_string()).unwrap_or_default();
+                elem.split_declarator(format!("{inner}[{len}]"))
+            }
+            CType::Function(f) => {
+                let mut params: Vec<String> = f.params.iter().map(|p| p.declare("")).collect();
+                if f.variadic {
+                    params.push("...".into());
+                }
+                if params.is_empty() {
+                    params.push("void".into());
+                }
+                f.ret
+                    .split_declarator(format!("{inner}({})", params.join(", ")))
+            }
+            base => (base.base_name(), inner),
+        }
+    }
+
+    fn base_name(&self) -> String {
+        match self {
+            CType::Void => "void".into(),
+            CType::Scalar(s) => s.c_name().into(),
+            CType::Record(r) => {
+                let kind = match r.kind {
+                    RecordKind::Struct => "struct",
+                    RecordKind::Union => "union",
+                };
+                match &r.name {
+                    Some(n) => format!("{kind} {n}"),
+                    None => format!("{kind} $anonymous"),
+                }
+            }
+            CType::Enum(e) => format!("enum {}", e.name.as_deref().unwrap_or("$anonymous")),
+            _ => unreachable!("not a base type"),
+        }
+    }
+}
+
+impl fmt::Display for CType {
+    /// The type's C name, as in a cast: `int *`, `struct point`, `int(*)[4]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.declare(""))
+    }
+}
+
+impl fmt::Debug for CType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CType({self})")
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} {:?} (complete: {})",
+            self.kind,
+            self.name,
+            self.body.get().is_some()
+        )
+    }
+}
+
+impl fmt::Debug for RecordBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordBody")
+            .field("fields", &self.fields)
+            .field("size", &self.size)
+            .field("align", &self.align)
+            .field("packing", &self.packing)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int() -> CType {
+        CType::Scalar(CScalar::Int)
+    }
+
+    #[test]
+    fn spelling() {
+        assert_eq!(CType::pointer_to(int()).to_string(), "int *");
+        let arr = CType::array_of(int(), Some(4));
+        assert_eq!(arr.to_string(), "int[4]");
+        assert_eq!(CType::pointer_to(arr.clone()).to_string(), "int(*)[4]");
+        assert_eq!(CType::pointer_to(arr).declare("p"), "int(*p)[4]");
+        let f = CType::Function(Arc::new(FunctionType {
+            ret: int(),
+            params: vec![CType::pointer_to(CType::Scalar(CScalar::Char))],
+            variadic: true,
+        }));
+        assert_eq!(
+            CType::pointer_to(f).declare("printf"),
+            "int(*printf)(char *, ...)"
+        );
+        assert_eq!(CType::pointer_to(CType::Void).to_string(), "void *");
+    }
+
+    #[test]
+    fn sizes_and_incomplete_types() {
+        assert_eq!(CType::array_of(int(), Some(3)).size().unwrap(), 12);
+        assert!(matches!(CType::Void.size(), Err(Error::Incomplete(_))));
+        let s = CType::new_record(RecordKind::Struct, Some("opaque"));
+        let err = s.size().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "struct opaque is an incomplete type: its size is unknown"
+        );
+        s.complete(vec![FieldDecl::new("a", int())], Packing::Natural)
+            .unwrap();
+        assert_eq!(s.size().unwrap(), 4);
+        assert!(matches!(
+            s.complete(vec![FieldDecl::new("a", int())], Packing::Natural),
+            Err(Error::AlreadyComplete(_))
+        ));
+    }
+
+    #[test]
+    fn enum_underlying_types() {
+        let e = |vals: &[i128]| {
+            let values = vals.iter().map(|v| (format!("V{v}"), *v)).collect();
+            EnumType::new(None, values).map(|e| e.underlying)
+        };
+        assert_eq!(e(&[0, 1]).unwrap(), CScalar::UInt);
+        assert_eq!(e(&[-1, 1]).unwrap(), CScalar::Int);
+        assert_eq!(e(&[0, u32::MAX as i128]).unwrap(), CScalar::UInt);
+        assert_eq!(e(&[-1, u32::MAX as i128]).unwrap(), CScalar::Long);
+        assert_eq!(e(&[0, u64::MAX as i128]).unwrap(), CScalar::ULong);
+        assert!(e(&[-1, u64::MAX as i128]).is_err());
+    }
+
+    #[test]
+    fn raw_mapping() {
+        let s = CType::new_record(RecordKind::Struct, Some("dl"));
+        s.complete(
+            vec![
+                FieldDecl::new("d", CType::Scalar(CScalar::Double)),
+                FieldDecl::new("l", CType::Scalar(CScalar::Long)),
+            ],
+            Packing::Natural,
+        )
+        .unwrap();
+        let Type::Struct(raw) = s.to_raw().unwrap() else {
+            panic!()
+        };
+        assert_eq!(raw.by_value_obstacle(), None);
+        let u = CType::new_record(RecordKind::Union, None);
+        u.complete(vec![FieldDecl::new("i", int())], Packing::Natural)
+            .unwrap();
+        let Type::Struct(raw) = u.to_raw().unwrap() else {
+            panic!()
+        };
+        assert_eq!(raw.by_value_obstacle(), Some(AggregateKind::Union));
+        let p = CType::new_record(RecordKind::Struct, None);
+        p.complete(
+            vec![
+                FieldDecl::new("c", CType::Scalar(CScalar::Char)),
+                FieldDecl::new("i", int()),
+            ],
+            Packing::Pack(1),
+        )
+        .unwrap();
+        let Type::Struct(raw) = p.to_raw().unwrap() else {
+            panic!()
+        };
+        assert_eq!(raw.by_value_obstacle(), Some(AggregateKind::Packed));
+        // pack(8) changes nothing for these members: passable.
+        let q = CType::new_record(RecordKind::Struct, None);
+        q.complete(
+            vec![
+                FieldDecl::new("c", CType::Scalar(CScalar::Char)),
+                FieldDecl::new("i", int()),
+            ],
+            Packing::Pack(8),
+        )
+        .unwrap();
+        let Type::Struct(raw) = q.to_raw().unwrap() else {
+            panic!()
+        };
+        assert_eq!(raw.by_value_obstacle(), None);
+    }
+}

@@ -1,0 +1,25 @@
+//! The error type of `ffi-typed`.
+
+/// Everything that can go wrong in `ffi-typed`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A type used where a complete type (known size) is needed.
+    #[error("{0} is an incomplete type: its size is unknown")]
+    Incomplete(String),
+    /// A declaration that cannot be laid out.
+    #[error("invalid layout of {ty}: {reason}")]
+    Layout { ty: String, reason: String },
+    /// A struct or union completed twice.
+    #[error("{0} is already complete")]
+    AlreadyComplete(String),
+    /// A malformed declaration.
+    #[error("{0}")]
+    Parse(#[from] crate::parser::ParseError),
+    /// An error from the raw layer.
+    #[error(transparent)]
+    Raw(#[from] ffi_raw::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

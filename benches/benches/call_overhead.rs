@@ -336,9 +336,138 @@ fn i64_to_struct_i64_i64(c: &mut Criterion) {
     g.finish();
 }
 
+// ---------------------------------------------------------------------------
+// Signatures that do not take the fast path: libffi does the call for both
+// ffi-raw and the libffi crate, so these rows measure ffi-raw's own wrapping.
+
+#[inline(never)]
+extern "C" fn sum7(a: i64, b: i64, c: i64, d: i64, e: i64, f: i64, g: i64) -> i64 {
+    a + b + c + d + e + f + g
+}
+
+/// 24 bytes: returned in memory through a hidden pointer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Triple {
+    a: i64,
+    b: i64,
+    c: i64,
+}
+
+#[inline(never)]
+extern "C" fn triple(x: i64) -> Triple {
+    Triple {
+        a: x,
+        b: x + 1,
+        c: x + 2,
+    }
+}
+
+fn libffi_path_cif(args: impl IntoIterator<Item = Type>, ret: Type, name: &str) -> ffi_raw::Cif {
+    let cif = ffi_raw::Cif::new(args, ret).expect("ffi_raw::Cif::new");
+    assert!(
+        !cif.uses_fast_path(),
+        "{name}: this row measures the libffi path, but the signature took the fast path"
+    );
+    cif
+}
+
+fn i64x7_to_i64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("i64x7_to_i64_libffi_path");
+    let xs: [i64; 7] = [1, 2, 3, 4, 5, 6, 7];
+    let direct: extern "C" fn(i64, i64, i64, i64, i64, i64, i64) -> i64 = black_box(sum7);
+    g.bench_function("direct", |b| {
+        b.iter(|| {
+            let x = black_box(&xs);
+            direct(x[0], x[1], x[2], x[3], x[4], x[5], x[6])
+        })
+    });
+
+    let cif = libffi_path_cif(vec![Type::I64; 7], Type::I64, "i64x7_to_i64");
+    let code = raw_code(sum7 as *const ());
+    let args: Vec<*const c_void> = xs.iter().map(|x| (x as *const i64).cast()).collect();
+    let mut r = 0i64;
+    // SAFETY: `sum7` takes seven i64 and returns one; each pointer refers
+    // to an element of `xs`.
+    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, 28);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; `xs` and `r` outlive the benchmark.
+            unsafe {
+                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            black_box(r)
+        })
+    });
+
+    let lcif = lf::Cif::new(vec![lf::Type::i64(); 7], lf::Type::i64());
+    let lcode = lf_code(sum7 as *const ());
+    let largs: Vec<lf::Arg> = xs.iter().map(lf::arg).collect();
+    // SAFETY: as above.
+    assert_eq!(unsafe { lcif.call::<i64>(lcode, &largs) }, 28);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<i64>(lcode, black_box(&largs)) })
+    });
+    g.finish();
+}
+
+fn i64_to_struct_24_bytes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("i64_to_struct_24_bytes_libffi_path");
+    let x: i64 = 40;
+    let want = Triple {
+        a: 40,
+        b: 41,
+        c: 42,
+    };
+    let direct: extern "C" fn(i64) -> Triple = black_box(triple);
+    g.bench_function("direct", |b| b.iter(|| direct(black_box(x))));
+
+    let ret = Type::Struct(StructType::new([Type::I64, Type::I64, Type::I64]).unwrap());
+    let cif = libffi_path_cif([Type::I64], ret, "i64_to_struct_24_bytes");
+    let code = raw_code(triple as *const ());
+    let args: [*const c_void; 1] = [(&raw const x).cast()];
+    let mut r = Triple { a: 0, b: 0, c: 0 };
+    // SAFETY: `triple` is `extern "C" fn(i64) -> Triple`, described by the
+    // struct type given; `args[0]` points to an i64.
+    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, want);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; `x` and `r` outlive the benchmark.
+            unsafe {
+                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            // The value stays in the caller's buffer (no copy out, unlike
+            // the libffi crate's by-value return). Copying 24 freshly
+            // written bytes here would measure a store-forwarding stall
+            // (see the `direct` row), not the call.
+            black_box(&r);
+        })
+    });
+
+    let lcif = lf::Cif::new(
+        [lf::Type::i64()],
+        lf::Type::structure([lf::Type::i64(), lf::Type::i64(), lf::Type::i64()]),
+    );
+    let lcode = lf_code(triple as *const ());
+    let largs = [lf::arg(&x)];
+    // SAFETY: as above.
+    assert_eq!(unsafe { lcif.call::<Triple>(lcode, &largs) }, want);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<Triple>(lcode, black_box(&largs)) })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = call_overhead;
     config = config();
-    targets = i64_to_i64, f64_f64_to_f64, ptr3_to_ptr, i64_to_struct_f64_i64, i64_to_struct_i64_i64
+    targets = i64_to_i64, f64_f64_to_f64, ptr3_to_ptr, i64_to_struct_f64_i64, i64_to_struct_i64_i64,
+        i64x7_to_i64, i64_to_struct_24_bytes
 }
 criterion_main!(call_overhead);

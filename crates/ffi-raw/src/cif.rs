@@ -45,6 +45,9 @@ pub struct Cif {
     conversions: Box<[Conversion]>,
     /// Whether any conversion is not `Conversion::None`.
     converts: bool,
+    /// `Some(size)` if libffi may write more than the return value's `size`
+    /// bytes, so the return bounces through a scratch buffer.
+    ret_bounce: Option<usize>,
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     fast: Option<crate::fast::Plan>,
 }
@@ -225,6 +228,7 @@ impl Cif {
         };
         check_status(status)?;
         let converts = conversions.iter().any(|c| *c != Conversion::None);
+        let ret_bounce = libffi_overwrites_return(&ret).then(|| ret.size());
         Ok(Cif {
             #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
             fast: match (purpose, fixed) {
@@ -238,6 +242,7 @@ impl Cif {
             fixed,
             conversions,
             converts,
+            ret_bounce,
         })
     }
 
@@ -339,7 +344,8 @@ impl Cif {
     }
 
     /// The general path: libffi's `ffi_call`, after converting the arguments
-    /// that need it and with the return value bounced through a scratch buffer.
+    /// that need it; returns libffi would write too widely bounce through a
+    /// scratch buffer.
     ///
     /// Kept out of line so that the fast path's frame stays small.
     ///
@@ -347,56 +353,21 @@ impl Cif {
     /// As for [`Cif::call`]; `args.len()` has been checked.
     #[inline(never)]
     unsafe fn call_libffi(&self, func: CodePtr, args: &[*const c_void], ret: *mut c_void) {
-        const INLINE: usize = 16;
-        let n = args.len();
-        let mut inline_values = [0u64; INLINE];
-        let mut inline_ptrs = [std::ptr::null::<c_void>(); INLINE];
-        let mut heap_values = Vec::new();
-        let mut heap_ptrs = Vec::new();
-        let ptrs: &[*const c_void] = if !self.converts {
-            args
-        } else {
-            let (values, ptrs) = if n <= INLINE {
-                (&mut inline_values[..n], &mut inline_ptrs[..n])
-            } else {
-                heap_values.resize(n, 0u64);
-                heap_ptrs.resize(n, std::ptr::null());
-                (&mut heap_values[..], &mut heap_ptrs[..])
-            };
-            for i in 0..n {
-                ptrs[i] = match self.conversions[i] {
-                    Conversion::None => args[i],
-                    conv => {
-                        // SAFETY: args[i] points to a value of the type the
-                        // conversion was chosen for (caller's contract).
-                        values[i] = unsafe { conv.apply(args[i]) };
-                        (&raw const values[i]).cast()
-                    }
-                };
-            }
-            ptrs
-        };
-
-        let size = self.ret.size();
         let mut scratch = ReturnScratch::new();
-        let direct = size > ReturnScratch::SIZE;
-        let target = if direct { ret } else { scratch.as_mut_ptr() };
-        // SAFETY: `func` has this signature and every pointer in `ptrs`
-        // points to a value of the type libffi was told (caller's contract,
-        // plus our converted copies). Returns larger than the scratch buffer
-        // are always returned in memory, where the callee writes exactly
-        // `size` bytes to `ret`, which the caller made valid for that.
+        let target = match self.ret_bounce {
+            Some(_) => scratch.as_mut_ptr(),
+            None => ret,
+        };
+        // SAFETY: forwarded from this function's contract; `target` is `ret`
+        // only where libffi writes at most the return type's size.
         unsafe {
-            sys::ffi_call(
-                self.raw(),
-                Some(std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(
-                    func.0,
-                )),
-                target,
-                ptrs.as_ptr() as *mut *mut c_void,
-            );
+            if self.converts {
+                self.ffi_call_converted(func, args, target);
+            } else {
+                self.ffi_call(func, args, target);
+            }
         }
-        if !direct && size > 0 {
+        if let Some(size) = self.ret_bounce {
             // SAFETY: the scratch holds the returned value's `size` bytes,
             // and `ret` is valid for `size` bytes (caller's contract).
             unsafe {
@@ -406,6 +377,67 @@ impl Cif {
                     size,
                 )
             };
+        }
+    }
+
+    /// `ffi_call` on arguments as libffi was told about them.
+    ///
+    /// # Safety
+    /// `func` has this signature, each `args[i]` points to a value of the
+    /// type libffi was told for argument `i`, and `ret` is valid for what
+    /// libffi writes for the return type.
+    #[inline(always)]
+    unsafe fn ffi_call(&self, func: CodePtr, args: &[*const c_void], ret: *mut c_void) {
+        // SAFETY: forwarded from this function's contract; a code address
+        // and a function pointer have the same representation.
+        unsafe {
+            sys::ffi_call(
+                self.raw(),
+                Some(std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(
+                    func.0,
+                )),
+                ret,
+                args.as_ptr() as *mut *mut c_void,
+            );
+        }
+    }
+
+    /// Converts the arguments that need it into a buffer on the stack (the
+    /// heap past 16 arguments), then calls.
+    ///
+    /// # Safety
+    /// As for [`Cif::ffi_call`], with `args` holding the unconverted values.
+    #[inline(never)]
+    unsafe fn ffi_call_converted(&self, func: CodePtr, args: &[*const c_void], ret: *mut c_void) {
+        const INLINE: usize = 16;
+        let n = args.len();
+        let convert = |values: &mut [MaybeUninit<u64>], ptrs: &mut [MaybeUninit<*const c_void>]| {
+            for i in 0..n {
+                let ptr = match self.conversions[i] {
+                    Conversion::None => args[i],
+                    // SAFETY: args[i] points to a value of the type the
+                    // conversion was chosen for (caller's contract).
+                    conv => values[i].write(unsafe { conv.apply(args[i]) }) as *const u64
+                        as *const c_void,
+                };
+                ptrs[i].write(ptr);
+            }
+            // SAFETY: the loop initialised all `n` pointers.
+            unsafe { std::slice::from_raw_parts(ptrs.as_ptr().cast::<*const c_void>(), n) }
+        };
+        if n <= INLINE {
+            let mut values = [MaybeUninit::<u64>::uninit(); INLINE];
+            let mut ptrs = [MaybeUninit::<*const c_void>::uninit(); INLINE];
+            let converted = convert(&mut values, &mut ptrs);
+            // SAFETY: converted pointers refer to `values`, alive until the
+            // call returns; the rest is forwarded.
+            unsafe { self.ffi_call(func, converted, ret) }
+        } else {
+            let mut values = vec![MaybeUninit::<u64>::uninit(); n];
+            let mut ptrs = vec![MaybeUninit::<*const c_void>::uninit(); n];
+            let converted = convert(&mut values, &mut ptrs);
+            // SAFETY: as above.
+            unsafe { self.ffi_call(func, converted, ret) }
         }
     }
 }
@@ -418,6 +450,20 @@ impl fmt::Debug for Cif {
             .field("fixed", &self.fixed)
             .field("fast_path", &self.uses_fast_path())
             .finish()
+    }
+}
+
+/// Whether libffi may write more than the return type's size. On x86-64 it
+/// stores a whole register (`ffi_arg`) for integers narrower than 8 bytes;
+/// floats and structs returned in registers are stored at their exact size
+/// and larger structs are written by the callee (the differential test's
+/// canary bytes check this). Elsewhere, assume any register-sized return may
+/// be widened.
+fn libffi_overwrites_return(ret: &Type) -> bool {
+    if cfg!(target_arch = "x86_64") {
+        ret.is_integer() && ret.size() < 8
+    } else {
+        (1..=ReturnScratch::SIZE).contains(&ret.size())
     }
 }
 

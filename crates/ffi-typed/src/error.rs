@@ -13,6 +13,18 @@ pub enum Error {
     /// A struct or union completed twice.
     #[error("{0} is already complete")]
     AlreadyComplete(String),
+    /// An integer that does not fit its type (never silently truncated).
+    #[error("integer out of range: {0}")]
+    OutOfRange(String),
+    /// A value of the wrong kind for a type.
+    #[error("{0}")]
+    Value(String),
+    /// An index past the end of an array of known length.
+    #[error("index {index} is out of bounds (length {len})")]
+    IndexOutOfBounds { index: usize, len: usize },
+    /// A struct or union has no member of that name.
+    #[error("{ty} has no member named '{field}'")]
+    UnknownField { ty: String, field: String },
     /// A malformed declaration.
     #[error("{0}")]
     Parse(#[from] crate::parser::ParseError),

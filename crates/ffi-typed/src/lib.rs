@@ -32,7 +32,9 @@ mod ctype;
 mod error;
 pub mod layout;
 pub mod parser;
+mod value;
 
 pub use ctype::{CType, EnumType, Field, FunctionType, Record, RecordBody, RecordKind};
 pub use error::{Error, Result};
 pub use layout::{BitField, FieldDecl, Packing};
+pub use value::Value;

@@ -1,0 +1,408 @@
+//! Values: C data as Rust sees it, converted to and from C bytes by type.
+
+use std::fmt;
+
+use ffi_raw::{CScalar, Type};
+
+use crate::ctype::{CType, Field, RecordKind};
+use crate::error::{Error, Result};
+
+/// A C value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Any integer, `_Bool`, character or enum value.
+    Int(i128),
+    /// `float` or `double`.
+    Float(f64),
+    /// `long double`, as the target's bytes (x87: 10 significant bytes).
+    LongDouble([u8; 16]),
+    /// A pointer, as an address.
+    Pointer(usize),
+    /// Struct or union members in declaration order (`None` for an unnamed
+    /// member); for a union, the first member (or the one given) is used.
+    Record(Vec<(Option<String>, Value)>),
+    /// Array elements.
+    Array(Vec<Value>),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::LongDouble(_) => f.write_str("<long double>"),
+            Value::Pointer(p) => write!(f, "0x{p:x}"),
+            Value::Record(members) => write!(f, "{{{} members}}", members.len()),
+            Value::Array(items) => write!(f, "[{} items]", items.len()),
+        }
+    }
+}
+
+/// The range of an integer type of `size` bytes.
+fn int_range(size: usize, signed: bool) -> (i128, i128) {
+    let bits = size as u32 * 8;
+    if signed {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    }
+}
+
+fn mismatch(ty: &CType, value: &Value) -> Error {
+    Error::Value(format!("cannot store {value} in {ty}"))
+}
+
+fn out_of_range(ty: &CType, v: i128, (min, max): (i128, i128)) -> Error {
+    Error::OutOfRange(format!("{v} does not fit in {ty} (range {min} to {max})"))
+}
+
+/// The integer layout of an integer-like type: (size, signed, is `_Bool`).
+fn int_layout(ty: &CType) -> Option<(usize, bool, bool)> {
+    match ty {
+        CType::Scalar(CScalar::Bool) => Some((1, false, true)),
+        CType::Scalar(s) => {
+            let raw = s.raw_type();
+            raw.is_integer()
+                .then(|| (raw.size(), raw.is_signed_integer(), false))
+        }
+        CType::Enum(e) => {
+            let raw = e.underlying.raw_type();
+            Some((raw.size(), raw.is_signed_integer(), false))
+        }
+        _ => None,
+    }
+}
+
+impl Value {
+    /// Encodes this value as `ty` into `out` (exactly `ty.size()` bytes).
+    ///
+    /// Integers out of range are an error, never truncated; `_Bool` takes
+    /// only 0 and 1; records and arrays may give fewer members than the
+    /// type has (the rest are left as they are).
+    pub fn write_to(&self, ty: &CType, out: &mut [u8]) -> Result<()> {
+        let size = ty.size()?;
+        if out.len() != size {
+            return Err(Error::Value(format!(
+                "{ty} needs {size} bytes, the buffer has {}",
+                out.len()
+            )));
+        }
+        if let Some((size, signed, is_bool)) = int_layout(ty) {
+            let Value::Int(v) = *self else {
+                return Err(mismatch(ty, self));
+            };
+            let range = if is_bool {
+                (0, 1)
+            } else {
+                int_range(size, signed)
+            };
+            if v < range.0 || v > range.1 {
+                return Err(out_of_range(ty, v, range));
+            }
+            out.copy_from_slice(&v.to_le_bytes()[..size]);
+            return Ok(());
+        }
+        match (ty, self) {
+            (CType::Scalar(s), Value::Float(v)) => match s.raw_type() {
+                Type::F32 => out.copy_from_slice(&(*v as f32).to_le_bytes()),
+                Type::F64 => out.copy_from_slice(&v.to_le_bytes()),
+                _ => return Err(mismatch(ty, self)),
+            },
+            (CType::Scalar(CScalar::LongDouble), Value::LongDouble(bytes)) => {
+                out.copy_from_slice(&bytes[..size])
+            }
+            (CType::Pointer(_), Value::Pointer(p)) => out.copy_from_slice(&p.to_le_bytes()[..size]),
+            (CType::Array(elem, _), Value::Array(items)) => {
+                let elem_size = elem.size()?;
+                let len = size / elem_size.max(1);
+                if items.len() > len {
+                    return Err(Error::IndexOutOfBounds {
+                        index: items.len() - 1,
+                        len,
+                    });
+                }
+                for (i, item) in items.iter().enumerate() {
+                    item.write_to(elem, &mut out[i * elem_size..(i + 1) * elem_size])?;
+                }
+            }
+            (CType::Record(r), Value::Record(members)) => {
+                let body = r.body().ok_or_else(|| Error::Incomplete(ty.to_string()))?;
+                if r.kind() == RecordKind::Union && members.len() > 1 {
+                    return Err(Error::Value(format!(
+                        "{ty}: a union is initialised from one member"
+                    )));
+                }
+                for (i, (name, value)) in members.iter().enumerate() {
+                    let (offset, field) = match name {
+                        Some(name) => body.field(name).ok_or_else(|| Error::UnknownField {
+                            ty: ty.to_string(),
+                            field: name.clone(),
+                        })?,
+                        None => {
+                            let field = body.fields.get(i).ok_or_else(|| {
+                                Error::Value(format!(
+                                    "{ty} has {} members, {} given",
+                                    body.fields.len(),
+                                    members.len()
+                                ))
+                            })?;
+                            (field.offset, field)
+                        }
+                    };
+                    write_field(field, offset, value, out)?;
+                }
+            }
+            _ => return Err(mismatch(ty, self)),
+        }
+        Ok(())
+    }
+
+    /// Decodes a value of `ty` from `bytes` (exactly `ty.size()` bytes).
+    pub fn read_from(ty: &CType, bytes: &[u8]) -> Result<Value> {
+        let size = ty.size()?;
+        if bytes.len() != size {
+            return Err(Error::Value(format!(
+                "{ty} needs {size} bytes, the buffer has {}",
+                bytes.len()
+            )));
+        }
+        if let Some((size, signed, _)) = int_layout(ty) {
+            return Ok(Value::Int(int_from_le(bytes, size, signed)));
+        }
+        Ok(match ty {
+            CType::Scalar(s) => match s.raw_type() {
+                Type::F32 => {
+                    Value::Float(f32::from_le_bytes(bytes.try_into().expect("4 bytes")) as f64)
+                }
+                Type::F64 => Value::Float(f64::from_le_bytes(bytes.try_into().expect("8 bytes"))),
+                Type::LongDouble => {
+                    let mut out = [0u8; 16];
+                    out[..size].copy_from_slice(bytes);
+                    Value::LongDouble(out)
+                }
+                _ => unreachable!("integers handled above"),
+            },
+            CType::Pointer(_) => Value::Pointer(int_from_le(bytes, size, false) as usize),
+            CType::Array(elem, _) => {
+                let elem_size = elem.size()?;
+                let items = if elem_size == 0 {
+                    Vec::new()
+                } else {
+                    bytes
+                        .chunks(elem_size)
+                        .map(|chunk| Value::read_from(elem, chunk))
+                        .collect::<Result<_>>()?
+                };
+                Value::Array(items)
+            }
+            CType::Record(r) => {
+                let body = r.body().ok_or_else(|| Error::Incomplete(ty.to_string()))?;
+                let fields: &[Field] = match r.kind() {
+                    RecordKind::Struct => &body.fields,
+                    RecordKind::Union => &body.fields[..body.fields.len().min(1)],
+                };
+                let members = fields
+                    .iter()
+                    .map(|f| Ok((f.name.clone(), read_field(f, f.offset, bytes)?)))
+                    .collect::<Result<_>>()?;
+                Value::Record(members)
+            }
+            CType::Void | CType::Function(_) | CType::Enum(_) => {
+                return Err(Error::Incomplete(ty.to_string()));
+            }
+        })
+    }
+}
+
+fn int_from_le(bytes: &[u8], size: usize, signed: bool) -> i128 {
+    let mut buf = [0u8; 16];
+    buf[..size].copy_from_slice(&bytes[..size]);
+    let raw = u128::from_le_bytes(buf);
+    let bits = size as u32 * 8;
+    if signed && bits < 128 && raw >> (bits - 1) & 1 == 1 {
+        (raw | (!0u128 << bits)) as i128
+    } else {
+        raw as i128
+    }
+}
+
+/// Writes one member: whole bytes, or a bitfield's bits (range-checked
+/// against its width).
+pub(crate) fn write_field(
+    field: &Field,
+    offset: usize,
+    value: &Value,
+    out: &mut [u8],
+) -> Result<()> {
+    let Some(bits) = field.bits else {
+        let size = field.ty.size()?;
+        let end = offset + size;
+        let slot = out
+            .get_mut(offset..end)
+            .ok_or_else(|| Error::Value("member outside its record".into()))?;
+        return value.write_to(&field.ty, slot);
+    };
+    let (_, signed, is_bool) = int_layout(&field.ty).expect("bitfields have integer types");
+    let Value::Int(v) = *value else {
+        return Err(mismatch(&field.ty, value));
+    };
+    let width = bits.width;
+    let range = if is_bool || !signed {
+        (0, (1i128 << width) - 1)
+    } else {
+        (-(1i128 << (width - 1)), (1i128 << (width - 1)) - 1)
+    };
+    let range = if is_bool { (0, 1) } else { range };
+    if v < range.0 || v > range.1 {
+        return Err(Error::OutOfRange(format!(
+            "{v} does not fit in the {width}-bit field {} (range {} to {})",
+            field.name.as_deref().unwrap_or("<unnamed>"),
+            range.0,
+            range.1
+        )));
+    }
+    let span = (bits.shift + width).div_ceil(8) as usize;
+    let slot = out
+        .get_mut(offset..offset + span)
+        .ok_or_else(|| Error::Value("bitfield outside its record".into()))?;
+    let mut buf = [0u8; 16];
+    buf[..span].copy_from_slice(slot);
+    let mask = ((1u128 << width) - 1) << bits.shift;
+    let word = (u128::from_le_bytes(buf) & !mask) | (((v as u128) << bits.shift) & mask);
+    slot.copy_from_slice(&word.to_le_bytes()[..span]);
+    Ok(())
+}
+
+/// Reads one member (whole bytes or a bitfield's bits, sign-extended for
+/// signed types).
+pub(crate) fn read_field(field: &Field, offset: usize, bytes: &[u8]) -> Result<Value> {
+    let Some(bits) = field.bits else {
+        let size = field.ty.size()?;
+        let slot = bytes
+            .get(offset..offset + size)
+            .ok_or_else(|| Error::Value("member outside its record".into()))?;
+        return Value::read_from(&field.ty, slot);
+    };
+    let (_, signed, is_bool) = int_layout(&field.ty).expect("bitfields have integer types");
+    let span = (bits.shift + bits.width).div_ceil(8) as usize;
+    let slot = bytes
+        .get(offset..offset + span)
+        .ok_or_else(|| Error::Value("bitfield outside its record".into()))?;
+    let mut buf = [0u8; 16];
+    buf[..span].copy_from_slice(slot);
+    let raw = (u128::from_le_bytes(buf) >> bits.shift) & ((1u128 << bits.width) - 1);
+    let v = if signed && !is_bool && raw >> (bits.width - 1) & 1 == 1 {
+        (raw | (!0u128 << bits.width)) as i128
+    } else {
+        raw as i128
+    };
+    Ok(Value::Int(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{FieldDecl, Packing};
+
+    fn s(x: CScalar) -> CType {
+        CType::Scalar(x)
+    }
+
+    fn roundtrip(ty: &CType, v: Value) -> Value {
+        let mut buf = vec![0u8; ty.size().unwrap()];
+        v.write_to(ty, &mut buf).unwrap();
+        Value::read_from(ty, &buf).unwrap()
+    }
+
+    #[test]
+    fn integers_are_range_checked() {
+        assert_eq!(
+            roundtrip(&s(CScalar::SChar), Value::Int(-128)),
+            Value::Int(-128)
+        );
+        assert_eq!(
+            roundtrip(&s(CScalar::ULongLong), Value::Int(u64::MAX as i128)),
+            Value::Int(u64::MAX as i128)
+        );
+        let mut buf = [0u8; 1];
+        let err = Value::Int(128)
+            .write_to(&s(CScalar::SChar), &mut buf)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "integer out of range: 128 does not fit in signed char (range -128 to 127)"
+        );
+        assert!(Value::Int(2).write_to(&s(CScalar::Bool), &mut buf).is_err());
+        assert!(
+            Value::Float(1.0)
+                .write_to(&s(CScalar::Int), &mut [0; 4])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn structs_bitfields_and_arrays() {
+        let t = CType::new_record(RecordKind::Struct, Some("bits"));
+        t.complete(
+            vec![
+                FieldDecl::bits("a", s(CScalar::Int), 3),
+                FieldDecl::bits("b", s(CScalar::UInt), 9),
+                FieldDecl::new("arr", CType::array_of(s(CScalar::Short), Some(2))),
+                FieldDecl::new("d", s(CScalar::Double)),
+            ],
+            Packing::Natural,
+        )
+        .unwrap();
+        let v = Value::Record(vec![
+            (Some("a".into()), Value::Int(-4)),
+            (Some("b".into()), Value::Int(511)),
+            (
+                Some("arr".into()),
+                Value::Array(vec![Value::Int(-1), Value::Int(7)]),
+            ),
+            (Some("d".into()), Value::Float(2.5)),
+        ]);
+        assert_eq!(roundtrip(&t, v.clone()), v);
+        let mut buf = vec![0u8; t.size().unwrap()];
+        let err = Value::Record(vec![(Some("a".into()), Value::Int(4))])
+            .write_to(&t, &mut buf)
+            .unwrap_err();
+        assert!(err.to_string().contains("3-bit field a"), "{err}");
+        let err = Value::Record(vec![(Some("zz".into()), Value::Int(4))])
+            .write_to(&t, &mut buf)
+            .unwrap_err();
+        assert!(matches!(err, Error::UnknownField { .. }), "{err}");
+        let arr = CType::array_of(s(CScalar::Int), Some(2));
+        let err = Value::Array(vec![Value::Int(1); 3])
+            .write_to(&arr, &mut [0; 8])
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::IndexOutOfBounds { index: 2, len: 2 }),
+            "{err}"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integer_roundtrip_or_range_error(index in 0usize..CScalar::ALL.len(), v in proptest::num::i128::ANY) {
+            let scalar = CScalar::ALL[index];
+            let ty = s(scalar);
+            let Some((size, signed, is_bool)) = int_layout(&ty) else { return Ok(()) };
+            let (min, max) = if is_bool { (0, 1) } else { int_range(size, signed) };
+            // Aim half the cases inside the range.
+            let v = if v % 2 == 0 { min + v.rem_euclid(max - min + 1) } else { v };
+            let mut buf = vec![0xAAu8; size];
+            match Value::Int(v).write_to(&ty, &mut buf) {
+                Ok(()) => {
+                    proptest::prop_assert!(min <= v && v <= max);
+                    proptest::prop_assert_eq!(Value::read_from(&ty, &buf).unwrap(), Value::Int(v));
+                }
+                Err(Error::OutOfRange(_)) => {
+                    proptest::prop_assert!(v < min || v > max);
+                    proptest::prop_assert!(buf.iter().all(|b| *b == 0xAA), "nothing written on error");
+                }
+                Err(e) => proptest::prop_assert!(false, "unexpected error {e}"),
+            }
+        }
+    }
+}

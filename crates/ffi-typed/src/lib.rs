@@ -28,12 +28,14 @@
 //! assert_eq!(s.to_string(), "struct point");
 //! ```
 
+mod call;
 mod ctype;
 mod error;
 pub mod layout;
 pub mod parser;
 mod value;
 
+pub use call::Function;
 pub use ctype::{CType, EnumType, Field, FunctionType, Record, RecordBody, RecordKind};
 pub use error::{Error, Result};
 pub use layout::{BitField, FieldDecl, Packing};

@@ -1,0 +1,162 @@
+//! Calling declared C functions with [`Value`]s.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use ffi_raw::{Cif, CodePtr, Symbol};
+
+use crate::ctype::{CType, FunctionType};
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// A C function with its declared type, ready to call.
+#[derive(Debug)]
+pub struct Function {
+    ty: Arc<FunctionType>,
+    /// `None` for a variadic function: each call shape gets its own.
+    cif: Option<Cif>,
+    code: CodePtr,
+    /// Keeps the library loaded while the function may be called.
+    _symbol: Option<Symbol>,
+}
+
+/// Aligned storage for one argument or the return value.
+struct Slot(Vec<u128>, usize);
+
+impl Slot {
+    fn new(size: usize) -> Slot {
+        Slot(vec![0u128; size.div_ceil(16).max(1)], size)
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the vector holds at least `self.1` bytes, all initialised.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<u8>(), self.1) }
+    }
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: as in `bytes_mut`.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>(), self.1) }
+    }
+}
+
+fn raw_types(types: &[CType]) -> Result<Vec<ffi_raw::Type>> {
+    types.iter().map(CType::to_raw).collect()
+}
+
+impl Function {
+    /// The function at `symbol`, declared as `ty`.
+    ///
+    /// Fails if a parameter or the return type cannot be passed by value
+    /// (an incomplete type, or an aggregate libffi cannot describe).
+    pub fn new(ty: Arc<FunctionType>, symbol: Symbol) -> Result<Function> {
+        let code = symbol.code_ptr();
+        Function::build(ty, code, Some(symbol))
+    }
+
+    /// The function at a raw code address.
+    ///
+    /// # Safety
+    /// `code` must stay a valid function of type `ty` while this lives.
+    pub unsafe fn from_code_ptr(ty: Arc<FunctionType>, code: CodePtr) -> Result<Function> {
+        Function::build(ty, code, None)
+    }
+
+    fn build(ty: Arc<FunctionType>, code: CodePtr, symbol: Option<Symbol>) -> Result<Function> {
+        let cif = if ty.variadic {
+            None
+        } else {
+            Some(Cif::new(raw_types(&ty.params)?, ty.ret.to_raw()?)?)
+        };
+        Ok(Function {
+            ty,
+            cif,
+            code,
+            _symbol: symbol,
+        })
+    }
+
+    /// The declared type.
+    pub fn ty(&self) -> &Arc<FunctionType> {
+        &self.ty
+    }
+
+    /// Calls with one value per declared parameter; returns `None` for a
+    /// `void` function.
+    ///
+    /// # Safety
+    /// The function must really have the declared type, and the arguments
+    /// must satisfy whatever it requires (valid pointers, ...).
+    pub unsafe fn call(&self, args: &[Value]) -> Result<Option<Value>> {
+        // SAFETY: forwarded.
+        unsafe { self.call_variadic(args, &[]) }
+    }
+
+    /// Calls a variadic function: `fixed` for the declared parameters,
+    /// `extra` the `...` arguments with the C types they are passed as
+    /// (`float`, `char` and `short` get C's default promotions).
+    ///
+    /// # Safety
+    /// As for [`Function::call`].
+    pub unsafe fn call_variadic(
+        &self,
+        fixed: &[Value],
+        extra: &[(CType, Value)],
+    ) -> Result<Option<Value>> {
+        let params = &self.ty.params;
+        if fixed.len() != params.len() {
+            return Err(Error::Value(format!(
+                "{} takes {} argument{}, {} given",
+                CType::Function(self.ty.clone()),
+                params.len(),
+                if params.len() == 1 { "" } else { "s" },
+                fixed.len()
+            )));
+        }
+        if !extra.is_empty() && !self.ty.variadic {
+            return Err(Error::Value(format!(
+                "{} is not variadic: {} extra argument(s) given",
+                CType::Function(self.ty.clone()),
+                extra.len()
+            )));
+        }
+        let types: Vec<&CType> = params.iter().chain(extra.iter().map(|(t, _)| t)).collect();
+        let values: Vec<&Value> = fixed.iter().chain(extra.iter().map(|(_, v)| v)).collect();
+        let mut slots = Vec::with_capacity(types.len());
+        for (i, (ty, value)) in types.iter().zip(&values).enumerate() {
+            let mut slot = Slot::new(ty.size()?);
+            value
+                .write_to(ty, slot.bytes_mut())
+                .map_err(|e| Error::Argument {
+                    index: i,
+                    source: Box::new(e),
+                })?;
+            slots.push(slot);
+        }
+        let ptrs: Vec<*const c_void> = slots.iter().map(|s| s.0.as_ptr().cast()).collect();
+        let ret_ty = &self.ty.ret;
+        let mut ret = Slot::new(if *ret_ty == CType::Void {
+            0
+        } else {
+            ret_ty.size()?
+        });
+        let shaped;
+        let cif = match &self.cif {
+            Some(cif) => cif,
+            None => {
+                let extra_types: Vec<CType> = extra.iter().map(|(t, _)| t.clone()).collect();
+                shaped = Cif::new_variadic(
+                    raw_types(params)?,
+                    raw_types(&extra_types)?,
+                    ret_ty.to_raw()?,
+                )?;
+                &shaped
+            }
+        };
+        // SAFETY: the signature is the declared one (caller's contract);
+        // each pointer refers to an aligned slot holding a value of its
+        // parameter's type; the return slot has the return type's size.
+        unsafe { cif.call(self.code, &ptrs, ret.0.as_mut_ptr().cast())? };
+        if *ret_ty == CType::Void {
+            return Ok(None);
+        }
+        Value::read_from(ret_ty, ret.bytes()).map(Some)
+    }
+}

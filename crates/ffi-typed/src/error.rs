@@ -25,6 +25,9 @@ pub enum Error {
     /// A struct or union has no member of that name.
     #[error("{ty} has no member named '{field}'")]
     UnknownField { ty: String, field: String },
+    /// A NULL pointer where a value is needed.
+    #[error("dereferencing a NULL pointer of type {0}")]
+    NullPointer(String),
     /// An argument of a call could not be converted.
     #[error("argument {index}: {source}")]
     Argument { index: usize, source: Box<Error> },

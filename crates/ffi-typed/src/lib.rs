@@ -32,6 +32,7 @@ mod call;
 mod ctype;
 mod error;
 pub mod layout;
+mod memory;
 pub mod parser;
 mod value;
 
@@ -39,4 +40,5 @@ pub use call::Function;
 pub use ctype::{CType, EnumType, Field, FunctionType, Record, RecordBody, RecordKind};
 pub use error::{Error, Result};
 pub use layout::{BitField, FieldDecl, Packing};
+pub use memory::{CBox, View, ViewMut, c_string_at, wide_string_at};
 pub use value::Value;

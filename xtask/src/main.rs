@@ -16,6 +16,10 @@ const TASKS: &[(&str, &str)] = &[
         "bench [-- criterion args]",
         "criterion benchmarks of the call path (results go to docs/benchmarks.md by hand)",
     ),
+    (
+        "fuzz [--secs N]",
+        "run every cargo-fuzz target for N seconds each (default 60), growing fuzz/corpus",
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -23,6 +27,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         Some(other) => {
             Err(format!("unknown task {other:?}; run `cargo xtask` for the list").into())
         }
@@ -109,5 +114,63 @@ fn bench(extra: &[String]) -> Result {
         "cargo bench -p benches --bench call_overhead -- {extra...}"
     )
     .run()?;
+    Ok(())
+}
+
+/// The cargo-fuzz targets: the `[[bin]]` names in `fuzz/Cargo.toml`.
+fn fuzz_targets() -> Result<Vec<String>> {
+    let manifest = std::fs::read_to_string(project_root().join("fuzz/Cargo.toml"))?;
+    let mut targets = Vec::new();
+    let mut in_bin = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin && let Some(name) = line.strip_prefix("name = ") {
+            targets.push(name.trim_matches('"').to_string());
+        }
+    }
+    Ok(targets)
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let secs = match args {
+        [] => 60,
+        [flag, n] if flag == "--secs" => n.parse().map_err(|e| format!("--secs {n:?}: {e}"))?,
+        _ => return Err("usage: cargo xtask fuzz [--secs N]".into()),
+    };
+    let sh = shell()?;
+    if cmd!(sh, "cargo fuzz --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_err()
+    {
+        step("installing cargo-fuzz");
+        cmd!(sh, "cargo install cargo-fuzz --locked").run()?;
+    }
+    // libFuzzer's instrumentation wants nightly; without it, run on stable
+    // with no sanitizer.
+    let nightly = cmd!(sh, "rustup run nightly rustc --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    let (toolchain, sanitizer): (&[&str], &[&str]) = if nightly {
+        (&["+nightly"], &[])
+    } else {
+        (&[], &["-s", "none"])
+    };
+    let max_time = format!("-max_total_time={secs}");
+    for target in fuzz_targets()? {
+        step(&format!("fuzz {target} for {secs} s"));
+        let corpus = format!("fuzz/corpus/{target}");
+        cmd!(
+            sh,
+            "cargo {toolchain...} fuzz run {sanitizer...} {target} {corpus} -- {max_time}"
+        )
+        .run()?;
+    }
     Ok(())
 }

@@ -31,6 +31,8 @@
 mod call;
 mod ctype;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layout;
 mod memory;
 pub mod parser;

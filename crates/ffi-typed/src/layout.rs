@@ -2,22 +2,29 @@
 //! `ms_struct`).
 //!
 //! Positions are tracked in bits. The rules, from the psABI and gcc's
-//! `stor-layout.c`:
+//! `stor-layout.c`, each checked against gcc by the differential test
+//! (`tests/layout_diff`):
 //! - An ordinary member goes at the next multiple of its alignment; the
 //!   record's alignment is the largest member alignment. `#pragma pack(N)`
 //!   caps every member alignment at N; `__attribute__((packed))` makes it 1.
-//! - A bitfield of type T may not span more units of T's alignment than T
-//!   itself has (an `int:5` never crosses a 4-byte boundary); if it would, it
-//!   moves to the next boundary. Under `pack(N)` the unit is T's alignment
-//!   capped at N; under `packed` there is no such rule: bits follow bits.
+//! - A bitfield goes at the next free bit. In natural layout it may not span
+//!   more units of its type's alignment than the type itself has (an `int:5`
+//!   never crosses a 4-byte boundary); if it would, it moves to the next
+//!   boundary. Under any `#pragma pack(N)` — even one above the type's
+//!   alignment — and under `packed` there is no such rule: bits follow bits
+//!   (`#pragma pack(4) struct { char a; int b : 30; }` puts `b` at bit 8).
 //! - A named bitfield aligns the record as its type would (capped likewise);
 //!   unnamed bitfields do not affect the record's alignment.
-//! - A zero-width bitfield moves the next member to a multiple of its type's
-//!   alignment, whatever the packing.
+//! - A zero-width bitfield moves the position to a multiple of its type's
+//!   alignment, whatever the packing, without aligning the record; that
+//!   position counts towards the size, so `struct { char a; int : 0; }` is
+//!   4 bytes with alignment 1.
 //! - A flexible array member (`T x[]`, last) is placed at T's alignment and
 //!   adds nothing to the size.
 //! - A union puts every member at 0 and is as large as its largest member.
 //! - The size is the end rounded up to the record's alignment.
+
+use ffi_raw::CScalar;
 
 use crate::ctype::{CType, Field, RecordBody, RecordKind};
 use crate::error::{Error, Result};
@@ -28,7 +35,8 @@ pub enum Packing {
     /// The compiler's natural layout.
     #[default]
     Natural,
-    /// `#pragma pack(N)`: member alignments capped at N (a power of two).
+    /// `#pragma pack(N)`: member alignments capped at N (a power of two);
+    /// bitfields packed bit by bit, as under `packed`.
     Pack(usize),
     /// `__attribute__((packed))`: no padding; bitfields packed bit by bit.
     Packed,
@@ -156,11 +164,18 @@ pub(crate) fn layout_record(
                         ),
                     ));
                 }
-                if width as u64 > type_bits {
+                // gcc: `_Bool` bitfields are at most one bit wide.
+                let max_width = if decl.ty == CType::Scalar(CScalar::Bool) {
+                    1
+                } else {
+                    type_bits
+                };
+                if width as u64 > max_width {
                     return Err(layout_error(
                         ty,
                         format!(
-                            "{what}: width {width} exceeds the {type_bits} bits of {}",
+                            "{what}: width {width} exceeds the {max_width} bit{} of {}",
+                            if max_width == 1 { "" } else { "s" },
                             decl.ty
                         ),
                     ));
@@ -173,11 +188,14 @@ pub(crate) fn layout_record(
                         ));
                     }
                     pos = start.next_multiple_of(type_align as u64 * 8);
+                    end = end.max(pos);
                     continue;
                 }
-                let unit = packing.cap(type_align) as u64 * 8;
+                // gcc applies the unit rule only without any packing
+                // (`maximum_field_alignment == 0` and the field not packed).
+                let unit = type_align as u64 * 8;
                 let mut at = start;
-                if packing != Packing::Packed
+                if packing == Packing::Natural
                     && spans_too_many_units(at, width as u64, unit, type_bits)
                 {
                     at = at.next_multiple_of(unit);
@@ -326,6 +344,17 @@ mod tests {
             Packing::Natural,
         );
         assert_eq!(layout(&s), (5, 1, vec![(0, None), (4, None)]));
+        // struct { char a; int : 0; } : the trailing zero-width bitfield
+        // still counts: sizeof 4, alignment 1.
+        let s = record(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::new("a", scalar(CScalar::Char)),
+                unnamed(scalar(CScalar::Int), 0),
+            ],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&s), (4, 1, vec![(0, None)]));
         // packed: bits follow bits across bytes.
         let s = record(
             RecordKind::Struct,
@@ -349,6 +378,58 @@ mod tests {
                             shift: 5
                         })
                     )
+                ]
+            )
+        );
+    }
+
+    #[test]
+    fn bitfields_under_pragma_pack() {
+        // #pragma pack(4) struct { char a; int b : 30; } : no unit rule, b
+        // follows a at bit 8; alignment min(4, 4), sizeof 8.
+        let s = record(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::new("a", scalar(CScalar::Char)),
+                FieldDecl::bits("b", scalar(CScalar::Int), 30),
+            ],
+            Packing::Pack(4),
+        );
+        assert_eq!(
+            layout(&s),
+            (
+                8,
+                4,
+                vec![
+                    (0, None),
+                    (
+                        1,
+                        Some(BitField {
+                            width: 30,
+                            shift: 0
+                        })
+                    )
+                ]
+            )
+        );
+        // #pragma pack(4) struct { char a : 3; char b : 7; } : b is bits 3..10,
+        // across the byte boundary; sizeof 2.
+        let s = record(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", scalar(CScalar::Char), 3),
+                FieldDecl::bits("b", scalar(CScalar::Char), 7),
+            ],
+            Packing::Pack(4),
+        );
+        assert_eq!(
+            layout(&s),
+            (
+                2,
+                1,
+                vec![
+                    (0, Some(BitField { width: 3, shift: 0 })),
+                    (0, Some(BitField { width: 7, shift: 3 }))
                 ]
             )
         );
@@ -388,6 +469,13 @@ mod tests {
                 RecordKind::Struct
             )
             .contains("exceeds the 8 bits")
+        );
+        assert!(
+            err(
+                vec![FieldDecl::bits("x", scalar(CScalar::Bool), 2)],
+                RecordKind::Struct
+            )
+            .contains("exceeds the 1 bit of _Bool")
         );
         assert!(
             err(

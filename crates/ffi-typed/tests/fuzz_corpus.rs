@@ -57,3 +57,36 @@ fn marshal_roundtrip_pseudo_random() {
         "only {exercised} of {total} inputs made a full round trip"
     );
 }
+
+#[test]
+fn parse_cdef_corpus() {
+    let mut parsed = 0;
+    for (path, data) in corpus("parse_cdef") {
+        match std::panic::catch_unwind(|| ffi_typed::fuzzing::parse_cdef(&data)) {
+            Ok(ok) => parsed += usize::from(ok),
+            Err(_) => panic!("{} panicked", path.display()),
+        }
+    }
+    assert!(
+        parsed > 0,
+        "no corpus input parsed: the corpus tests only error paths"
+    );
+}
+
+#[test]
+fn parse_cdef_pseudo_random() {
+    // Random bytes, and random soups of C tokens (which get further).
+    const TOKENS: &[&str] = &[
+        "int", "char", "unsigned", "long", "struct", "union", "enum", "typedef", "const", "*", "(",
+        ")", "[", "]", "{", "}", ";", ",", ":", "=", "...", "x", "y", "3", "0x10", "-", "<<",
+        "#define", "\n", "void",
+    ];
+    for data in pseudo_random_inputs(5_000, 96) {
+        ffi_typed::fuzzing::parse_cdef(&data);
+        let soup: Vec<&str> = data
+            .iter()
+            .map(|b| TOKENS[*b as usize % TOKENS.len()])
+            .collect();
+        ffi_typed::fuzzing::parse_cdef(soup.join(" ").as_bytes());
+    }
+}

@@ -1,0 +1,700 @@
+//! The declaration parser: cffi `cdef` source into a [`Declarations`]
+//! namespace.
+//!
+//! ```
+//! use ffi_typed::parser::{Declarations, TagKind};
+//!
+//! let mut decls = Declarations::new();
+//! decls
+//!     .parse(
+//!         "#define N 4
+//!          typedef struct point { int x, y; } point_t;
+//!          enum color { RED, GREEN = N * 2 };
+//!          int area(const point_t *corners[N], int (*cb)(void *), ...);",
+//!     )
+//!     .unwrap();
+//! assert_eq!(decls.constant("GREEN"), Some(8));
+//! let point = decls.tag(TagKind::Struct, "point").unwrap();
+//! assert_eq!(point.size().unwrap(), 8);
+//! let area = decls.function("area").unwrap();
+//! assert!(area.variadic);
+//! assert_eq!(area.params[0].to_string(), "struct point **");
+//! assert_eq!(decls.parse_type("point_t[3]").unwrap().size().unwrap(), 24);
+//!
+//! let err = decls.parse("int f(void)\nint g;").unwrap_err();
+//! assert_eq!(err.to_string(), "line 2:1: expected ';' after declaration\nint g;\n^");
+//! ```
+//!
+//! What is accepted: declarations of functions (prototypes, variadic,
+//! `(void)`, unnamed parameters; array and function parameters become
+//! pointers), variables (`extern` optional), typedefs, structs and unions
+//! (named, anonymous, nested, anonymous members, bitfields, flexible array
+//! members, opaque declarations completed later), enums, arrays sized by
+//! integer constant expressions, function pointers anywhere, and
+//! `#define NAME <integer constant expression>` between declarations.
+//! Constant expressions have C's types and conversions (`~0u` is
+//! 4294967295, `-1 >> 1` is -1), with casts to integer types and
+//! `sizeof(type)`. Qualifiers (`const`, `volatile`, `restrict`,
+//! `__restrict`) and the specifiers `extern`, `static`, `inline` are accepted
+//! and dropped. Not accepted: initializers, function definitions,
+//! `__attribute__`, preprocessor directives other than `#define` (and
+//! `#define` only between declarations), cffi's `...` placeholders.
+//!
+//! Limits, so that no input can exhaust the stack: syntactic nesting
+//! (parentheses, declarators, struct bodies, parameter lists, operators) is
+//! at most [`MAX_NESTING`] deep, and a type at most [`MAX_TYPE_DEPTH`]
+//! derivations (pointer, array, function) deep.
+
+mod expr;
+mod lexer;
+mod parse;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, RwLock};
+
+use ffi_raw::CScalar;
+
+use crate::ctype::{CType, FunctionType, RecordBody, RecordKind};
+use crate::layout::{FieldDecl, Packing};
+
+use parse::{NsRef, Parser};
+
+/// How deeply constructs may nest in the source.
+pub const MAX_NESTING: u32 = 100;
+/// How many derivations (pointer, array, function) a type may have.
+pub const MAX_TYPE_DEPTH: u16 = 200;
+/// How many type names [`Declarations::parse_type`] remembers.
+const TYPE_CACHE_CAPACITY: usize = 1024;
+
+/// A malformed declaration: where, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// The offending source line.
+    pub source_line: String,
+}
+
+impl ParseError {
+    /// The error at byte `offset` of `src` (clamped to the source and moved
+    /// back to a character boundary).
+    pub(crate) fn at(src: &str, offset: usize, message: String) -> ParseError {
+        let mut offset = offset.min(src.len());
+        while !src.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &src.as_bytes()[..offset];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let line_end = src.as_bytes()[offset..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(src.len(), |i| offset + i);
+        let column = 1 + src[line_start..offset].chars().count();
+        let source_line = src[line_start..line_end]
+            .strip_suffix('\r')
+            .unwrap_or(&src[line_start..line_end])
+            .to_string();
+        ParseError {
+            line,
+            column,
+            message,
+            source_line,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    /// `line 3:14: expected ';'`, then the line and a caret under the column.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "line {}:{}: {}", self.line, self.column, self.message)?;
+        writeln!(f, "{}", self.source_line)?;
+        write!(f, "{}^", " ".repeat(self.column.saturating_sub(1)))
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Options of one [`Declarations::parse_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// The packing of every struct and union defined by this parse: cffi's
+    /// `packed=True` is [`Packing::Packed`], `pack=N` is [`Packing::Pack`].
+    pub packing: Packing,
+    /// cffi's `override=True`: a name (typedef, function, variable,
+    /// constant, tag) already declared differently is replaced instead of
+    /// being an error. Types made from the old declaration keep it.
+    pub allow_override: bool,
+}
+
+impl ParseOptions {
+    /// These options with this packing.
+    pub fn with_packing(self, packing: Packing) -> ParseOptions {
+        ParseOptions { packing, ..self }
+    }
+
+    /// These options with `allow_override` set.
+    pub fn with_override(self, allow_override: bool) -> ParseOptions {
+        ParseOptions {
+            allow_override,
+            ..self
+        }
+    }
+}
+
+/// The namespace of a struct, union or enum tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TagKind {
+    /// `struct`
+    Struct,
+    /// `union`
+    Union,
+    /// `enum`
+    Enum,
+}
+
+impl TagKind {
+    /// `struct`, `union` or `enum`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TagKind::Struct => "struct",
+            TagKind::Union => "union",
+            TagKind::Enum => "enum",
+        }
+    }
+
+    fn of(ty: &CType) -> Option<TagKind> {
+        match ty {
+            CType::Record(r) => Some(match r.kind() {
+                RecordKind::Struct => TagKind::Struct,
+                RecordKind::Union => TagKind::Union,
+            }),
+            CType::Enum(_) => Some(TagKind::Enum),
+            _ => None,
+        }
+    }
+}
+
+/// Where a constant came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConstantKind {
+    /// `#define NAME value`
+    Define,
+    /// An enumerator.
+    Enumerator,
+}
+
+/// A namespace of C declarations that accumulates over several
+/// [`parse`](Declarations::parse) calls, like cffi's `FFI.cdef` called
+/// repeatedly.
+///
+/// Each parse is all or nothing: after an error the namespace is as it was
+/// before the call. Names follow C: typedefs, functions, variables and
+/// constants (enumerators and `#define`s) share one namespace, struct,
+/// union and enum tags another. The fixed-width and platform types
+/// (`int8_t`..`uint64_t`, `size_t`, `ssize_t`, `intptr_t`, `uintptr_t`,
+/// `ptrdiff_t`, `wchar_t`, `char16_t`, `char32_t`, `FILE`) are predeclared;
+/// a typedef of the same name replaces them.
+pub struct Declarations {
+    ns: Namespace,
+    cache: RwLock<FastMap<Box<str>, CType>>,
+}
+
+impl Default for Declarations {
+    fn default() -> Declarations {
+        Declarations::new()
+    }
+}
+
+impl fmt::Debug for Declarations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Declarations")
+            .field("names", &self.ns.ordinary.entries.len())
+            .field("tags", &self.ns.tags.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Declarations {
+    /// An empty namespace.
+    pub fn new() -> Declarations {
+        Declarations {
+            ns: Namespace::new(),
+            cache: RwLock::new(FastMap::default()),
+        }
+    }
+
+    /// Parses declarations into this namespace with default options.
+    pub fn parse(&mut self, src: &str) -> Result<(), ParseError> {
+        self.parse_with(src, ParseOptions::default())
+    }
+
+    /// Parses declarations into this namespace. On error nothing is
+    /// declared.
+    pub fn parse_with(&mut self, src: &str, options: ParseOptions) -> Result<(), ParseError> {
+        self.ns.generation += 1;
+        self.ns.journal.clear();
+        self.ns.pending.clear();
+        let result = Parser::new(src, NsRef::Mut(&mut self.ns), options).declarations();
+        match result {
+            Ok(()) => {
+                self.ns.commit();
+                self.cache
+                    .get_mut()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.ns.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Parses a type name (`const char *[4]`, `struct foo *`,
+    /// `int (*)(int, ...)`) against this namespace. Tags must be declared
+    /// already. Results are cached.
+    pub fn parse_type(&self, name: &str) -> Result<CType, ParseError> {
+        if let Some(ty) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(ty.clone());
+        }
+        let ty = Parser::new(name, NsRef::Shared(&self.ns), ParseOptions::default()).type_name()?;
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= TYPE_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(name.into(), ty.clone());
+        Ok(ty)
+    }
+
+    /// The type a typedef names (not the predeclared ones).
+    pub fn typedef(&self, name: &str) -> Option<CType> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::Typedef(ty) => Some(ty.ty.clone()),
+            _ => None,
+        }
+    }
+
+    /// A struct, union or enum by tag.
+    pub fn tag(&self, kind: TagKind, name: &str) -> Option<CType> {
+        let entry = self.ns.tags.get(name)?;
+        (TagKind::of(&entry.ty) == Some(kind)).then(|| entry.ty.clone())
+    }
+
+    /// A declared function.
+    pub fn function(&self, name: &str) -> Option<Arc<FunctionType>> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::Function(f) => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    /// A declared global variable's type.
+    pub fn variable(&self, name: &str) -> Option<CType> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::Variable(ty) => Some(ty.ty.clone()),
+            _ => None,
+        }
+    }
+
+    /// The value of a `#define` or an enumerator.
+    pub fn constant(&self, name: &str) -> Option<i128> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::Constant(c) => Some(c.value.v),
+            _ => None,
+        }
+    }
+
+    /// Every typedef, in declaration order.
+    pub fn typedefs(&self) -> impl Iterator<Item = (&str, &CType)> {
+        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+            Symbol::Typedef(ty) => Some((n, &ty.ty)),
+            _ => None,
+        })
+    }
+
+    /// Every tagged type (kind, tag, type), in declaration order.
+    pub fn tags(&self) -> impl Iterator<Item = (TagKind, &str, &CType)> {
+        self.ns
+            .tags
+            .iter()
+            .filter_map(|(n, e)| Some((TagKind::of(&e.ty)?, n, &e.ty)))
+    }
+
+    /// Every function, in declaration order.
+    pub fn functions(&self) -> impl Iterator<Item = (&str, &Arc<FunctionType>)> {
+        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+            Symbol::Function(f) => Some((n, f)),
+            _ => None,
+        })
+    }
+
+    /// Every variable, in declaration order.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, &CType)> {
+        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+            Symbol::Variable(ty) => Some((n, &ty.ty)),
+            _ => None,
+        })
+    }
+
+    /// Every constant (`#define`s and enumerators), in declaration order.
+    pub fn constants(&self) -> impl Iterator<Item = (&str, i128, ConstantKind)> {
+        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+            Symbol::Constant(c) => Some((n, c.value.v, c.kind)),
+            _ => None,
+        })
+    }
+}
+
+impl Drop for Declarations {
+    /// Drops the declarations newest first: a type refers only to older
+    /// ones, which are then still alive, so no drop recurses deeply.
+    fn drop(&mut self) {
+        while self.ns.ordinary.entries.pop().is_some() {}
+        while self.ns.tags.entries.pop().is_some() {}
+    }
+}
+
+// ---- the namespace ----
+
+/// FxHash: names are short and not adversarial enough to need SipHash.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// An insertion-ordered table of names.
+pub(crate) struct Table<V> {
+    entries: Vec<(Arc<str>, V)>,
+    index: FastMap<Arc<str>, u32>,
+}
+
+impl<V> Table<V> {
+    fn new() -> Table<V> {
+        Table {
+            entries: Vec::new(),
+            index: FastMap::default(),
+        }
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&V> {
+        let i = self.position(name)?;
+        Some(&self.entries[i as usize].1)
+    }
+
+    pub(crate) fn value(&self, index: u32) -> &V {
+        &self.entries[index as usize].1
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.entries.iter().map(|(n, v)| (&**n, v))
+    }
+
+    /// Appends a name that is not in the table.
+    fn push(&mut self, name: &str, value: V) {
+        let name: Arc<str> = name.into();
+        self.index.insert(name.clone(), self.entries.len() as u32);
+        self.entries.push((name, value));
+    }
+
+    /// Removes the newest entry.
+    fn pop(&mut self) {
+        if let Some((name, _)) = self.entries.pop() {
+            self.index.remove(&*name);
+        }
+    }
+
+    fn replace(&mut self, index: u32, value: V) -> V {
+        std::mem::replace(&mut self.entries[index as usize].1, value)
+    }
+}
+
+/// A type and how many derivations deep it is.
+#[derive(Clone, Debug)]
+pub(crate) struct Ty {
+    pub ty: CType,
+    pub depth: u16,
+}
+
+impl Ty {
+    pub(crate) fn base(ty: CType) -> Ty {
+        Ty { ty, depth: 1 }
+    }
+}
+
+/// The integer types constant expressions compute in (`long long` is
+/// `long`: both 64 bits on LP64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IntTy {
+    Int,
+    UInt,
+    Long,
+    ULong,
+}
+
+/// A constant's value with its C type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Val {
+    pub v: i128,
+    pub ty: IntTy,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Constant {
+    pub value: Val,
+    pub kind: ConstantKind,
+}
+
+/// An ordinary identifier.
+#[derive(Clone, Debug)]
+pub(crate) enum Symbol {
+    Typedef(Ty),
+    Function(Arc<FunctionType>),
+    Variable(Ty),
+    Constant(Constant),
+}
+
+impl Symbol {
+    pub(crate) fn kind_name(&self) -> &'static str {
+        match self {
+            Symbol::Typedef(_) => "typedef",
+            Symbol::Function(_) => "function",
+            Symbol::Variable(_) => "variable",
+            Symbol::Constant(_) => "constant",
+        }
+    }
+
+    /// The same declaration again (allowed: C's compatible redeclaration).
+    pub(crate) fn same_as(&self, other: &Symbol) -> bool {
+        match (self, other) {
+            (Symbol::Typedef(a), Symbol::Typedef(b))
+            | (Symbol::Variable(a), Symbol::Variable(b)) => same_type(&a.ty, &b.ty),
+            (Symbol::Function(a), Symbol::Function(b)) => same_function(a, b),
+            (Symbol::Constant(a), Symbol::Constant(b)) => a.value.v == b.value.v,
+            _ => false,
+        }
+    }
+}
+
+/// Whether two types are the same declaration. Named structs, unions and
+/// enums are the same by name (as `CType` equality has it); anonymous ones,
+/// which compare by identity there, are the same here if their members or
+/// enumerators are, so that parsing a declaration again is not a
+/// redefinition. (Anonymous types cannot refer to themselves, so this ends.)
+pub(crate) fn same_type(a: &CType, b: &CType) -> bool {
+    match (a, b) {
+        (CType::Pointer(x), CType::Pointer(y)) => same_type(x, y),
+        (CType::Array(x, n), CType::Array(y, m)) => n == m && same_type(x, y),
+        (CType::Function(f), CType::Function(g)) => same_function(f, g),
+        (CType::Record(r), CType::Record(s)) if r.name().is_none() && s.name().is_none() => {
+            r.kind() == s.kind()
+                && match (r.body(), s.body()) {
+                    (Some(x), Some(y)) => same_body(x, y),
+                    _ => false,
+                }
+        }
+        (CType::Enum(e), CType::Enum(f)) if e.name.is_none() && f.name.is_none() => {
+            e.values == f.values
+        }
+        _ => a == b,
+    }
+}
+
+fn same_function(f: &FunctionType, g: &FunctionType) -> bool {
+    f.variadic == g.variadic
+        && f.params.len() == g.params.len()
+        && same_type(&f.ret, &g.ret)
+        && f.params.iter().zip(&g.params).all(|(p, q)| same_type(p, q))
+}
+
+/// Same members (names, types, offsets, bitfields) and layout.
+pub(crate) fn same_body(x: &RecordBody, y: &RecordBody) -> bool {
+    x.size == y.size
+        && x.align == y.align
+        && x.packing == y.packing
+        && x.fields.len() == y.fields.len()
+        && x.fields.iter().zip(&y.fields).all(|(f, g)| {
+            f.name == g.name && f.offset == g.offset && f.bits == g.bits && same_type(&f.ty, &g.ty)
+        })
+}
+
+/// A tag and the parse that bound it.
+#[derive(Clone, Debug)]
+pub(crate) struct TagEntry {
+    pub ty: CType,
+    pub generation: u64,
+}
+
+/// How to undo one change to the namespace.
+#[derive(Debug)]
+pub(crate) enum Undo {
+    OrdinaryPush,
+    OrdinaryReplace(u32, Symbol),
+    TagPush,
+    TagReplace(u32, TagEntry),
+}
+
+/// A record declared opaque by an earlier parse and defined by this one.
+/// The parse uses a stand-in of the same name; on success the original is
+/// completed the same way and takes its place back, so types made before
+/// see the definition and a failed parse leaves the original opaque.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub tag_index: u32,
+    pub original: TagEntry,
+    pub stand_in: CType,
+    pub fields: Vec<FieldDecl>,
+    pub packing: Packing,
+}
+
+pub(crate) struct Namespace {
+    pub ordinary: Table<Symbol>,
+    pub tags: Table<TagEntry>,
+    pub journal: Vec<Undo>,
+    pub pending: Vec<Pending>,
+    pub generation: u64,
+    /// `T *` for every scalar `T`, and `void *` last: shared, not allocated
+    /// per declaration.
+    pub scalar_pointers: Vec<Ty>,
+    /// `FILE`: an opaque struct.
+    pub file: CType,
+}
+
+impl Namespace {
+    fn new() -> Namespace {
+        let mut scalar_pointers: Vec<Ty> = CScalar::ALL
+            .iter()
+            .map(|&s| Ty {
+                ty: CType::pointer_to(CType::Scalar(s)),
+                depth: 2,
+            })
+            .collect();
+        scalar_pointers.push(Ty {
+            ty: CType::pointer_to(CType::Void),
+            depth: 2,
+        });
+        Namespace {
+            ordinary: Table::new(),
+            tags: Table::new(),
+            journal: Vec::new(),
+            pending: Vec::new(),
+            generation: 0,
+            scalar_pointers,
+            file: CType::new_record(RecordKind::Struct, Some("_IO_FILE")),
+        }
+    }
+
+    pub(crate) fn push_ordinary(&mut self, name: &str, symbol: Symbol) {
+        self.ordinary.push(name, symbol);
+        self.journal.push(Undo::OrdinaryPush);
+    }
+
+    pub(crate) fn replace_ordinary(&mut self, index: u32, symbol: Symbol) {
+        let old = self.ordinary.replace(index, symbol);
+        self.journal.push(Undo::OrdinaryReplace(index, old));
+    }
+
+    pub(crate) fn push_tag(&mut self, name: &str, ty: CType) {
+        let generation = self.generation;
+        self.tags.push(name, TagEntry { ty, generation });
+        self.journal.push(Undo::TagPush);
+    }
+
+    pub(crate) fn replace_tag(&mut self, index: u32, ty: CType) {
+        let generation = self.generation;
+        let old = self.tags.replace(index, TagEntry { ty, generation });
+        self.journal.push(Undo::TagReplace(index, old));
+    }
+
+    fn commit(&mut self) {
+        self.journal.clear();
+        for p in std::mem::take(&mut self.pending) {
+            // The stand-in's layout succeeded, so the original's (same
+            // members, same packing) does too; it is complete already only
+            // if someone completed it through the CType API meanwhile.
+            let _ = p.original.ty.complete(p.fields, p.packing);
+            let index = p.tag_index;
+            if let CType::Record(current) = &self.tags.value(index).ty
+                && let CType::Record(stand_in) = &p.stand_in
+                && Arc::ptr_eq(current, stand_in)
+            {
+                self.tags.replace(index, p.original);
+            }
+        }
+    }
+
+    fn rollback(&mut self) {
+        self.pending.clear();
+        while let Some(undo) = self.journal.pop() {
+            match undo {
+                Undo::OrdinaryPush => self.ordinary.pop(),
+                Undo::OrdinaryReplace(i, old) => {
+                    self.ordinary.replace(i, old);
+                }
+                Undo::TagPush => self.tags.pop(),
+                Undo::TagReplace(i, old) => {
+                    self.tags.replace(i, old);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1891 @@
+//! The declaration parser: every construct, every error (with line:column
+//! and caret), accumulation across parses, opaque-then-complete, override,
+//! layouts of parsed structs against gcc, and robustness on arbitrary input.
+
+use std::process::Command;
+
+use ffi_raw::CScalar;
+use ffi_typed::parser::{ConstantKind, Declarations, ParseError, ParseOptions, TagKind};
+use ffi_typed::{BitField, CType, FunctionType, Packing, RecordKind};
+use proptest::prelude::*;
+
+// ---- helpers ----
+
+fn parse(src: &str) -> Declarations {
+    let mut d = Declarations::new();
+    d.parse(src)
+        .unwrap_or_else(|e| panic!("parse failed:\n{e}\nsource:\n{src}"));
+    d
+}
+
+fn parse_err(src: &str) -> ParseError {
+    match Declarations::new().parse(src) {
+        Ok(()) => panic!("expected an error for:\n{src}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the error's position and message, and that the rendered error
+/// shows that line with the caret under that column.
+#[track_caller]
+fn assert_error(err: &ParseError, line: usize, column: usize, message: &str) {
+    assert_eq!(
+        (err.line, err.column, err.message.as_str()),
+        (line, column, message),
+        "full error:\n{err}"
+    );
+    let rendered = err.to_string();
+    let mut lines = rendered.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("line {line}:{column}: {message}")
+    );
+    assert_eq!(lines.next().unwrap_or(""), err.source_line);
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("{}^", " ".repeat(column - 1))
+    );
+}
+
+#[track_caller]
+fn check_error(src: &str, line: usize, column: usize, message: &str) {
+    assert_error(&parse_err(src), line, column, message);
+}
+
+fn scalar(s: CScalar) -> CType {
+    CType::Scalar(s)
+}
+
+fn ptr(t: CType) -> CType {
+    CType::pointer_to(t)
+}
+
+fn func(d: &Declarations, name: &str) -> FunctionType {
+    (*d.function(name)
+        .unwrap_or_else(|| panic!("no function {name}")))
+    .clone()
+}
+
+fn record_fields(ty: &CType) -> Vec<(Option<String>, usize, Option<BitField>)> {
+    let CType::Record(r) = ty else {
+        panic!("{ty} is not a record")
+    };
+    r.body()
+        .unwrap_or_else(|| panic!("{ty} is incomplete"))
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), f.offset, f.bits))
+        .collect()
+}
+
+fn is_complete(ty: &CType) -> bool {
+    matches!(ty, CType::Record(r) if r.body().is_some())
+}
+
+// ---- types and declarations ----
+
+#[test]
+fn every_integer_spelling() {
+    use CScalar::*;
+    let cases: &[(&str, CScalar)] = &[
+        ("char", Char),
+        ("signed char", SChar),
+        ("char signed", SChar),
+        ("unsigned char", UChar),
+        ("short", Short),
+        ("short int", Short),
+        ("signed short int", Short),
+        ("short unsigned", UShort),
+        ("unsigned short int", UShort),
+        ("int", Int),
+        ("signed", Int),
+        ("signed int", Int),
+        ("unsigned", UInt),
+        ("unsigned int", UInt),
+        ("int unsigned", UInt),
+        ("long", Long),
+        ("long int", Long),
+        ("signed long", Long),
+        ("int long signed", Long),
+        ("unsigned long", ULong),
+        ("long unsigned int", ULong),
+        ("long long", LongLong),
+        ("long long int", LongLong),
+        ("long int long", LongLong),
+        ("signed long long", LongLong),
+        ("unsigned long long", ULongLong),
+        ("unsigned long long int", ULongLong),
+        ("long long unsigned int", ULongLong),
+        ("float", Float),
+        ("double", Double),
+        ("long double", LongDouble),
+        ("double long", LongDouble),
+        ("_Bool", Bool),
+        ("bool", Bool),
+        ("int8_t", Int8),
+        ("uint8_t", UInt8),
+        ("int16_t", Int16),
+        ("uint16_t", UInt16),
+        ("int32_t", Int32),
+        ("uint32_t", UInt32),
+        ("int64_t", Int64),
+        ("uint64_t", UInt64),
+        ("size_t", SizeT),
+        ("ssize_t", SSizeT),
+        ("intptr_t", IntPtr),
+        ("uintptr_t", UIntPtr),
+        ("ptrdiff_t", PtrDiff),
+        ("wchar_t", WChar),
+        ("char16_t", Char16),
+        ("char32_t", Char32),
+        ("const volatile unsigned", UInt),
+        ("__signed__ char", SChar),
+    ];
+    let mut src = String::new();
+    for (i, (spelling, _)) in cases.iter().enumerate() {
+        src.push_str(&format!("typedef {spelling} t{i};\n{spelling} v{i};\n"));
+    }
+    let d = parse(&src);
+    for (i, (spelling, expected)) in cases.iter().enumerate() {
+        let want = scalar(*expected);
+        assert_eq!(
+            d.typedef(&format!("t{i}")),
+            Some(want.clone()),
+            "{spelling}"
+        );
+        assert_eq!(
+            d.variable(&format!("v{i}")),
+            Some(want.clone()),
+            "{spelling}"
+        );
+        assert_eq!(d.parse_type(spelling).unwrap(), want, "{spelling}");
+    }
+    assert_eq!(d.parse_type("void").unwrap(), CType::Void);
+    // FILE is an opaque struct.
+    let file = d.parse_type("FILE *").unwrap();
+    let CType::Pointer(inner) = &file else {
+        panic!()
+    };
+    assert!(matches!(&**inner, CType::Record(r) if r.body().is_none()));
+}
+
+#[test]
+fn several_declarators_and_variables() {
+    let d = parse(
+        "int a, *b, c[3], **d, (*e)[4], *f[5]; extern const char *names[]; extern int counter;",
+    );
+    let int = scalar(CScalar::Int);
+    assert_eq!(d.variable("a"), Some(int.clone()));
+    assert_eq!(d.variable("b"), Some(ptr(int.clone())));
+    assert_eq!(d.variable("c"), Some(CType::array_of(int.clone(), Some(3))));
+    assert_eq!(d.variable("d"), Some(ptr(ptr(int.clone()))));
+    assert_eq!(
+        d.variable("e"),
+        Some(ptr(CType::array_of(int.clone(), Some(4))))
+    );
+    assert_eq!(
+        d.variable("f"),
+        Some(CType::array_of(ptr(int.clone()), Some(5)))
+    );
+    assert_eq!(
+        d.variable("names"),
+        Some(CType::array_of(ptr(scalar(CScalar::Char)), None))
+    );
+    assert_eq!(d.variable("counter"), Some(int));
+    assert_eq!(d.variable("nope"), None);
+    assert_eq!(d.function("a"), None);
+}
+
+#[test]
+fn typedefs_chain_and_qualifiers() {
+    let d = parse(
+        "typedef unsigned int uint;
+         typedef uint *uint_p, uint_a[2];
+         typedef const uint_p volatile * restrict uint_pp;
+         typedef char * __restrict str;
+         typedef void VOID;
+         uint_a x;",
+    );
+    let uint = scalar(CScalar::UInt);
+    assert_eq!(d.typedef("uint"), Some(uint.clone()));
+    assert_eq!(d.typedef("uint_p"), Some(ptr(uint.clone())));
+    assert_eq!(
+        d.typedef("uint_a"),
+        Some(CType::array_of(uint.clone(), Some(2)))
+    );
+    assert_eq!(d.typedef("uint_pp"), Some(ptr(ptr(uint.clone()))));
+    assert_eq!(d.typedef("str"), Some(ptr(scalar(CScalar::Char))));
+    assert_eq!(d.typedef("VOID"), Some(CType::Void));
+    assert_eq!(d.variable("x"), Some(CType::array_of(uint, Some(2))));
+    // A member or parameter may reuse a typedef's name.
+    let d = parse("typedef int T; struct s { T T; }; void f(T T);");
+    let s = d.tag(TagKind::Struct, "s").unwrap();
+    assert_eq!(record_fields(&s)[0].0.as_deref(), Some("T"));
+    assert_eq!(func(&d, "f").params, vec![scalar(CScalar::Int)]);
+}
+
+#[test]
+fn structs_unions_nested_and_anonymous() {
+    let d = parse(
+        "struct point { int x, y; };
+         typedef struct { struct point a, b; } segment;
+         struct outer {
+             struct inner { char c; short s; } in;
+             union { int i; float f; };
+             struct { char lo, hi; };
+             union num { long l; double d; } n;
+             int tail;
+         };
+         union u { char c[5]; int i; };",
+    );
+    let point = d.tag(TagKind::Struct, "point").unwrap();
+    assert_eq!((point.size().unwrap(), point.align().unwrap()), (8, 4));
+    let segment = d.typedef("segment").unwrap();
+    assert_eq!(segment.size().unwrap(), 16);
+    let CType::Record(seg) = &segment else {
+        panic!()
+    };
+    assert_eq!(seg.name(), None);
+    // Nested definitions are declared at file scope, as in C.
+    assert!(d.tag(TagKind::Struct, "inner").is_some());
+    assert!(d.tag(TagKind::Union, "num").is_some());
+    let outer = d.tag(TagKind::Struct, "outer").unwrap();
+    let CType::Record(r) = &outer else { panic!() };
+    let body = r.body().unwrap();
+    let names: Vec<Option<&str>> = body.fields.iter().map(|f| f.name.as_deref()).collect();
+    assert_eq!(names, vec![Some("in"), None, None, Some("n"), Some("tail")]);
+    assert_eq!(body.field("i").unwrap().0, 4);
+    assert_eq!(body.field("f").unwrap().0, 4);
+    assert_eq!(body.field("lo").unwrap().0, 8);
+    assert_eq!(body.field("hi").unwrap().0, 9);
+    assert_eq!(body.field("n").unwrap().0, 16);
+    assert_eq!(body.field("tail").unwrap().0, 24);
+    assert_eq!(outer.size().unwrap(), 32);
+    let u = d.tag(TagKind::Union, "u").unwrap();
+    assert_eq!((u.size().unwrap(), u.align().unwrap()), (8, 4));
+    assert_eq!(d.tag(TagKind::Union, "point"), None);
+    assert_eq!(d.tag(TagKind::Enum, "point"), None);
+}
+
+#[test]
+fn bitfields_and_flexible_arrays() {
+    let d = parse(
+        "struct flags { unsigned a : 3, b : 5; int : 0; unsigned char c : 1; int : 4; _Bool d : 1; };
+         struct msg { int len; char data[]; };
+         struct dmsg { char n; double vals[]; };",
+    );
+    let flags = d.tag(TagKind::Struct, "flags").unwrap();
+    let fields = record_fields(&flags);
+    let bits = |width, shift| Some(BitField { width, shift });
+    assert_eq!(
+        fields,
+        vec![
+            (Some("a".into()), 0, bits(3, 0)),
+            (Some("b".into()), 0, bits(5, 3)),
+            (Some("c".into()), 4, bits(1, 0)),
+            (None, 4, bits(4, 1)),
+            (Some("d".into()), 4, bits(1, 5)),
+        ]
+    );
+    assert_eq!(flags.size().unwrap(), 8);
+    let msg = d.tag(TagKind::Struct, "msg").unwrap();
+    assert_eq!(msg.size().unwrap(), 4);
+    assert_eq!(record_fields(&msg)[1].1, 4);
+    let dmsg = d.tag(TagKind::Struct, "dmsg").unwrap();
+    assert_eq!((dmsg.size().unwrap(), record_fields(&dmsg)[1].1), (8, 8));
+    // Bitfield widths are constant expressions; enums may be bitfields.
+    let d = parse(
+        "#define W 2\nenum e { E0, E1 }; struct s { unsigned x : W * 3 + 1; enum e k : W; };",
+    );
+    let s = d.tag(TagKind::Struct, "s").unwrap();
+    assert_eq!(
+        record_fields(&s),
+        vec![
+            (Some("x".into()), 0, bits(7, 0)),
+            (Some("k".into()), 0, bits(2, 7)),
+        ]
+    );
+}
+
+#[test]
+fn opaque_then_complete_in_the_same_and_a_later_parse() {
+    let mut d = Declarations::new();
+    d.parse(
+        "struct a; typedef struct a a_t; a_t *make_a(void);
+         struct b; struct b { int x; struct b *next; };",
+    )
+    .unwrap();
+    let b = d.tag(TagKind::Struct, "b").unwrap();
+    assert_eq!(b.size().unwrap(), 16);
+    let a_t = d.typedef("a_t").unwrap();
+    assert!(a_t.size().is_err());
+    let made_before = d.parse_type("struct a *").unwrap();
+    d.parse("struct a { double d; char c; };").unwrap();
+    // Types made before the definition see it: one identity per tag.
+    assert_eq!(a_t.size().unwrap(), 16);
+    let CType::Pointer(pointee) = &made_before else {
+        panic!()
+    };
+    assert_eq!(pointee.size().unwrap(), 16);
+    assert_eq!(func(&d, "make_a").ret, ptr(a_t.clone()));
+    assert!(is_complete(&d.tag(TagKind::Struct, "a").unwrap()));
+    // A struct mentioned in a parameter list or a pointer declares the tag.
+    d.parse("void use(struct later *); struct later *global_later;")
+        .unwrap();
+    assert!(!is_complete(&d.tag(TagKind::Struct, "later").unwrap()));
+    d.parse("struct later { int z; };").unwrap();
+    let CType::Pointer(p) = d.variable("global_later").unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.size().unwrap(), 4);
+}
+
+#[test]
+fn enums() {
+    let d = parse(
+        "#define BASE 10
+         enum color { RED, GREEN, BLUE = BASE * 2, CYAN, MAGENTA = -3, YELLOW, };
+         enum { ANON_A = 'a', ANON_B = ANON_A + GREEN, ANON_C = sizeof(int) << 2 };
+         enum big { HUGE = 0xffffffffff };
+         enum neg { N = -1 };
+         typedef enum { T0 = 1 << 3, T1 = T0 | 1 } flags_t;
+         enum color paint(enum color c);",
+    );
+    let values: Vec<(&str, i128)> = vec![
+        ("RED", 0),
+        ("GREEN", 1),
+        ("BLUE", 20),
+        ("CYAN", 21),
+        ("MAGENTA", -3),
+        ("YELLOW", -2),
+        ("ANON_A", 97),
+        ("ANON_B", 98),
+        ("ANON_C", 16),
+        ("HUGE", 0xff_ffff_ffff),
+        ("N", -1),
+        ("T0", 8),
+        ("T1", 9),
+    ];
+    for (name, value) in &values {
+        assert_eq!(d.constant(name), Some(*value), "{name}");
+    }
+    let color = d.tag(TagKind::Enum, "color").unwrap();
+    let CType::Enum(e) = &color else { panic!() };
+    assert_eq!(e.underlying, CScalar::Int);
+    assert_eq!(e.values.len(), 6);
+    let CType::Enum(big) = d.tag(TagKind::Enum, "big").unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (big.underlying, big.values[0].1),
+        (CScalar::ULong, 0xff_ffff_ffff)
+    );
+    let CType::Enum(neg) = d.tag(TagKind::Enum, "neg").unwrap() else {
+        panic!()
+    };
+    assert_eq!(neg.underlying, CScalar::Int);
+    assert_eq!(func(&d, "paint").ret, color);
+    assert_eq!(d.typedef("flags_t").unwrap().size().unwrap(), 4);
+    let kinds: Vec<(&str, ConstantKind)> = d.constants().map(|(n, _, k)| (n, k)).collect();
+    assert_eq!(kinds[0], ("BASE", ConstantKind::Define));
+    assert_eq!(kinds[1], ("RED", ConstantKind::Enumerator));
+}
+
+#[test]
+fn function_prototypes() {
+    let d = parse(
+        "int printf(const char *fmt, ...);
+         int getpid(void);
+         int legacy();
+         void unnamed(int, char *, double);
+         void arrays(int a[], int m[2][3], const char *argv[]);
+         void funcs(int cb(int), void (*ok)(void));
+         typedef void VOID_T;
+         int via_typedef(VOID_T);
+         typedef int binop(int, int);
+         binop add, sub;
+         static inline int helper(int);
+         extern double sqrt(double);",
+    );
+    let int = scalar(CScalar::Int);
+    let char_p = ptr(scalar(CScalar::Char));
+    let printf = func(&d, "printf");
+    assert_eq!(
+        (printf.ret.clone(), printf.params.clone(), printf.variadic),
+        (int.clone(), vec![char_p.clone()], true)
+    );
+    for name in ["getpid", "legacy", "via_typedef"] {
+        let f = func(&d, name);
+        assert!(f.params.is_empty() && !f.variadic, "{name}");
+    }
+    assert_eq!(
+        func(&d, "unnamed").params,
+        vec![int.clone(), char_p.clone(), scalar(CScalar::Double)]
+    );
+    assert_eq!(
+        func(&d, "arrays").params,
+        vec![
+            ptr(int.clone()),
+            ptr(CType::array_of(int.clone(), Some(3))),
+            ptr(char_p.clone())
+        ]
+    );
+    let int_to_int = CType::Function(
+        FunctionType {
+            ret: int.clone(),
+            params: vec![int.clone()],
+            variadic: false,
+        }
+        .into(),
+    );
+    let void_void = CType::Function(
+        FunctionType {
+            ret: CType::Void,
+            params: vec![],
+            variadic: false,
+        }
+        .into(),
+    );
+    assert_eq!(
+        func(&d, "funcs").params,
+        vec![ptr(int_to_int.clone()), ptr(void_void)]
+    );
+    assert_eq!(func(&d, "add"), func(&d, "sub"));
+    assert_eq!(func(&d, "add").params.len(), 2);
+    assert!(d.function("helper").is_some());
+    assert!(d.function("sqrt").is_some());
+    assert_eq!(d.variable("add"), None);
+}
+
+#[test]
+fn function_pointers_everywhere() {
+    let d = parse(
+        "typedef int (*cb_t)(int, void *);
+         struct ops { int (*open)(const char *, int); void (*close)(int); cb_t cbs[2]; };
+         void set_handler(void (*handler)(int sig));
+         int (*get_op(int which))(int, void *);
+         cb_t pick(cb_t a, cb_t b);
+         void (*signal(int sig, void (*func)(int)))(int);
+         int (*table[3])(void);
+         int (*(*nested)(int))(char);",
+    );
+    let int = scalar(CScalar::Int);
+    let fn_type = |ret: CType, params: Vec<CType>| {
+        CType::Function(
+            FunctionType {
+                ret,
+                params,
+                variadic: false,
+            }
+            .into(),
+        )
+    };
+    let cb = ptr(fn_type(int.clone(), vec![int.clone(), ptr(CType::Void)]));
+    assert_eq!(d.typedef("cb_t"), Some(cb.clone()));
+    let ops = d.tag(TagKind::Struct, "ops").unwrap();
+    assert_eq!(ops.size().unwrap(), 32);
+    assert_eq!(func(&d, "get_op").ret, cb);
+    assert_eq!(func(&d, "get_op").params, vec![int.clone()]);
+    assert_eq!(func(&d, "pick").params, vec![cb.clone(), cb.clone()]);
+    let handler = ptr(fn_type(CType::Void, vec![int.clone()]));
+    let signal = func(&d, "signal");
+    assert_eq!(signal.ret, handler);
+    assert_eq!(signal.params, vec![int.clone(), handler.clone()]);
+    assert_eq!(
+        d.variable("table"),
+        Some(CType::array_of(ptr(fn_type(int.clone(), vec![])), Some(3)))
+    );
+    assert_eq!(
+        d.variable("nested"),
+        Some(ptr(fn_type(
+            ptr(fn_type(int.clone(), vec![scalar(CScalar::Char)])),
+            vec![int]
+        )))
+    );
+    assert_eq!(
+        d.variable("nested").unwrap().to_string(),
+        "int(*(*)(int))(char)"
+    );
+}
+
+#[test]
+fn arrays_with_constant_sizes() {
+    let d = parse(
+        "#define N 4
+         enum { M = N * 2 };
+         int a[N], b[M + 1][N - 1], c[sizeof(long) * 2], d[(N << 1) % 5], e[0x10], f[010], g[];
+         char h[N ? 3 : 1/0];
+         struct s { char name[N * 8]; int grid[2][3]; };",
+    );
+    let int = scalar(CScalar::Int);
+    let arr = |t: CType, n| CType::array_of(t, Some(n));
+    assert_eq!(d.variable("a"), Some(arr(int.clone(), 4)));
+    assert_eq!(d.variable("b"), Some(arr(arr(int.clone(), 3), 9)));
+    assert_eq!(d.variable("c"), Some(arr(int.clone(), 16)));
+    assert_eq!(d.variable("d"), Some(arr(int.clone(), 3)));
+    assert_eq!(d.variable("e"), Some(arr(int.clone(), 16)));
+    assert_eq!(d.variable("f"), Some(arr(int.clone(), 8)));
+    assert_eq!(d.variable("g"), Some(CType::array_of(int, None)));
+    assert_eq!(d.variable("h"), Some(arr(scalar(CScalar::Char), 3)));
+    assert_eq!(d.tag(TagKind::Struct, "s").unwrap().size().unwrap(), 56);
+}
+
+#[test]
+fn defines_and_constant_expressions() {
+    let d = parse(
+        r"#define DEC 42
+#define NEG -42
+#define HEX 0x7fFF
+#define OCT 0755
+#define BIN 0b1010
+#define ZERO 0
+#define CHR 'A'
+#define ESC '\n'
+#define OCTESC '\101'
+#define HEXESC '\xff'
+#define QUOTE '\''
+#define WIDE L'\x263A'
+#define U16 u'x'
+#define U32 U'\U0001F600'
+#define SUF1 10u
+#define SUF2 10UL
+#define SUF3 10ll
+#define SUF4 10ULL
+#define SUF5 10lu
+#define ADD (1 + 2 * 3)
+#define SUB (10 - 20)
+#define DIV (-7 / 2)
+#define MOD (-7 % 3)
+#define SHIFTS ((1 << 4) | (256 >> 2))
+#define BITS ((0xf0 & 0x3c) ^ 0x01)
+#define NOT (!0 + !5)
+#define TILDE ~0
+#define UTILDE ~0u
+#define ULTILDE ~0UL
+#define MINUS_U -1u
+#define BIG 0xffffffffffffffff
+#define INT_MIN_ (-2147483647 - 1)
+#define SIGN_BIT (1 << 31)
+#define UNSIGNED_CMP (-1 < 0u)
+#define SIGNED_CMP (-1 < 0)
+#define TERNARY (DEC > 40 ? DEC : -1)
+#define LOGIC (1 && 0 || 2)
+#define SHORT_CIRCUIT (0 && (1 / 0))
+#define CAST_UCHAR ((unsigned char)-1)
+#define CAST_SCHAR ((signed char)200)
+#define CAST_BOOL ((_Bool)42)
+#define CAST_U32 ((uint32_t)-1)
+#define CAST_LL ((long long)HEX << 40)
+#define SIZE sizeof(double[3])
+#define REF (ADD + SUB)
+#define MULTI_LINE (1 + \
+                    2)
+#define WITH_COMMENT 7 /* a comment */ // and another
+#  define SPACED 8
+#define LONG_MUL (0x100000000 * 0x10)
+#define UWRAP (0u - 1)
+",
+    );
+    let expected: &[(&str, i128)] = &[
+        ("DEC", 42),
+        ("NEG", -42),
+        ("HEX", 0x7fff),
+        ("OCT", 0o755),
+        ("BIN", 10),
+        ("ZERO", 0),
+        ("CHR", 65),
+        ("ESC", 10),
+        ("OCTESC", 65),
+        ("HEXESC", -1), // char is signed on x86-64
+        ("QUOTE", 39),
+        ("WIDE", 0x263a),
+        ("U16", 120),
+        ("U32", 0x1f600),
+        ("SUF1", 10),
+        ("SUF2", 10),
+        ("SUF3", 10),
+        ("SUF4", 10),
+        ("SUF5", 10),
+        ("ADD", 7),
+        ("SUB", -10),
+        ("DIV", -3),
+        ("MOD", -1),
+        ("SHIFTS", 80),
+        ("BITS", 0x31),
+        ("NOT", 1),
+        ("TILDE", -1),
+        ("UTILDE", 0xffff_ffff),
+        ("ULTILDE", 0xffff_ffff_ffff_ffff),
+        ("MINUS_U", 0xffff_ffff),
+        ("BIG", 0xffff_ffff_ffff_ffff),
+        ("INT_MIN_", -2_147_483_648),
+        ("SIGN_BIT", -2_147_483_648),
+        ("UNSIGNED_CMP", 0),
+        ("SIGNED_CMP", 1),
+        ("TERNARY", 42),
+        ("LOGIC", 1),
+        ("SHORT_CIRCUIT", 0),
+        ("CAST_UCHAR", 255),
+        ("CAST_SCHAR", -56),
+        ("CAST_BOOL", 1),
+        ("CAST_U32", 0xffff_ffff),
+        ("CAST_LL", 0x7fff << 40),
+        ("SIZE", 24),
+        ("REF", -3),
+        ("MULTI_LINE", 3),
+        ("WITH_COMMENT", 7),
+        ("SPACED", 8),
+        ("LONG_MUL", 0x10_0000_0000),
+        ("UWRAP", 0xffff_ffff),
+    ];
+    for (name, value) in expected {
+        assert_eq!(d.constant(name), Some(*value), "{name}");
+    }
+    assert_eq!(d.constants().count(), expected.len());
+}
+
+#[test]
+fn comments_everywhere() {
+    let d = parse(
+        "// line comment\n/* block */ int /* inside */ a /* before ; */; // trailing\n\
+         /* multi\n line\n comment */ struct s { int x; // member\n /* c */ };\n\
+         #define X 1 // comment after a define\n",
+    );
+    assert!(d.variable("a").is_some());
+    assert!(d.tag(TagKind::Struct, "s").is_some());
+    assert_eq!(d.constant("X"), Some(1));
+}
+
+#[test]
+fn iteration_in_declaration_order() {
+    let d = parse(
+        "typedef int t1; struct s1 { int a; }; int f1(void); int v1; enum e1 { C1 };
+         typedef char t2; union u1 { int a; }; void f2(int); double v2;\n#define D1 5",
+    );
+    let typedefs: Vec<&str> = d.typedefs().map(|(n, _)| n).collect();
+    assert_eq!(typedefs, ["t1", "t2"]);
+    let tags: Vec<(TagKind, &str)> = d.tags().map(|(k, n, _)| (k, n)).collect();
+    assert_eq!(
+        tags,
+        [
+            (TagKind::Struct, "s1"),
+            (TagKind::Enum, "e1"),
+            (TagKind::Union, "u1")
+        ]
+    );
+    let functions: Vec<&str> = d.functions().map(|(n, _)| n).collect();
+    assert_eq!(functions, ["f1", "f2"]);
+    let variables: Vec<&str> = d.variables().map(|(n, _)| n).collect();
+    assert_eq!(variables, ["v1", "v2"]);
+    let constants: Vec<(&str, i128)> = d.constants().map(|(n, v, _)| (n, v)).collect();
+    assert_eq!(constants, [("C1", 0), ("D1", 5)]);
+}
+
+#[test]
+fn directives_only_between_declarations() {
+    // `#` not at the start of a line is a stray token.
+    check_error("int a; #define X 1", 1, 8, "expected a declaration");
+    check_error(
+        "struct s {\n#define X 1\n int a; };",
+        2,
+        1,
+        "preprocessor directives are only supported between declarations",
+    );
+    // The null directive is fine.
+    parse("#\nint a;");
+}
+
+// ---- accumulation, redefinition, override, atomicity ----
+
+#[test]
+fn accumulation_across_parses() {
+    let mut d = Declarations::new();
+    d.parse("#define N 3\ntypedef int myint;").unwrap();
+    d.parse("enum e { A = N };").unwrap();
+    d.parse("myint arr[A + N]; struct s { myint x; };").unwrap();
+    d.parse("struct s *get(void);").unwrap();
+    assert_eq!(
+        d.variable("arr"),
+        Some(CType::array_of(scalar(CScalar::Int), Some(6)))
+    );
+    assert_eq!(d.typedefs().count(), 1);
+    assert_eq!(d.functions().count(), 1);
+    assert_eq!(d.constants().count(), 2);
+}
+
+#[test]
+fn identical_redeclarations_are_fine() {
+    let mut d = Declarations::new();
+    let src = "typedef int t; int f(int, char *); extern int v;\n#define X 4\n\
+               struct s { int a; char b : 3; }; enum e { A, B };";
+    d.parse(src).unwrap();
+    d.parse(src).unwrap();
+    d.parse("int f(int x, char *name); typedef int t; int v; int v;")
+        .unwrap();
+    assert_eq!(d.typedefs().count(), 1);
+    assert_eq!(d.functions().count(), 1);
+    // Through another typedef, still the same type.
+    d.parse("typedef int other; typedef other t;").unwrap();
+    // Anonymous structs, unions and enums are compared by their members.
+    let anonymous = "typedef struct { int a; union { char c; short s; }; } anon_t;
+        struct holder { union { int i; float f; }; struct { char x; } inner; };
+        typedef enum { AE0, AE1 = 4 } anon_e;
+        void take(struct { int q; } *p);
+        typedef struct { int a; } *anon_p[2];";
+    d.parse(anonymous).unwrap();
+    d.parse(anonymous).unwrap();
+    let err = d
+        .parse("typedef struct { long a; } *anon_p[2];")
+        .unwrap_err();
+    assert_error(&err, 1, 29, "redefinition of 'anon_p'");
+    let err = d
+        .parse("typedef enum { AE0, AE1 = 4, AE2 } anon_e;")
+        .unwrap_err();
+    assert_error(&err, 1, 36, "redefinition of 'anon_e'");
+}
+
+#[test]
+fn redefinitions_are_errors() {
+    let mut d = Declarations::new();
+    d.parse(
+        "typedef int t;\nint f(int);\nint v;\n#define X 1\nstruct s { int a; };\nenum e { A };",
+    )
+    .unwrap();
+    let err = |d: &mut Declarations, src: &str| d.parse(src).unwrap_err();
+    assert_error(
+        &err(&mut d, "typedef long t;"),
+        1,
+        14,
+        "redefinition of 't'",
+    );
+    assert_error(&err(&mut d, "int f(long);"), 1, 5, "redefinition of 'f'");
+    assert_error(&err(&mut d, "char v;"), 1, 6, "redefinition of 'v'");
+    assert_error(&err(&mut d, "#define X 2"), 1, 9, "redefinition of 'X'");
+    assert_error(
+        &err(&mut d, "int t;"),
+        1,
+        5,
+        "'t' redeclared as a different kind of symbol (it is a typedef)",
+    );
+    assert_error(
+        &err(&mut d, "void A(void);"),
+        1,
+        6,
+        "'A' redeclared as a different kind of symbol (it is a constant)",
+    );
+    assert_error(
+        &err(&mut d, "struct s { long a; };"),
+        1,
+        8,
+        "redefinition of 'struct s'",
+    );
+    assert_error(
+        &err(&mut d, "enum e { A, B };"),
+        1,
+        6,
+        "redefinition of 'enum e'",
+    );
+    assert_error(
+        &err(&mut d, "union s;"),
+        1,
+        7,
+        "'s' defined as wrong kind of tag",
+    );
+    // Nothing of the failed parses stuck.
+    assert_eq!(d.constant("B"), None);
+    assert_eq!(d.typedef("t"), Some(scalar(CScalar::Int)));
+}
+
+#[test]
+fn override_replaces() {
+    let mut d = Declarations::new();
+    d.parse("typedef int t; int f(int); int v;\n#define X 1\nstruct s { int a; }; enum e { A };")
+        .unwrap();
+    let old_s = d.tag(TagKind::Struct, "s").unwrap();
+    let options = ParseOptions::default().with_override(true);
+    d.parse_with(
+        "typedef long t; int f(long); char v;\n#define X 2\nstruct s { long a; }; enum e { A = 5, B }; double t2; int A2;",
+        options,
+    )
+    .unwrap();
+    assert_eq!(d.typedef("t"), Some(scalar(CScalar::Long)));
+    assert_eq!(func(&d, "f").params, vec![scalar(CScalar::Long)]);
+    assert_eq!(d.variable("v"), Some(scalar(CScalar::Char)));
+    assert_eq!(d.constant("X"), Some(2));
+    assert_eq!(d.constant("A"), Some(5));
+    assert_eq!(d.constant("B"), Some(6));
+    assert_eq!(d.tag(TagKind::Struct, "s").unwrap().size().unwrap(), 8);
+    // Types made from the old declaration keep it.
+    assert_eq!(old_s.size().unwrap(), 4);
+    // Kinds may change too.
+    d.parse_with("void t(void);", options).unwrap();
+    assert!(d.function("t").is_some() && d.typedef("t").is_none());
+    // Iteration keeps the original positions.
+    assert_eq!(d.typedefs().count(), 0);
+}
+
+#[test]
+fn a_failed_parse_changes_nothing() {
+    let mut d = Declarations::new();
+    d.parse("struct opaque; typedef struct opaque opaque_t; int keep;")
+        .unwrap();
+    let before = d.typedef("opaque_t").unwrap();
+    let err = d
+        .parse(
+            "#define NEW 1\ntypedef int newt; struct opaque { int a; }; enum ne { NE };\nstruct fresh { int b; };\nint keep2\nbroken",
+        )
+        .unwrap_err();
+    assert_error(&err, 5, 1, "expected ';' after declaration");
+    assert_eq!(d.constant("NEW"), None);
+    assert_eq!(d.constant("NE"), None);
+    assert_eq!(d.typedef("newt"), None);
+    assert_eq!(d.tag(TagKind::Struct, "fresh"), None);
+    assert_eq!(d.tag(TagKind::Enum, "ne"), None);
+    assert_eq!(d.variable("keep2"), None);
+    // The opaque struct is still opaque, and can be defined differently.
+    assert!(!is_complete(&d.tag(TagKind::Struct, "opaque").unwrap()));
+    assert!(before.size().is_err());
+    d.parse("struct opaque { double d; };").unwrap();
+    assert_eq!(before.size().unwrap(), 8);
+    assert_eq!(d.variables().count(), 1);
+}
+
+#[test]
+fn packing_options() {
+    let src = "struct p { char c; int i; short s; }; struct q { char c; double d; };";
+    let layout = |packing| {
+        let mut d = Declarations::new();
+        d.parse_with(src, ParseOptions::default().with_packing(packing))
+            .unwrap();
+        let p = d.tag(TagKind::Struct, "p").unwrap();
+        let q = d.tag(TagKind::Struct, "q").unwrap();
+        (
+            p.size().unwrap(),
+            record_fields(&p)[1].1,
+            q.size().unwrap(),
+            record_fields(&q)[1].1,
+        )
+    };
+    assert_eq!(layout(Packing::Natural), (12, 4, 16, 8));
+    assert_eq!(layout(Packing::Packed), (7, 1, 9, 1));
+    assert_eq!(layout(Packing::Pack(2)), (8, 2, 10, 2));
+    assert_eq!(layout(Packing::Pack(4)), (12, 4, 12, 4));
+    // Only structs of that parse are affected.
+    let mut d = Declarations::new();
+    d.parse("struct a { char c; int i; };").unwrap();
+    d.parse_with(
+        "struct b { char c; int i; };",
+        ParseOptions::default().with_packing(Packing::Packed),
+    )
+    .unwrap();
+    assert_eq!(d.tag(TagKind::Struct, "a").unwrap().size().unwrap(), 8);
+    assert_eq!(d.tag(TagKind::Struct, "b").unwrap().size().unwrap(), 5);
+    // A packing that is no power of two is reported at the struct.
+    let err = Declarations::new()
+        .parse_with(
+            "struct c { int i; };",
+            ParseOptions::default().with_packing(Packing::Pack(3)),
+        )
+        .unwrap_err();
+    assert_error(
+        &err,
+        1,
+        8,
+        "invalid layout of struct c: pack(3): the packing must be a power of two",
+    );
+}
+
+// ---- parse_type ----
+
+#[test]
+fn parse_type_names() {
+    let d = parse("typedef struct foo { int a; } foo_t; typedef int (*cb)(int); enum e { E1 };");
+    let char_ = scalar(CScalar::Char);
+    let int = scalar(CScalar::Int);
+    let cases: Vec<(&str, CType)> = vec![
+        ("int", int.clone()),
+        ("int[16]", CType::array_of(int.clone(), Some(16))),
+        (
+            "const char *[4]",
+            CType::array_of(ptr(char_.clone()), Some(4)),
+        ),
+        ("char **", ptr(ptr(char_.clone()))),
+        ("struct foo *", ptr(d.tag(TagKind::Struct, "foo").unwrap())),
+        ("foo_t", d.tag(TagKind::Struct, "foo").unwrap()),
+        (
+            "foo_t[]",
+            CType::array_of(d.typedef("foo_t").unwrap(), None),
+        ),
+        ("enum e", d.tag(TagKind::Enum, "e").unwrap()),
+        ("cb", d.typedef("cb").unwrap()),
+        ("cb *", ptr(d.typedef("cb").unwrap())),
+        ("int (*)[3]", ptr(CType::array_of(int.clone(), Some(3)))),
+        (
+            "int(*)(int, ...)",
+            ptr(CType::Function(
+                FunctionType {
+                    ret: int.clone(),
+                    params: vec![int.clone()],
+                    variadic: true,
+                }
+                .into(),
+            )),
+        ),
+        (
+            "void (int)",
+            CType::Function(
+                FunctionType {
+                    ret: CType::Void,
+                    params: vec![int.clone()],
+                    variadic: false,
+                }
+                .into(),
+            ),
+        ),
+        ("int[E1 + 2]", CType::array_of(int.clone(), Some(2))),
+        ("  unsigned  long\n ", scalar(CScalar::ULong)),
+    ];
+    for (name, want) in &cases {
+        assert_eq!(&d.parse_type(name).unwrap(), want, "{name}");
+        // Cached: the same again.
+        assert_eq!(&d.parse_type(name).unwrap(), want, "{name} (cached)");
+    }
+    let err = |name: &str| d.parse_type(name).unwrap_err();
+    assert_error(&err("int x"), 1, 5, "unexpected 'x' after the type name");
+    assert_error(&err("struct nope *"), 1, 8, "unknown type 'struct nope'");
+    assert_error(&err("nope_t"), 1, 1, "unknown type name 'nope_t'");
+    assert_error(&err(""), 1, 1, "expected a type name");
+    assert_error(
+        &err("int["),
+        1,
+        5,
+        "expected an integer constant expression",
+    );
+    assert_error(
+        &err("struct { int a; }"),
+        1,
+        1,
+        "a type name cannot define a struct",
+    );
+    assert_error(
+        &err("int[-1]"),
+        1,
+        5,
+        "array size must be a non-negative integer constant",
+    );
+    // A later parse that changes a typedef (override) is seen.
+    let mut d = d;
+    assert_eq!(d.parse_type("foo_t").unwrap().size().unwrap(), 4);
+    d.parse_with(
+        "typedef long foo_t;",
+        ParseOptions::default().with_override(true),
+    )
+    .unwrap();
+    assert_eq!(d.parse_type("foo_t").unwrap(), scalar(CScalar::Long));
+}
+
+#[test]
+fn parse_type_cache_is_bounded() {
+    let d = parse("struct s { int a; };");
+    for n in 0..5000 {
+        let ty = d.parse_type(&format!("int[{n}]")).unwrap();
+        assert_eq!(ty, CType::array_of(scalar(CScalar::Int), Some(n)));
+    }
+    assert_eq!(d.parse_type("struct s").unwrap().size().unwrap(), 4);
+}
+
+#[test]
+fn declarations_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Declarations>();
+    let d = parse("typedef int t;");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    assert_eq!(d.parse_type("t *").unwrap().size().unwrap(), 8);
+                }
+            });
+        }
+    });
+}
+
+// ---- errors ----
+
+#[test]
+fn error_messages_and_positions() {
+    let cases: &[(&str, usize, usize, &str)] = &[
+        ("int x", 1, 6, "expected ';' after declaration"),
+        (
+            "int f(void)\nint g;",
+            2,
+            1,
+            "expected ';' after declaration",
+        ),
+        ("foo_t x;", 1, 1, "unknown type name 'foo_t'"),
+        (
+            "int a;\n  const foo_t *p;",
+            2,
+            9,
+            "unknown type name 'foo_t'",
+        ),
+        ("int x;\nlong x;", 2, 6, "redefinition of 'x'"),
+        (
+            "int a[-1];",
+            1,
+            7,
+            "array size must be a non-negative integer constant",
+        ),
+        (
+            "#define X (1/0)",
+            1,
+            13,
+            "division by zero in constant expression",
+        ),
+        (
+            "enum { A = 5 % (2 - 2) };",
+            1,
+            14,
+            "division by zero in constant expression",
+        ),
+        (
+            "enum e { A = 1 << 40 };",
+            1,
+            16,
+            "shift count out of range in constant expression",
+        ),
+        (
+            "#define BIG 2147483647 + 1",
+            1,
+            24,
+            "integer overflow in constant expression",
+        ),
+        (
+            "#define M -(-2147483647 - 1)",
+            1,
+            11,
+            "integer overflow in constant expression",
+        ),
+        ("#define X Y", 1, 11, "undeclared identifier 'Y'"),
+        (
+            "int v;\n#define X v",
+            2,
+            11,
+            "'v' is a variable, not an integer constant",
+        ),
+        ("struct s { int a; int a; };", 1, 23, "duplicate member 'a'"),
+        (
+            "struct s { union { int a; }; char a; };",
+            1,
+            35,
+            "duplicate member 'a'",
+        ),
+        ("int x; /* never closed", 1, 8, "unterminated comment"),
+        ("int x = 3;", 1, 7, "initializers are not supported"),
+        (
+            "int f(void) { return 0; }",
+            1,
+            13,
+            "function definitions are not supported",
+        ),
+        (
+            "#include <stdio.h>",
+            1,
+            2,
+            "unsupported preprocessor directive '#include' (only #define is supported)",
+        ),
+        (
+            "#define F(x) x",
+            1,
+            10,
+            "function-like macros are not supported",
+        ),
+        (
+            "#define EMPTY\nint a;",
+            1,
+            14,
+            "macro 'EMPTY' has no value (only integer constant macros are supported)",
+        ),
+        (
+            "#define STR \"s\"",
+            1,
+            13,
+            "a string literal is not an integer constant",
+        ),
+        (
+            "#define TWO 1 2",
+            1,
+            15,
+            "unexpected '2' in the value of macro 'TWO' (only an integer constant expression is supported)",
+        ),
+        ("#define 3 4", 1, 9, "expected a macro name after '#define'"),
+        (
+            "struct s { int a : 40; };",
+            1,
+            16,
+            "width of bit-field 'a' (40 bits) exceeds its type (32 bits)",
+        ),
+        (
+            "struct s { _Bool b : 2; };",
+            1,
+            18,
+            "width of bit-field 'b' (2 bits) exceeds its type (1 bits)",
+        ),
+        (
+            "struct s { double d : 3; };",
+            1,
+            19,
+            "bit-field 'd' has invalid type 'double'",
+        ),
+        (
+            "struct s { int : 0; int z : 0; };",
+            1,
+            25,
+            "zero width for bit-field 'z'",
+        ),
+        (
+            "struct s { int x : -1; };",
+            1,
+            20,
+            "bit-field width must be a non-negative integer constant",
+        ),
+        (
+            "struct s { int n; int data[]; int after; };",
+            1,
+            23,
+            "flexible array member 'data' not at end of struct",
+        ),
+        (
+            "union u { int n; int data[]; };",
+            1,
+            22,
+            "flexible array member 'data' in a union",
+        ),
+        (
+            "struct opaque;\nstruct s { struct opaque o; };",
+            2,
+            26,
+            "field 'o' has incomplete type 'struct opaque'",
+        ),
+        (
+            "struct s { int f(int); };",
+            1,
+            16,
+            "field 'f' declared as a function",
+        ),
+        (
+            "struct s { int; };",
+            1,
+            15,
+            "declaration does not declare anything",
+        ),
+        (
+            "struct s { int a; int b }",
+            1,
+            25,
+            "expected ';' after member declaration",
+        ),
+        (
+            "struct s { int a;",
+            1,
+            18,
+            "expected '}' at the end of the struct",
+        ),
+        (
+            "int f(void, int);",
+            1,
+            7,
+            "'void' must be the only parameter",
+        ),
+        (
+            "int f(int, void x);",
+            1,
+            17,
+            "'void' must be the only parameter",
+        ),
+        (
+            "int (*f)(int",
+            1,
+            13,
+            "expected ',' or ')' in parameter list",
+        ),
+        ("int f(int, ...", 1, 15, "expected ')' after '...'"),
+        (
+            "int x[3](int);",
+            1,
+            6,
+            "declaration of an array of functions",
+        ),
+        ("int f(void)[3];", 1, 6, "function cannot return an array"),
+        (
+            "int f(void)(int);",
+            1,
+            6,
+            "function cannot return a function",
+        ),
+        (
+            "struct opaque; struct opaque arr[2];",
+            1,
+            33,
+            "array has incomplete element type 'struct opaque'",
+        ),
+        (
+            "int m[2][];",
+            1,
+            6,
+            "array has incomplete element type 'int[]'",
+        ),
+        (
+            "char huge[0x7fffffffffffffff][2];",
+            1,
+            10,
+            "array is too large",
+        ),
+        (
+            "struct a;\nunion a;",
+            2,
+            7,
+            "'a' defined as wrong kind of tag",
+        ),
+        ("void v;", 1, 6, "variable 'v' declared void"),
+        ("int;", 1, 4, "declaration does not declare anything"),
+        ("typedef int;", 1, 12, "typedef declares no name"),
+        ("int *;", 1, 6, "expected identifier or '('"),
+        ("long long long x;", 1, 11, "'long long long' is too long"),
+        (
+            "signed unsigned x;",
+            1,
+            8,
+            "both 'signed' and 'unsigned' in declaration specifiers",
+        ),
+        (
+            "int double x;",
+            1,
+            5,
+            "two or more data types in declaration specifiers",
+        ),
+        (
+            "short long x;",
+            1,
+            7,
+            "two or more data types in declaration specifiers",
+        ),
+        ("int int x;", 1, 5, "duplicate 'int'"),
+        ("typedef typedef int x;", 1, 9, "duplicate 'typedef'"),
+        (
+            "struct s { typedef int t; };",
+            1,
+            12,
+            "'typedef' is not allowed here",
+        ),
+        ("void f(extern int);", 1, 8, "'extern' is not allowed here"),
+        (
+            "_Complex double z;",
+            1,
+            1,
+            "complex types are not supported",
+        ),
+        (
+            "struct { ...; };",
+            1,
+            10,
+            "cffi's '...' placeholders are not supported",
+        ),
+        (
+            "int a[...];",
+            1,
+            7,
+            "cffi's '...' placeholders are not supported",
+        ),
+        (
+            "#define X ...",
+            1,
+            11,
+            "cffi's '...' placeholders are not supported",
+        ),
+        (
+            "enum e { ... };",
+            1,
+            10,
+            "cffi's '...' placeholders are not supported",
+        ),
+        ("int x @;", 1, 7, "expected ';' after declaration"),
+        ("int é;", 1, 5, "invalid character 'é' in source"),
+        ("int a\u{1};", 1, 6, "invalid character '\\u{1}' in source"),
+        ("enum e {};", 1, 9, "expected an enumerator name"),
+        (
+            "enum e { A B };",
+            1,
+            12,
+            "expected ',' or '}' after enumerator",
+        ),
+        (
+            "enum e x;",
+            1,
+            6,
+            "unknown enum 'e' (an enum must be defined before it is used)",
+        ),
+        ("struct { int a; } *;", 1, 20, "expected identifier or '('"),
+        ("struct;", 1, 7, "expected a name or '{' after 'struct'"),
+        (
+            "struct s { char big[0x7fffffffffffffff]; };",
+            1,
+            8,
+            "struct s is too large",
+        ),
+        (
+            "struct t { char a[0x0100000000000000]; };\nunion { struct t x[16]; int i; } u;",
+            2,
+            1,
+            "union $anonymous is too large",
+        ),
+        (
+            "typedef int t;\nt t2;\nint t;",
+            3,
+            5,
+            "'t' redeclared as a different kind of symbol (it is a typedef)",
+        ),
+        ("int v;\nv x;", 2, 1, "'v' is a variable, not a type"),
+        ("#define X 1\n#define X 2", 2, 9, "redefinition of 'X'"),
+        (
+            "struct s { int a; };\nstruct s { int b; };",
+            2,
+            8,
+            "redefinition of 'struct s'",
+        ),
+        (
+            "enum e { A };\nenum e { A, B };",
+            2,
+            6,
+            "redefinition of 'enum e'",
+        ),
+        (
+            "#define C 'ab'",
+            1,
+            11,
+            "multi-character character constant",
+        ),
+        ("#define C ''", 1, 11, "empty character constant"),
+        ("#define C 'é'", 1, 11, "multi-character character constant"),
+        ("#define C '\\q'", 1, 11, "unknown escape sequence '\\q'"),
+        ("#define C 'a", 1, 11, "missing terminating ' character"),
+        ("#define N 0x", 1, 11, "invalid integer constant '0x'"),
+        ("#define N 08", 1, 11, "invalid digit '8' in octal constant"),
+        (
+            "#define N 0b12",
+            1,
+            11,
+            "invalid digit '2' in binary constant",
+        ),
+        (
+            "#define N 1.5",
+            1,
+            11,
+            "a floating constant is not an integer constant",
+        ),
+        (
+            "#define N 1e3",
+            1,
+            11,
+            "a floating constant is not an integer constant",
+        ),
+        (
+            "#define N 1uu",
+            1,
+            11,
+            "invalid suffix 'uu' on integer constant",
+        ),
+        (
+            "#define N 1lL",
+            1,
+            11,
+            "invalid suffix 'lL' on integer constant",
+        ),
+        (
+            "#define N 99999999999999999999999",
+            1,
+            11,
+            "integer constant is too large",
+        ),
+        ("#define N (1", 1, 13, "expected ')'"),
+        (
+            "#define N (1 ? 2)",
+            1,
+            17,
+            "expected ':' in conditional expression",
+        ),
+        (
+            "#define N ((void *)0)",
+            1,
+            12,
+            "cast to 'void *' in an integer constant expression",
+        ),
+        (
+            "struct opaque;\nint a[sizeof(struct opaque)];",
+            2,
+            7,
+            "invalid application of 'sizeof' to incomplete type 'struct opaque'",
+        ),
+        (
+            "#define N sizeof 1",
+            1,
+            18,
+            "sizeof is supported only on a parenthesized type name",
+        ),
+        (
+            "int a;\r\nint b\r\n",
+            2,
+            6,
+            "expected ';' after declaration",
+        ),
+        ("\tint x = 1;", 1, 8, "initializers are not supported"),
+        ("}", 1, 1, "expected a declaration"),
+        ("const;", 1, 6, "expected a type name"),
+        (
+            "void f(int a b);",
+            1,
+            14,
+            "expected ',' or ')' in parameter list",
+        ),
+        ("void f(,);", 1, 8, "expected a parameter declaration"),
+        ("struct s { 5 };", 1, 12, "expected a member declaration"),
+        ("int x[3;", 1, 8, "expected ']'"),
+        ("int (x;", 1, 7, "expected ')'"),
+    ];
+    for (src, line, column, message) in cases {
+        let err = parse_err(src);
+        assert_error(&err, *line, *column, message);
+    }
+}
+
+#[test]
+fn error_display_shows_line_and_caret() {
+    let err = parse_err("typedef int a;\n\n  struct s {\n    a x;\n    bogus_t y;\n  };");
+    assert_eq!(
+        err.to_string(),
+        "line 5:5: unknown type name 'bogus_t'\n    bogus_t y;\n    ^"
+    );
+    // The column counts characters, not bytes.
+    let err = parse_err("/* ünïcödé */ int x");
+    assert_error(&err, 1, 20, "expected ';' after declaration");
+    // An error at the end of the input points just past the last token.
+    let err = parse_err("int x\n\n\n");
+    assert_error(&err, 1, 6, "expected ';' after declaration");
+}
+
+#[test]
+fn nesting_is_capped() {
+    let deep = |prefix: &str, unit: &str, n: usize, suffix: &str| {
+        format!("{prefix}{}{suffix}", unit.repeat(n))
+    };
+    let too_deep = "nesting too deep (more than 100 levels)";
+    let type_too_deep = "type nested too deeply (more than 200 pointer, array and function levels)";
+    // Parenthesized expressions.
+    let err = parse_err(&deep("#define X ", "(", 100_000, "1"));
+    assert_error(&err, 1, 111, too_deep);
+    // Unary operators.
+    let err = parse_err(&deep("#define X ", "-", 100_000, "1"));
+    assert_error(&err, 1, 111, too_deep);
+    let err = parse_err(&deep("#define X ", "~!", 100_000, "1"));
+    assert_eq!(err.message, too_deep);
+    // Casts.
+    let err = parse_err(&deep("#define X ", "(int)", 100_000, "1"));
+    assert_eq!(err.message, too_deep);
+    // Struct bodies.
+    let err = parse_err(&deep("", "struct { ", 100_000, ""));
+    assert_eq!(err.message, too_deep);
+    // Parenthesized declarators.
+    let err = parse_err(&deep("int ", "(", 100_000, "x"));
+    assert_eq!(err.message, too_deep);
+    // Parameter lists.
+    let err = parse_err(&deep("int f", "(int (*)", 100_000, ""));
+    assert_eq!(err.message, too_deep);
+    // Pointers, arrays, function suffixes.
+    let err = parse_err(&deep("int ", "*", 100_000, "x;"));
+    assert_eq!(err.message, type_too_deep);
+    let err = parse_err(&deep("int x", "[1]", 100_000, ";"));
+    assert_eq!(err.message, type_too_deep);
+    let err = parse_err(&deep("int (*x)", "(void)", 100_000, ";"));
+    assert!(err.message == type_too_deep || err.message.starts_with("function cannot return"));
+    // Types built up through typedefs.
+    let mut src = String::from("typedef int t0;\n");
+    for i in 1..=300 {
+        src.push_str(&format!("typedef t{} *t{i};\n", i - 1));
+    }
+    let err = parse_err(&src);
+    assert_error(&err, 201, 14, type_too_deep);
+    // Just below the limits is fine.
+    parse(&(deep("#define X ", "(", 95, "1") + &")".repeat(95)));
+    parse(&deep("int ", "*", 190, "x;"));
+    let mut nested = String::new();
+    for _ in 0..95 {
+        nested.push_str("struct { ");
+    }
+    nested.push_str("int a; ");
+    for _ in 0..95 {
+        nested.push_str("} m; ");
+    }
+    parse(&format!(
+        "{}int after;",
+        nested.trim_end_matches("m; ").to_string() + ";"
+    ));
+}
+
+#[test]
+fn long_flat_inputs_do_not_recurse() {
+    // 100k of everything that is iterative: declarations, members,
+    // enumerators, parameters, operators, typedef chains without derivation.
+    let mut src = String::new();
+    for i in 0..20_000 {
+        src.push_str(&format!("typedef int t{i}; "));
+    }
+    src.push_str("typedef t19999 last;\nstruct big {");
+    for i in 0..20_000 {
+        src.push_str(&format!(" int m{i};"));
+    }
+    src.push_str(" };\nenum many {");
+    for i in 0..20_000 {
+        src.push_str(&format!(" E{i},"));
+    }
+    src.push_str(" };\nvoid f(");
+    for i in 0..20_000 {
+        src.push_str(if i == 0 { "int" } else { ", int" });
+    }
+    src.push_str(");\n#define SUM 0");
+    for _ in 0..20_000 {
+        src.push_str(" + 1");
+    }
+    src.push('\n');
+    let d = parse(&src);
+    assert_eq!(d.constant("SUM"), Some(20_000));
+    assert_eq!(func(&d, "f").params.len(), 20_000);
+    assert_eq!(
+        d.tag(TagKind::Struct, "big").unwrap().size().unwrap(),
+        80_000
+    );
+    drop(d); // newest first: no deep drop either
+}
+
+// ---- layouts against gcc ----
+
+/// Compiles `c_source` with gcc and runs it, returning its standard output.
+fn run_c(c_source: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("layout.c");
+    let exe = dir.path().join("layout");
+    std::fs::write(&src, c_source).unwrap();
+    let out = Command::new("gcc")
+        .args(["-std=gnu11", "-w", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("gcc is needed for the layout tests (cargo xtask installs it)");
+    assert!(
+        out.status.success(),
+        "gcc failed:\n{}\n{c_source}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&exe).output().unwrap();
+    assert!(run.status.success());
+    String::from_utf8(run.stdout).unwrap()
+}
+
+/// Every named member of a record, looking into anonymous members: name,
+/// offset, bitfield.
+fn member_layouts(ty: &CType) -> Vec<(String, usize, Option<BitField>)> {
+    fn walk(ty: &CType, base: usize, out: &mut Vec<(String, usize, Option<BitField>)>) {
+        let CType::Record(r) = ty else { return };
+        for f in &r.body().unwrap().fields {
+            match &f.name {
+                Some(n) => out.push((n.clone(), base + f.offset, f.bits)),
+                None if f.bits.is_none() => walk(&f.ty, base + f.offset, out),
+                None => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(ty, 0, &mut out);
+    out
+}
+
+/// Parses `cdef` with `packing`, has gcc lay out the same declarations,
+/// and compares sizes, alignments, member offsets and bitfield positions
+/// (found by setting each bitfield to all ones in a zeroed object).
+fn compare_with_gcc(cdef: &str, packing: Packing) {
+    let mut d = Declarations::new();
+    d.parse_with(cdef, ParseOptions::default().with_packing(packing))
+        .unwrap();
+    let c_decls = match packing {
+        Packing::Natural => cdef.to_string(),
+        Packing::Pack(n) => format!("#pragma pack(push, {n})\n{cdef}\n#pragma pack(pop)\n"),
+        Packing::Packed => cdef
+            .replace("struct ", "struct __attribute__((packed)) ")
+            .replace("union ", "union __attribute__((packed)) "),
+    };
+    let mut c = format!(
+        "#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n#include <uchar.h>\n{c_decls}\n\
+         static void dump(const char *what, const unsigned char *p, size_t n) {{\n\
+           printf(\"%s\", what);\n\
+           for (size_t i = 0; i < n; i++) printf(\" %02x\", p[i]);\n\
+           printf(\"\\n\");\n\
+         }}\n\
+         int main(void) {{\n"
+    );
+    let mut expected = String::new();
+    for (kind, name, ty) in d.tags() {
+        let kw = match kind {
+            TagKind::Struct => "struct",
+            TagKind::Union => "union",
+            TagKind::Enum => "enum",
+        };
+        let cname = format!("{kw} {name}");
+        c.push_str(&format!(
+            "  printf(\"{cname} %zu %zu\\n\", sizeof({cname}), _Alignof({cname}));\n"
+        ));
+        expected.push_str(&format!(
+            "{cname} {} {}\n",
+            ty.size().unwrap(),
+            ty.align().unwrap()
+        ));
+        if kind == TagKind::Enum {
+            continue;
+        }
+        let size = ty.size().unwrap();
+        for (member, offset, bits) in member_layouts(ty) {
+            match bits {
+                None => {
+                    c.push_str(&format!(
+                        "  printf(\"{cname}.{member} %zu\\n\", offsetof({cname}, {member}));\n"
+                    ));
+                    expected.push_str(&format!("{cname}.{member} {offset}\n"));
+                }
+                Some(b) => {
+                    c.push_str(&format!(
+                        "  {{ {cname} v; memset(&v, 0, sizeof v); v.{member} = -1; \
+                         dump(\"{cname}.{member}\", (const unsigned char *)&v, sizeof v); }}\n"
+                    ));
+                    let mut bytes = vec![0u8; size];
+                    for bit in 0..b.width as usize {
+                        let at = offset * 8 + b.shift as usize + bit;
+                        bytes[at / 8] |= 1 << (at % 8);
+                    }
+                    expected.push_str(&format!("{cname}.{member}"));
+                    for byte in bytes {
+                        expected.push_str(&format!(" {byte:02x}"));
+                    }
+                    expected.push('\n');
+                }
+            }
+        }
+    }
+    c.push_str("  return 0;\n}\n");
+    let actual = run_c(&c);
+    for (want, got) in expected.lines().zip(actual.lines()) {
+        assert_eq!(got, want, "packing {packing:?}, declarations:\n{cdef}");
+    }
+    assert_eq!(expected.lines().count(), actual.lines().count());
+}
+
+const LAYOUT_DECLS: &str = "
+struct simple { char c; double d; short s; };
+struct bits { unsigned a : 3; unsigned b : 5; int c : 30; unsigned : 0; char d;
+              unsigned short e : 9; _Bool f : 1; long long g : 40; };
+struct mixed_bits { char a; int b : 30; unsigned char c : 3; unsigned char : 2;
+                    unsigned char d : 3; short e : 7; };
+struct zero { char a; int : 0; char b; };
+struct nested { struct simple s; union { int i; float f; struct { char x, y; }; }; char tail[3]; };
+struct flex { int n; char c; double data[]; };
+union u { char c[5]; int i; long double ld; };
+struct with_fp { int (*cb)(int, void *); void (*arr[3])(void); const char *name;
+                 enum color { RED, GREEN = 5, BLUE } col; char after; };
+typedef struct { unsigned char r, g, b; } rgb_t;
+struct arr2 { rgb_t px[2][3]; short z; };
+struct deep { struct { struct { char k; long long v; } in; int w; } mid; char end; };
+struct wide { wchar_t w; char16_t c16; char32_t c32; _Bool b; long double ld; };
+enum big { BIG = 0x100000000 };
+";
+
+#[test]
+fn layouts_match_gcc() {
+    for packing in [
+        Packing::Natural,
+        Packing::Packed,
+        Packing::Pack(1),
+        Packing::Pack(2),
+        Packing::Pack(4),
+    ] {
+        compare_with_gcc(LAYOUT_DECLS, packing);
+    }
+}
+
+// ---- robustness ----
+
+const VOCABULARY: &[&str] = &[
+    "int",
+    "char",
+    "void",
+    "long",
+    "short",
+    "unsigned",
+    "signed",
+    "double",
+    "float",
+    "_Bool",
+    "struct",
+    "union",
+    "enum",
+    "typedef",
+    "extern",
+    "static",
+    "const",
+    "volatile",
+    "restrict",
+    "sizeof",
+    "x",
+    "y",
+    "T",
+    "foo",
+    "size_t",
+    "FILE",
+    "N",
+    "0",
+    "1",
+    "-1",
+    "0x7fffffff",
+    "0xffffffffffffffff",
+    "'a'",
+    "'\\x",
+    "\"s\"",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ";",
+    ",",
+    "*",
+    ":",
+    "=",
+    "...",
+    "+",
+    "-",
+    "~",
+    "!",
+    "/",
+    "%",
+    "<<",
+    ">>",
+    "<",
+    ">",
+    "==",
+    "&&",
+    "||",
+    "&",
+    "|",
+    "^",
+    "?",
+    "#",
+    "\n#define",
+    "\n#define N",
+    "\n#",
+    "\n",
+    "/*",
+    "*/",
+    "//",
+    "\\\n",
+    "@",
+    "é",
+    "\t",
+    "9999999999999999999999",
+];
+
+fn soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(VOCABULARY), 0..80).prop_map(|tokens| {
+        let mut s = String::new();
+        for t in tokens {
+            s.push_str(t);
+            s.push(' ');
+        }
+        s
+    })
+}
+
+/// A namespace with something of every kind, for inputs to refer to.
+fn populated() -> Declarations {
+    parse(
+        "#define N 3\ntypedef int T; struct foo { int a; }; struct opaque; enum e { E1 };
+         int x; int f(int);",
+    )
+}
+
+fn check_error_shape(src: &str, err: &ParseError) {
+    let lines = src.split('\n').count();
+    assert!(err.line >= 1 && err.line <= lines, "{err:?} for {src:?}");
+    assert!(err.column >= 1, "{err:?}");
+    assert!(!err.message.is_empty());
+    let _ = err.to_string();
+}
+
+fn exercise(src: &str) {
+    let mut d = Declarations::new();
+    if let Err(e) = d.parse(src) {
+        check_error_shape(src, &e);
+    }
+    let mut d = populated();
+    for options in [
+        ParseOptions::default(),
+        ParseOptions::default()
+            .with_override(true)
+            .with_packing(Packing::Pack(2)),
+    ] {
+        if let Err(e) = d.parse_with(src, options) {
+            check_error_shape(src, &e);
+        }
+    }
+    if let Err(e) = d.parse_type(src) {
+        check_error_shape(src, &e);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        exercise(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn token_soup_never_panics(src in soup()) {
+        exercise(&src);
+    }
+
+    #[test]
+    fn mutated_declarations_never_panic(
+        cut in 0usize..400,
+        len in 0usize..20,
+        insert in prop::sample::select(VOCABULARY),
+    ) {
+        let mut src = LAYOUT_DECLS.to_string();
+        let cut = cut.min(src.len());
+        let end = (cut + len).min(src.len());
+        if src.is_char_boundary(cut) && src.is_char_boundary(end) {
+            src.replace_range(cut..end, insert);
+        }
+        exercise(&src);
+    }
+}
+
+#[test]
+fn record_kind_of_tags() {
+    let d = parse("struct s { int a; }; union u { int a; };");
+    let CType::Record(s) = d.tag(TagKind::Struct, "s").unwrap() else {
+        panic!()
+    };
+    assert_eq!(s.kind(), RecordKind::Struct);
+    let CType::Record(u) = d.tag(TagKind::Union, "u").unwrap() else {
+        panic!()
+    };
+    assert_eq!(u.kind(), RecordKind::Union);
+}

@@ -110,6 +110,8 @@ pub(crate) fn layout_record(
             format!("pack({n}): the packing must be a power of two"),
         ));
     }
+    // Positions are in bits: absurd sizes must be an error, not a wrap.
+    let too_large = || layout_error(ty, "the record is too large".into());
     let count = decls.len();
     let mut fields = Vec::with_capacity(count);
     let mut pos: u64 = 0; // bits
@@ -139,12 +141,14 @@ pub(crate) fn layout_record(
                 .size()
                 .map_err(|e| layout_error(ty, format!("{what}: {e}")))?
         };
-        let type_bits = type_size as u64 * 8;
+        let type_bits = (type_size as u64).checked_mul(8).ok_or_else(too_large)?;
         let start = if kind == RecordKind::Union { 0 } else { pos };
         match decl.bit_width {
             None => {
                 let align = packing.cap(type_align);
-                let at = start.next_multiple_of(align as u64 * 8);
+                let at = start
+                    .checked_next_multiple_of(align as u64 * 8)
+                    .ok_or_else(too_large)?;
                 record_align = record_align.max(align);
                 fields.push(Field {
                     name: decl.name,
@@ -152,7 +156,7 @@ pub(crate) fn layout_record(
                     offset: (at / 8) as usize,
                     bits: None,
                 });
-                pos = at + type_bits;
+                pos = at.checked_add(type_bits).ok_or_else(too_large)?;
             }
             Some(width) => {
                 if !decl.ty.is_integer() {
@@ -187,7 +191,9 @@ pub(crate) fn layout_record(
                             format!("{what}: a zero-width bitfield must be unnamed"),
                         ));
                     }
-                    pos = start.next_multiple_of(type_align as u64 * 8);
+                    pos = start
+                        .checked_next_multiple_of(type_align as u64 * 8)
+                        .ok_or_else(too_large)?;
                     end = end.max(pos);
                     continue;
                 }
@@ -198,7 +204,7 @@ pub(crate) fn layout_record(
                 if packing == Packing::Natural
                     && spans_too_many_units(at, width as u64, unit, type_bits)
                 {
-                    at = at.next_multiple_of(unit);
+                    at = at.checked_next_multiple_of(unit).ok_or_else(too_large)?;
                 }
                 if decl.name.is_some() {
                     record_align = record_align.max(packing.cap(type_align));
@@ -212,15 +218,16 @@ pub(crate) fn layout_record(
                         shift: (at % 8) as u32,
                     }),
                 });
-                pos = at + width as u64;
+                pos = at.checked_add(width as u64).ok_or_else(too_large)?;
             }
         }
         end = end.max(pos);
     }
     let size_bits = end
-        .next_multiple_of(8)
-        .next_multiple_of(record_align as u64 * 8);
-    let size = usize::try_from(size_bits / 8).map_err(|_| layout_error(ty, "too large".into()))?;
+        .checked_next_multiple_of(8)
+        .and_then(|bits| bits.checked_next_multiple_of(record_align as u64 * 8))
+        .ok_or_else(too_large)?;
+    let size = usize::try_from(size_bits / 8).map_err(|_| too_large())?;
     Ok(RecordBody::new(fields, size, record_align, packing))
 }
 
@@ -446,6 +453,17 @@ mod tests {
             Packing::Natural,
         );
         assert_eq!(layout(&s), (8, 8, vec![(0, None), (8, None)]));
+    }
+
+    #[test]
+    fn huge_records_are_errors_not_wraps() {
+        let huge = CType::array_of(scalar(CScalar::Char), Some(usize::MAX / 4));
+        let ty = CType::new_record(RecordKind::Struct, None);
+        let err = ty.complete(
+            vec![FieldDecl::new("a", huge.clone()), FieldDecl::new("b", huge)],
+            Packing::Natural,
+        );
+        assert!(err.unwrap_err().to_string().contains("too large"));
     }
 
     #[test]

@@ -214,6 +214,38 @@ impl Value {
     }
 }
 
+impl Value {
+    /// Pointer arithmetic: `p + n` for a pointer `p` of type `ty` (`T *`),
+    /// moving by `n` elements of `T`. Computing an address touches no
+    /// memory, so this is safe; `T` must be complete and the address must
+    /// not wrap.
+    ///
+    /// ```
+    /// use ffi_raw::CScalar;
+    /// use ffi_typed::{CType, Value};
+    /// let int_ptr = CType::pointer_to(CType::Scalar(CScalar::Int));
+    /// assert_eq!(Value::Pointer(0x1000).pointer_add(&int_ptr, 3).unwrap(), Value::Pointer(0x100c));
+    /// assert!(Value::Pointer(0x1000).pointer_add(&CType::pointer_to(CType::Void), 1).is_err());
+    /// ```
+    pub fn pointer_add(&self, ty: &CType, n: isize) -> Result<Value> {
+        let (CType::Pointer(to), Value::Pointer(p)) = (ty, self) else {
+            return Err(Error::Value(format!(
+                "pointer arithmetic needs a pointer, not {self} of type {ty}"
+            )));
+        };
+        let step = to.size()? as isize;
+        let moved = n
+            .checked_mul(step)
+            .and_then(|delta| p.checked_add_signed(delta))
+            .ok_or_else(|| {
+                Error::OutOfRange(format!(
+                    "0x{p:x} + {n} elements of {to} leaves the address space"
+                ))
+            })?;
+        Ok(Value::Pointer(moved))
+    }
+}
+
 fn int_from_le(bytes: &[u8], size: usize, signed: bool) -> i128 {
     let mut buf = [0u8; 16];
     buf[..size].copy_from_slice(&bytes[..size]);

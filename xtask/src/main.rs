@@ -14,7 +14,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "bench [-- criterion args]",
-        "criterion benchmarks of the call path (results go to docs/benchmarks.md by hand)",
+        "criterion benches and the cffi side-by-side script (record results in docs/benchmarks.md)",
     ),
     (
         "fuzz [--secs N]",
@@ -108,13 +108,31 @@ fn test() -> Result {
 fn bench(extra: &[String]) -> Result {
     let sh = shell()?;
     ensure_c_toolchain(&sh)?;
-    step("criterion: call overhead");
+    step("criterion: every bench in benches/ (call overhead, cdef parsing)");
+    cmd!(sh, "cargo bench -p benches -- {extra...}").run()?;
+    step("side by side with cffi: cdef parsing");
+    let python = python_venv(&sh, &["cffi"])?;
+    cmd!(sh, "{python} benches/python/cdef_speed.py").run()?;
+    Ok(())
+}
+
+/// The project's `.venv` (made on first use with the system `python3`),
+/// with `packages` installed; returns its interpreter.
+fn python_venv(sh: &Shell, packages: &[&str]) -> Result<String> {
+    let python = project_root()
+        .join(".venv/bin/python")
+        .display()
+        .to_string();
+    if !std::path::Path::new(&python).exists() {
+        step("creating .venv");
+        cmd!(sh, "python3 -m venv .venv").run()?;
+    }
     cmd!(
         sh,
-        "cargo bench -p benches --bench call_overhead -- {extra...}"
+        "{python} -m pip install --quiet --disable-pip-version-check {packages...}"
     )
     .run()?;
-    Ok(())
+    Ok(python)
 }
 
 /// The cargo-fuzz targets: the `[[bin]]` names in `fuzz/Cargo.toml`.

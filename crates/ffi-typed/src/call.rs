@@ -10,6 +10,21 @@ use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// A C function with its declared type, ready to call.
+///
+/// ```
+/// use ffi_raw::Library;
+/// use ffi_typed::{Declarations, Function, Value};
+///
+/// let mut decls = Declarations::new();
+/// decls.parse("typedef struct { int quot; int rem; } div_t; div_t div(int, int);").unwrap();
+/// let div = Function::new(decls.function("div").unwrap(), Library::this().symbol("div").unwrap()).unwrap();
+/// // SAFETY: libc's `div` has exactly the declared type.
+/// let r = unsafe { div.call(&[Value::Int(17), Value::Int(5)]) }.unwrap().unwrap();
+/// assert_eq!(
+///     r,
+///     Value::Record(vec![(Some("quot".into()), Value::Int(3)), (Some("rem".into()), Value::Int(2))])
+/// );
+/// ```
 #[derive(Debug)]
 pub struct Function {
     ty: Arc<FunctionType>,

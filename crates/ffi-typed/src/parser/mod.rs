@@ -204,6 +204,26 @@ pub enum ConstantKind {
 /// (`int8_t`..`uint64_t`, `size_t`, `ssize_t`, `intptr_t`, `uintptr_t`,
 /// `ptrdiff_t`, `wchar_t`, `char16_t`, `char32_t`, `FILE`) are predeclared;
 /// a typedef of the same name replaces them.
+///
+/// ```
+/// use ffi_typed::{Declarations, TagKind};
+///
+/// let mut decls = Declarations::new();
+/// decls
+///     .parse(
+///         "#define N 4\n\
+///          typedef struct point { int x, y; } point_t;\n\
+///          int area(point_t *p, int scale[N]);",
+///     )
+///     .unwrap();
+/// assert_eq!(decls.constant("N"), Some(4));
+/// assert_eq!(decls.typedef("point_t").unwrap().size().unwrap(), 8);
+/// assert!(decls.tag(TagKind::Struct, "point").is_some());
+/// assert_eq!(decls.parse_type("point_t *[N]").unwrap().size().unwrap(), 32);
+///
+/// let err = decls.parse("int f(int;").unwrap_err();
+/// assert_eq!((err.line, err.column), (1, 10));
+/// ```
 pub struct Declarations {
     ns: Namespace,
     cache: RwLock<FastMap<Box<str>, CType>>,

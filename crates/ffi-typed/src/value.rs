@@ -38,6 +38,17 @@ impl fmt::Display for Value {
     }
 }
 
+/// `ty.size()`, checked against a buffer of `len` bytes.
+fn sized_for(ty: &CType, len: usize) -> Result<usize> {
+    let size = ty.size()?;
+    if len != size {
+        return Err(Error::Value(format!(
+            "{ty} needs {size} bytes, the buffer has {len}"
+        )));
+    }
+    Ok(size)
+}
+
 /// The range of an integer type of `size` bytes.
 fn int_range(size: usize, signed: bool) -> (i128, i128) {
     let bits = size as u32 * 8;
@@ -80,13 +91,7 @@ impl Value {
     /// only 0 and 1; records and arrays may give fewer members than the
     /// type has (the rest are left as they are).
     pub fn write_to(&self, ty: &CType, out: &mut [u8]) -> Result<()> {
-        let size = ty.size()?;
-        if out.len() != size {
-            return Err(Error::Value(format!(
-                "{ty} needs {size} bytes, the buffer has {}",
-                out.len()
-            )));
-        }
+        let size = sized_for(ty, out.len())?;
         if let Some((size, signed, is_bool)) = int_layout(ty) {
             let Value::Int(v) = *self else {
                 return Err(mismatch(ty, self));
@@ -159,13 +164,7 @@ impl Value {
 
     /// Decodes a value of `ty` from `bytes` (exactly `ty.size()` bytes).
     pub fn read_from(ty: &CType, bytes: &[u8]) -> Result<Value> {
-        let size = ty.size()?;
-        if bytes.len() != size {
-            return Err(Error::Value(format!(
-                "{ty} needs {size} bytes, the buffer has {}",
-                bytes.len()
-            )));
-        }
+        let size = sized_for(ty, bytes.len())?;
         if let Some((size, signed, _)) = int_layout(ty) {
             return Ok(Value::Int(int_from_le(bytes, size, signed)));
         }

@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use ffi_raw::{Cif, Closure, Library, OpenFlags, Type};
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use corpus::{Case, Ty};
 
@@ -61,26 +60,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn env_number(name: &str, default: u64) -> Result<u64, String> {
-    match std::env::var(name) {
-        Ok(v) => {
-            let v = v.trim();
-            let parsed = match v.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => v.parse(),
-            };
-            parsed.map_err(|e| format!("{name}={v:?}: {e}"))
-        }
-        Err(_) => Ok(default),
-    }
-}
-
 fn parent_main() -> Result<bool, String> {
     let (cases, seed) = match std::env::var("FFI_RAW_DIFF_REPLAY") {
         Ok(line) => (vec![Case::from_line(&line)], None),
         Err(_) => {
-            let n = env_number("FFI_RAW_DIFF_CASES", DEFAULT_CASES as u64)? as usize;
-            let seed = env_number("FFI_RAW_DIFF_SEED", DEFAULT_SEED)?;
+            let n = difftest::env_number("FFI_RAW_DIFF_CASES", DEFAULT_CASES as u64)? as usize;
+            let seed = difftest::env_number("FFI_RAW_DIFF_SEED", DEFAULT_SEED)?;
             println!("abi_diff: generating {n} cases (FFI_RAW_DIFF_SEED=0x{seed:x})");
             let mut cases: Vec<Case> = corpus::CATALOGUE
                 .iter()
@@ -138,16 +123,7 @@ type Tree = Box<dyn ValueTree<Value = Case>>;
 
 /// Generates `n` cases from `seed`, handing each value tree to `each`.
 fn generate(n: usize, seed: u64, mut each: impl FnMut(Tree)) {
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
-    // One runner generates every case, so the size filter's rejections add
-    // up across the whole run; only a filter that never passes should stop it.
-    let config = Config {
-        max_local_rejects: u32::MAX,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new_with_rng(config, rng);
+    let mut runner = difftest::seeded_runner(seed);
     let strategy = corpus::case();
     for _ in 0..n {
         each(Box::new(
@@ -251,7 +227,13 @@ fn compile_chunks(cases: &[Case], dir: &Path) -> Result<(), String> {
                     let c_path = dir.join(format!("chunk{chunk}.c"));
                     let result = std::fs::write(&c_path, src)
                         .map_err(|e| e.to_string())
-                        .and_then(|()| gcc(&c_path, &chunk_library(dir, *chunk)));
+                        .and_then(|()| {
+                            difftest::gcc(
+                                &["-O1", "-shared", "-fPIC", "-w"],
+                                &c_path,
+                                &chunk_library(dir, *chunk),
+                            )
+                        });
                     if let Err(e) = result {
                         errors.lock().unwrap().push(e);
                     }
@@ -263,23 +245,6 @@ fn compile_chunks(cases: &[Case], dir: &Path) -> Result<(), String> {
         Some(e) => Err(e),
         None => Ok(()),
     }
-}
-
-fn gcc(src: &Path, out: &Path) -> Result<(), String> {
-    let output = Command::new("gcc")
-        .args(["-O1", "-shared", "-fPIC", "-w", "-o"])
-        .arg(out)
-        .arg(src)
-        .output()
-        .map_err(|e| format!("cannot run gcc (the differential test needs it): {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "gcc failed on {}:\n{}",
-            src.display(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(())
 }
 
 enum ChildEnd {

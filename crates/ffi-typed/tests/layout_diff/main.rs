@@ -25,13 +25,12 @@ mod corpus;
 mod model;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::test_runner::TestRunner;
 
 use model::Case;
 
@@ -58,20 +57,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn env_number(name: &str, default: u64) -> Result<u64, String> {
-    match std::env::var(name) {
-        Ok(v) => {
-            let v = v.trim();
-            let parsed = match v.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => v.parse(),
-            };
-            parsed.map_err(|e| format!("{name}={v:?}: {e}"))
-        }
-        Err(_) => Ok(default),
-    }
-}
-
 /// A failing case: its index and every disagreement.
 type Failure = (usize, Vec<String>);
 
@@ -87,7 +72,7 @@ struct Tally {
 }
 
 fn run() -> Result<bool, String> {
-    let jobs = env_number("FFI_TYPED_LAYOUT_JOBS", DEFAULT_JOBS)?.max(1) as usize;
+    let jobs = difftest::env_number("FFI_TYPED_LAYOUT_JOBS", DEFAULT_JOBS)?.max(1) as usize;
     if let Ok(line) = std::env::var("FFI_TYPED_LAYOUT_REPLAY") {
         let case = Case::from_line(&line)?;
         let normal = corpus::normalize(case.clone()).to_line();
@@ -110,8 +95,8 @@ fn run() -> Result<bool, String> {
         return Ok(tally.failures.is_empty());
     }
 
-    let n = env_number("FFI_TYPED_LAYOUT_CASES", DEFAULT_CASES)? as usize;
-    let seed = env_number("FFI_TYPED_LAYOUT_SEED", DEFAULT_SEED)?;
+    let n = difftest::env_number("FFI_TYPED_LAYOUT_CASES", DEFAULT_CASES)? as usize;
+    let seed = difftest::env_number("FFI_TYPED_LAYOUT_SEED", DEFAULT_SEED)?;
     println!(
         "layout_diff: {} catalogued + {n} generated definitions (FFI_TYPED_LAYOUT_SEED=0x{seed:x}), {jobs} gcc jobs",
         corpus::CATALOGUE.len()
@@ -235,15 +220,8 @@ struct Generator {
 
 impl Generator {
     fn new(seed: u64) -> Generator {
-        let mut seed_bytes = [0u8; 32];
-        seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
-        let config = Config {
-            max_local_rejects: u32::MAX,
-            ..Config::default()
-        };
         Generator {
-            runner: TestRunner::new_with_rng(config, rng),
+            runner: difftest::seeded_runner(seed),
             strategy: corpus::case(),
         }
     }
@@ -301,7 +279,7 @@ fn run_batch(batch: &[(usize, Case)]) -> Result<Tally, String> {
     let exe = dir.path().join("layout");
     std::fs::write(&src, cgen::program(batch.iter().map(|(k, c)| (*k, c))))
         .map_err(|e| format!("writing {}: {e}", src.display()))?;
-    gcc(&src, &exe)?;
+    difftest::gcc(&["-std=gnu11", "-O0", "-w"], &src, &exe)?;
     let output = Command::new(&exe)
         .output()
         .map_err(|e| format!("running {}: {e}", exe.display()))?;
@@ -346,21 +324,6 @@ fn run_batch(batch: &[(usize, Case)]) -> Result<Tally, String> {
         }
     }
     Ok(tally)
-}
-
-fn gcc(src: &Path, exe: &Path) -> Result<(), String> {
-    let output = Command::new("gcc")
-        .args(["-std=gnu11", "-O0", "-w", "-o"])
-        .arg(exe)
-        .arg(src)
-        .output()
-        .map_err(|e| format!("cannot run gcc (the layout test needs it): {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let excerpt: String = stderr.lines().take(30).collect::<Vec<_>>().join("\n");
-        return Err(format!("gcc failed on {}:\n{excerpt}", src.display()));
-    }
-    Ok(())
 }
 
 /// Shrinks a failing case with proptest's value tree, re-running each

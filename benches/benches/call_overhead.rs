@@ -20,7 +20,8 @@ use std::ffi::c_void;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use ffi_raw::{CodePtr, StructType, Type};
 use libffi::middle as lf;
 
@@ -103,6 +104,57 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
+/// The `ffi_raw` row: one call checked against `want`, then timed calls that
+/// read the result back from the return buffer.
+///
+/// # Safety
+/// `code` has `cif`'s signature, `args` point to values of its argument
+/// types that outlive the group, and `R` has the return type's layout.
+unsafe fn ffi_raw_row<R: Copy + PartialEq + std::fmt::Debug>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    cif: &ffi_raw::Cif,
+    code: CodePtr,
+    args: &[*const c_void],
+    zero: R,
+    want: R,
+) {
+    let mut r = zero;
+    // SAFETY: forwarded from this function's contract.
+    unsafe { cif.call(code, args, (&raw mut r).cast()).unwrap() };
+    assert_eq!(r, want);
+    g.bench_function("ffi_raw", |b| {
+        b.iter(|| {
+            // SAFETY: as above; `r` lives through the benchmark.
+            unsafe {
+                cif.call(code, black_box(args), black_box((&raw mut r).cast()))
+                    .unwrap()
+            };
+            black_box(r)
+        })
+    });
+}
+
+/// The `libffi_crate` row: one call checked against `want`, then timed
+/// `middle::Cif::call`s returning by value.
+///
+/// # Safety
+/// The function at `lcode` has the signature `lcif` describes, `largs`
+/// point to values that outlive the group, and `R` is its return type.
+unsafe fn libffi_row<R: PartialEq + std::fmt::Debug>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    lcif: &lf::Cif,
+    lcode: lf::CodePtr,
+    largs: &[lf::Arg],
+    want: R,
+) {
+    // SAFETY: forwarded from this function's contract.
+    assert_eq!(unsafe { lcif.call::<R>(lcode, largs) }, want);
+    g.bench_function("libffi_crate", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { lcif.call::<R>(lcode, black_box(largs)) })
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Benchmarks.
 
@@ -117,32 +169,16 @@ fn i64_to_i64(c: &mut Criterion) {
     let cif = raw_cif([Type::I64], Type::I64, "i64_to_i64");
     let code = raw_code(add_one as *const ());
     let args: [*const c_void; 1] = [(&raw const x).cast()];
-    let mut r: i64 = 0;
-    // SAFETY: `add_one` is `extern "C" fn(i64) -> i64`, `args[0]` points to
-    // an i64 and `r` is an i64.
-    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
-    assert_eq!(r, 42);
-    g.bench_function("ffi_raw", |b| {
-        b.iter(|| {
-            // SAFETY: as above; `x` and `r` outlive the benchmark.
-            unsafe {
-                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
-                    .unwrap()
-            };
-            black_box(r)
-        })
-    });
+    // SAFETY: the callee has `cif`'s signature; `args` point to values that
+    // outlive the group; `i64` is the return type's layout.
+    unsafe { ffi_raw_row(&mut g, &cif, code, &args, 0i64, 42i64) };
 
     let lcif = lf::Cif::new([lf::Type::i64()], lf::Type::i64());
     let lcode = lf_code(add_one as *const ());
     let largs = [lf::arg(&x)];
-    // SAFETY: `add_one` is `extern "C" fn(i64) -> i64` and `largs[0]`
-    // points to an i64.
-    assert_eq!(unsafe { lcif.call::<i64>(lcode, &largs) }, 42);
-    g.bench_function("libffi_crate", |b| {
-        // SAFETY: as above.
-        b.iter(|| unsafe { lcif.call::<i64>(lcode, black_box(&largs)) })
-    });
+    // SAFETY: the callee has the signature `lcif` describes; `largs` point
+    // to values that outlive the group.
+    unsafe { libffi_row::<i64>(&mut g, &lcif, lcode, &largs, 42i64) };
     g.finish();
 }
 
@@ -158,32 +194,16 @@ fn f64_f64_to_f64(c: &mut Criterion) {
     let cif = raw_cif([Type::F64, Type::F64], Type::F64, "f64_f64_to_f64");
     let code = raw_code(mul_add_one as *const ());
     let args: [*const c_void; 2] = [(&raw const x).cast(), (&raw const y).cast()];
-    let mut r: f64 = 0.0;
-    // SAFETY: `mul_add_one` is `extern "C" fn(f64, f64) -> f64`, both arguments
-    // point to f64 values and `r` is an f64.
-    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
-    assert_eq!(r, 4.0);
-    g.bench_function("ffi_raw", |b| {
-        b.iter(|| {
-            // SAFETY: as above; `x`, `y` and `r` outlive the benchmark.
-            unsafe {
-                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
-                    .unwrap()
-            };
-            black_box(r)
-        })
-    });
+    // SAFETY: the callee has `cif`'s signature; `args` point to values that
+    // outlive the group; `f64` is the return type's layout.
+    unsafe { ffi_raw_row(&mut g, &cif, code, &args, 0.0f64, 4.0f64) };
 
     let lcif = lf::Cif::new([lf::Type::f64(), lf::Type::f64()], lf::Type::f64());
     let lcode = lf_code(mul_add_one as *const ());
     let largs = [lf::arg(&x), lf::arg(&y)];
-    // SAFETY: `mul_add_one` is `extern "C" fn(f64, f64) -> f64` and both
-    // arguments point to f64 values.
-    assert_eq!(unsafe { lcif.call::<f64>(lcode, &largs) }, 4.0);
-    g.bench_function("libffi_crate", |b| {
-        // SAFETY: as above.
-        b.iter(|| unsafe { lcif.call::<f64>(lcode, black_box(&largs)) })
-    });
+    // SAFETY: the callee has the signature `lcif` describes; `largs` point
+    // to values that outlive the group.
+    unsafe { libffi_row::<f64>(&mut g, &lcif, lcode, &largs, 4.0f64) };
     g.finish();
 }
 
@@ -213,34 +233,17 @@ fn ptr3_to_ptr(c: &mut Criterion) {
         (&raw const q).cast(),
         (&raw const s).cast(),
     ];
-    let mut r: *const c_void = std::ptr::null();
-    // SAFETY: `min_ptr` takes three pointers and returns one; each argument
-    // points to a pointer value and `r` is a pointer.
-    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
-    assert_eq!(r, q);
-    g.bench_function("ffi_raw", |b| {
-        b.iter(|| {
-            // SAFETY: as above; the argument values and `r` outlive the
-            // benchmark.
-            unsafe {
-                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
-                    .unwrap()
-            };
-            black_box(r)
-        })
-    });
+    // SAFETY: the callee has `cif`'s signature; `args` point to values that
+    // outlive the group; `*const c_void` is the return type's layout.
+    unsafe { ffi_raw_row(&mut g, &cif, code, &args, std::ptr::null::<c_void>(), q) };
 
     let lptr = lf::Type::pointer;
     let lcif = lf::Cif::new([lptr(), lptr(), lptr()], lptr());
     let lcode = lf_code(min_ptr as *const ());
     let largs = [lf::arg(&p), lf::arg(&q), lf::arg(&s)];
-    // SAFETY: `min_ptr` takes three pointers and returns one; each argument
-    // points to a pointer value.
-    assert_eq!(unsafe { lcif.call::<*const c_void>(lcode, &largs) }, q);
-    g.bench_function("libffi_crate", |b| {
-        // SAFETY: as above.
-        b.iter(|| unsafe { lcif.call::<*const c_void>(lcode, black_box(&largs)) })
-    });
+    // SAFETY: the callee has the signature `lcif` describes; `largs` point
+    // to values that outlive the group.
+    unsafe { libffi_row::<*const c_void>(&mut g, &lcif, lcode, &largs, q) };
     g.finish();
 }
 
@@ -258,21 +261,9 @@ fn i64_to_struct_f64_i64(c: &mut Criterion) {
     let cif = raw_cif([Type::I64], ret, "i64_to_struct_f64_i64");
     let code = raw_code(split as *const ());
     let args: [*const c_void; 1] = [(&raw const x).cast()];
-    let mut r = DoubleLong { a: 0.0, b: 0 };
-    // SAFETY: `split` is `extern "C" fn(i64) -> DoubleLong`, whose layout is
-    // the struct type given; `args[0]` points to an i64.
-    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
-    assert_eq!(r, want);
-    g.bench_function("ffi_raw", |b| {
-        b.iter(|| {
-            // SAFETY: as above; `x` and `r` outlive the benchmark.
-            unsafe {
-                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
-                    .unwrap()
-            };
-            black_box(r)
-        })
-    });
+    // SAFETY: the callee has `cif`'s signature; `args` point to values that
+    // outlive the group; `DoubleLong` is the return type's layout.
+    unsafe { ffi_raw_row(&mut g, &cif, code, &args, DoubleLong { a: 0.0, b: 0 }, want) };
 
     let lcif = lf::Cif::new(
         [lf::Type::i64()],
@@ -280,13 +271,9 @@ fn i64_to_struct_f64_i64(c: &mut Criterion) {
     );
     let lcode = lf_code(split as *const ());
     let largs = [lf::arg(&x)];
-    // SAFETY: `split` is `extern "C" fn(i64) -> DoubleLong`, described by
-    // the struct type given; `largs[0]` points to an i64.
-    assert_eq!(unsafe { lcif.call::<DoubleLong>(lcode, &largs) }, want);
-    g.bench_function("libffi_crate", |b| {
-        // SAFETY: as above.
-        b.iter(|| unsafe { lcif.call::<DoubleLong>(lcode, black_box(&largs)) })
-    });
+    // SAFETY: the callee has the signature `lcif` describes; `largs` point
+    // to values that outlive the group.
+    unsafe { libffi_row::<DoubleLong>(&mut g, &lcif, lcode, &largs, want) };
     g.finish();
 }
 
@@ -304,21 +291,18 @@ fn i64_to_struct_i64_i64(c: &mut Criterion) {
     let cif = raw_cif([Type::I64], ret, "i64_to_struct_i64_i64");
     let code = raw_code(divmod7 as *const ());
     let args: [*const c_void; 1] = [(&raw const x).cast()];
-    let mut r = LongLong { quot: 0, rem: 0 };
-    // SAFETY: `divmod7` is `extern "C" fn(i64) -> LongLong`, whose layout is
-    // the struct type given; `args[0]` points to an i64.
-    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
-    assert_eq!(r, want);
-    g.bench_function("ffi_raw", |b| {
-        b.iter(|| {
-            // SAFETY: as above; `x` and `r` outlive the benchmark.
-            unsafe {
-                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
-                    .unwrap()
-            };
-            black_box(r)
-        })
-    });
+    // SAFETY: the callee has `cif`'s signature; `args` point to values that
+    // outlive the group; `LongLong` is the return type's layout.
+    unsafe {
+        ffi_raw_row(
+            &mut g,
+            &cif,
+            code,
+            &args,
+            LongLong { quot: 0, rem: 0 },
+            want,
+        )
+    };
 
     let lcif = lf::Cif::new(
         [lf::Type::i64()],
@@ -326,13 +310,9 @@ fn i64_to_struct_i64_i64(c: &mut Criterion) {
     );
     let lcode = lf_code(divmod7 as *const ());
     let largs = [lf::arg(&x)];
-    // SAFETY: `divmod7` is `extern "C" fn(i64) -> LongLong`, described by
-    // the struct type given; `largs[0]` points to an i64.
-    assert_eq!(unsafe { lcif.call::<LongLong>(lcode, &largs) }, want);
-    g.bench_function("libffi_crate", |b| {
-        // SAFETY: as above.
-        b.iter(|| unsafe { lcif.call::<LongLong>(lcode, black_box(&largs)) })
-    });
+    // SAFETY: the callee has the signature `lcif` describes; `largs` point
+    // to values that outlive the group.
+    unsafe { libffi_row::<LongLong>(&mut g, &lcif, lcode, &largs, want) };
     g.finish();
 }
 
@@ -386,31 +366,16 @@ fn i64x7_to_i64(c: &mut Criterion) {
     let cif = libffi_path_cif(vec![Type::I64; 7], Type::I64, "i64x7_to_i64");
     let code = raw_code(sum7 as *const ());
     let args: Vec<*const c_void> = xs.iter().map(|x| (x as *const i64).cast()).collect();
-    let mut r = 0i64;
-    // SAFETY: `sum7` takes seven i64 and returns one; each pointer refers
-    // to an element of `xs`.
-    unsafe { cif.call(code, &args, (&raw mut r).cast()).unwrap() };
-    assert_eq!(r, 28);
-    g.bench_function("ffi_raw", |b| {
-        b.iter(|| {
-            // SAFETY: as above; `xs` and `r` outlive the benchmark.
-            unsafe {
-                cif.call(code, black_box(&args), black_box((&raw mut r).cast()))
-                    .unwrap()
-            };
-            black_box(r)
-        })
-    });
+    // SAFETY: the callee has `cif`'s signature; `args` point to values that
+    // outlive the group; `i64` is the return type's layout.
+    unsafe { ffi_raw_row(&mut g, &cif, code, &args, 0i64, 28i64) };
 
     let lcif = lf::Cif::new(vec![lf::Type::i64(); 7], lf::Type::i64());
     let lcode = lf_code(sum7 as *const ());
     let largs: Vec<lf::Arg> = xs.iter().map(lf::arg).collect();
-    // SAFETY: as above.
-    assert_eq!(unsafe { lcif.call::<i64>(lcode, &largs) }, 28);
-    g.bench_function("libffi_crate", |b| {
-        // SAFETY: as above.
-        b.iter(|| unsafe { lcif.call::<i64>(lcode, black_box(&largs)) })
-    });
+    // SAFETY: the callee has the signature `lcif` describes; `largs` point
+    // to values that outlive the group.
+    unsafe { libffi_row::<i64>(&mut g, &lcif, lcode, &largs, 28i64) };
     g.finish();
 }
 
@@ -455,12 +420,9 @@ fn i64_to_struct_24_bytes(c: &mut Criterion) {
     );
     let lcode = lf_code(triple as *const ());
     let largs = [lf::arg(&x)];
-    // SAFETY: as above.
-    assert_eq!(unsafe { lcif.call::<Triple>(lcode, &largs) }, want);
-    g.bench_function("libffi_crate", |b| {
-        // SAFETY: as above.
-        b.iter(|| unsafe { lcif.call::<Triple>(lcode, black_box(&largs)) })
-    });
+    // SAFETY: the callee has the signature `lcif` describes; `largs` point
+    // to values that outlive the group.
+    unsafe { libffi_row::<Triple>(&mut g, &lcif, lcode, &largs, want) };
     g.finish();
 }
 

@@ -7,6 +7,7 @@ use ffi_raw::{Cif, CodePtr, Symbol};
 
 use crate::ctype::{CType, FunctionType};
 use crate::error::{Error, Result};
+use crate::memory::CBox;
 use crate::value::Value;
 
 /// A C function with its declared type, ready to call.
@@ -33,23 +34,6 @@ pub struct Function {
     code: CodePtr,
     /// Keeps the library loaded while the function may be called.
     _symbol: Option<Symbol>,
-}
-
-/// Aligned storage for one argument or the return value.
-struct Slot(Vec<u128>, usize);
-
-impl Slot {
-    fn new(size: usize) -> Slot {
-        Slot(vec![0u128; size.div_ceil(16).max(1)], size)
-    }
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the vector holds at least `self.1` bytes, all initialised.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<u8>(), self.1) }
-    }
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: as in `bytes_mut`.
-        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>(), self.1) }
-    }
 }
 
 fn raw_types(types: &[CType]) -> Result<Vec<ffi_raw::Type>> {
@@ -136,22 +120,18 @@ impl Function {
         let values: Vec<&Value> = fixed.iter().chain(extra.iter().map(|(_, v)| v)).collect();
         let mut slots = Vec::with_capacity(types.len());
         for (i, (ty, value)) in types.iter().zip(&values).enumerate() {
-            let mut slot = Slot::new(ty.size()?);
-            value
-                .write_to(ty, slot.bytes_mut())
-                .map_err(|e| Error::Argument {
-                    index: i,
-                    source: Box::new(e),
-                })?;
+            let slot = CBox::with_value((*ty).clone(), value).map_err(|e| Error::Argument {
+                index: i,
+                source: Box::new(e),
+            })?;
             slots.push(slot);
         }
-        let ptrs: Vec<*const c_void> = slots.iter().map(|s| s.0.as_ptr().cast()).collect();
+        let ptrs: Vec<*const c_void> = slots.iter().map(|s| s.as_ptr().cast_const()).collect();
         let ret_ty = &self.ty.ret;
-        let mut ret = Slot::new(if *ret_ty == CType::Void {
-            0
-        } else {
-            ret_ty.size()?
-        });
+        let ret = match ret_ty {
+            CType::Void => None,
+            ty => Some(CBox::new(ty.clone())?),
+        };
         let shaped;
         let cif = match &self.cif {
             Some(cif) => cif,
@@ -165,13 +145,12 @@ impl Function {
                 &shaped
             }
         };
+        let ret_ptr = ret.as_ref().map_or(std::ptr::null_mut(), CBox::as_ptr);
         // SAFETY: the signature is the declared one (caller's contract);
-        // each pointer refers to an aligned slot holding a value of its
-        // parameter's type; the return slot has the return type's size.
-        unsafe { cif.call(self.code, &ptrs, ret.0.as_mut_ptr().cast())? };
-        if *ret_ty == CType::Void {
-            return Ok(None);
-        }
-        Value::read_from(ret_ty, ret.bytes()).map(Some)
+        // each pointer refers to a CBox holding a value of its parameter's
+        // type; the return box (if any) has the return type's size and
+        // alignment, and `void` returns write nothing.
+        unsafe { cif.call(self.code, &ptrs, ret_ptr)? };
+        ret.map(|b| b.view().read()).transpose()
     }
 }

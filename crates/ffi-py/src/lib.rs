@@ -1,3 +1,10 @@
 //! The Python layer (a pyo3 extension), built on `ffi-typed` and `ffi-raw`.
-//!
-//! This crate is a placeholder until its issue lands; see `docs/architecture.md`.
+
+use pyo3::prelude::*;
+
+/// The native module, `ffi_py._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -48,6 +48,7 @@ impl CType {
         CType::Record(Arc::new(Record {
             kind,
             name: name.map(str::to_string),
+            typedef_name: OnceLock::new(),
             body: OnceLock::new(),
         }))
     }
@@ -185,6 +186,8 @@ pub enum RecordKind {
 pub struct Record {
     kind: RecordKind,
     name: Option<String>,
+    /// For an anonymous record, the first typedef naming it: its C spelling.
+    typedef_name: OnceLock<String>,
     body: OnceLock<RecordBody>,
 }
 
@@ -299,6 +302,8 @@ pub struct EnumType {
     pub underlying: CScalar,
     /// The enumerators and their values, in declaration order.
     pub values: Vec<(String, i128)>,
+    /// For an anonymous enum, the first typedef naming it: its C spelling.
+    typedef_name: OnceLock<String>,
 }
 
 impl EnumType {
@@ -326,6 +331,7 @@ impl EnumType {
             name: name.map(str::to_string),
             underlying,
             values,
+            typedef_name: OnceLock::new(),
         })
     }
 }
@@ -402,6 +408,18 @@ impl CType {
         }
     }
 
+    /// Lets an anonymous struct, union or enum be spelt by the typedef that
+    /// names it (`div_t` rather than `struct $anonymous`), as C programmers
+    /// write it. The first typedef wins; named types are unaffected.
+    pub fn name_anonymous(&self, typedef: &str) {
+        let slot = match self {
+            CType::Record(r) if r.name.is_none() => &r.typedef_name,
+            CType::Enum(e) if e.name.is_none() => &e.typedef_name,
+            _ => return,
+        };
+        let _ = slot.set(typedef.to_string());
+    }
+
     fn base_name(&self) -> String {
         match self {
             CType::Void => "void".into(),
@@ -411,12 +429,17 @@ impl CType {
                     RecordKind::Struct => "struct",
                     RecordKind::Union => "union",
                 };
-                match &r.name {
-                    Some(n) => format!("{kind} {n}"),
-                    None => format!("{kind} $anonymous"),
+                match (&r.name, r.typedef_name.get()) {
+                    (Some(n), _) => format!("{kind} {n}"),
+                    (None, Some(typedef)) => typedef.clone(),
+                    (None, None) => format!("{kind} $anonymous"),
                 }
             }
-            CType::Enum(e) => format!("enum {}", e.name.as_deref().unwrap_or("$anonymous")),
+            CType::Enum(e) => match (&e.name, e.typedef_name.get()) {
+                (Some(n), _) => format!("enum {n}"),
+                (None, Some(typedef)) => typedef.clone(),
+                (None, None) => "enum $anonymous".into(),
+            },
             _ => unreachable!("not a base type"),
         }
     }

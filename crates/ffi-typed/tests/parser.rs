@@ -1889,3 +1889,25 @@ fn record_kind_of_tags() {
     };
     assert_eq!(u.kind(), RecordKind::Union);
 }
+
+#[test]
+fn anonymous_types_are_spelt_by_their_first_typedef() {
+    let d = parse(
+        "typedef struct { int quot, rem; } div_t, other_t;
+         typedef enum { A, B } letter_t;
+         typedef struct named { int x; } named_t;
+         typedef div_t *div_p;
+         struct holder { struct { int a; } inner; };",
+    );
+    assert_eq!(d.typedef("div_t").unwrap().to_string(), "div_t");
+    assert_eq!(d.typedef("other_t").unwrap().to_string(), "div_t");
+    assert_eq!(d.typedef("div_p").unwrap().to_string(), "div_t *");
+    assert_eq!(d.typedef("letter_t").unwrap().to_string(), "letter_t");
+    assert_eq!(d.typedef("named_t").unwrap().to_string(), "struct named");
+    let holder = d.tag(TagKind::Struct, "holder").unwrap();
+    let CType::Record(holder) = holder else {
+        panic!("not a record")
+    };
+    let inner = &holder.body().unwrap().fields[0].ty;
+    assert_eq!(inner.to_string(), "struct $anonymous");
+}

@@ -637,6 +637,7 @@ impl<'s, 'n> Parser<'s, 'n> {
 
     fn declare(&mut self, name: Token, ty: Ty, typedef: bool) -> PResult<()> {
         let symbol = if typedef {
+            ty.ty.name_anonymous(self.text(name));
             Symbol::Typedef(ty)
         } else if let CType::Function(f) = &ty.ty {
             Symbol::Function(f.clone())

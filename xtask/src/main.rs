@@ -1,7 +1,14 @@
 //! `cargo xtask <task>`: the project's automation, in Rust so that a fresh
 //! machine needs nothing but cargo. Run with no task to list the tasks.
 
+mod dist;
+mod pycheck;
+mod python;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use xshell::{Shell, cmd};
 
@@ -9,12 +16,17 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const TASKS: &[(&str, &str)] = &[
     (
-        "test",
-        "everything CI checks: fmt, clippy -D warnings, every cargo test (incl. the gcc differential ABI test)",
+        "dist",
+        "the Python package: an abi3 manylinux_2_28 wheel and an sdist in target/dist",
+    ),
+    (
+        "test [--python]",
+        "everything CI runs: fmt, clippy, all cargo tests, then the wheel on each CPython 3.10-3.13, \
+         cffi's tests, the sdist (--python: only the Python part)",
     ),
     (
         "bench [-- criterion args]",
-        "criterion benches and the cffi side-by-side script (record results in docs/benchmarks.md)",
+        "criterion benches, then the Python side by side with ctypes and cffi (writes docs/benchmarks.md)",
     ),
     (
         "fuzz [--secs N]",
@@ -25,7 +37,8 @@ const TASKS: &[(&str, &str)] = &[
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("test") => test(),
+        Some("dist") => dist::dist(),
+        Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some(other) => {
@@ -36,9 +49,14 @@ fn main() -> ExitCode {
             Ok(())
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let last_step = print_step_times();
+    match (result, last_step) {
+        (Ok(()), _) => ExitCode::SUCCESS,
+        (Err(e), Some(step)) => {
+            eprintln!("xtask: step `{step}` failed: {e}");
+            ExitCode::FAILURE
+        }
+        (Err(e), None) => {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
@@ -58,15 +76,59 @@ fn shell() -> Result<Shell> {
     Ok(sh)
 }
 
-fn project_root() -> std::path::PathBuf {
+fn project_root() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace root")
         .to_path_buf()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `target/`.
+/// Everything xtask makes (dist, venvs, caches) goes under it.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::env::current_dir().unwrap_or_default().join(dir),
+        None => project_root().join("target"),
+    }
+}
+
+/// The steps run so far and when each started.
+static STEPS: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+
+/// Starts a step: named on screen, and in the error if the task fails
+/// before the next one starts.
 fn step(name: &str) {
+    let mut steps = STEPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    steps.push((name.to_string(), Instant::now()));
     println!("\n==> {name}");
+}
+
+/// The step running now (the last one started).
+fn current_step() -> String {
+    let steps = STEPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    steps
+        .last()
+        .map_or_else(String::new, |(name, _)| name.clone())
+}
+
+/// Prints how long each step took; returns the name of the last one.
+fn print_step_times() -> Option<String> {
+    let steps = STEPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (first, last) = (steps.first()?, steps.last()?);
+    let end = Instant::now();
+    println!("\nstep times:");
+    for (i, (name, start)) in steps.iter().enumerate() {
+        let until = steps.get(i + 1).map_or(end, |next| next.1);
+        println!("  {:>7.1} s  {name}", (until - *start).as_secs_f64());
+    }
+    println!("  {:>7.1} s  in all", (end - first.1).as_secs_f64());
+    Some(last.0.clone())
 }
 
 /// Makes sure the C toolchain that libffi's build and the differential test
@@ -89,9 +151,17 @@ fn ensure_c_toolchain(sh: &Shell) -> Result {
     Ok(())
 }
 
-fn test() -> Result {
+fn test(args: &[String]) -> Result {
+    let python_only = match args {
+        [] => false,
+        [flag] if flag == "--python" => true,
+        _ => return Err("usage: cargo xtask test [--python]".into()),
+    };
     let sh = shell()?;
     ensure_c_toolchain(&sh)?;
+    if python_only {
+        return pycheck::python_package(&sh);
+    }
     step("cargo fmt --check");
     cmd!(sh, "cargo fmt --all -- --check").run()?;
     step("cargo clippy --all-targets -- -D warnings");
@@ -102,7 +172,7 @@ fn test() -> Result {
     .run()?;
     step("cargo test (release: the differential test compiles and runs thousands of cases)");
     cmd!(sh, "cargo test --workspace --release").run()?;
-    Ok(())
+    pycheck::python_package(&sh)
 }
 
 fn bench(extra: &[String]) -> Result {
@@ -110,29 +180,41 @@ fn bench(extra: &[String]) -> Result {
     ensure_c_toolchain(&sh)?;
     step("criterion: every bench in benches/ (call overhead, cdef parsing)");
     cmd!(sh, "cargo bench -p benches -- {extra...}").run()?;
+    let venv = bench_venv(&sh)?;
+    let python = venv.python();
     step("side by side with cffi: cdef parsing");
-    let python = python_venv(&sh, &["cffi"])?;
     cmd!(sh, "{python} benches/python/cdef_speed.py").run()?;
+    step("side by side with ctypes and cffi: call overhead (benches/python/compare.py)");
+    if project_root().join("benches/python/compare.py").is_file() {
+        cmd!(
+            sh,
+            "{python} benches/python/compare.py
+                --markdown docs/benchmarks.md --plot docs/img/python-compare.png"
+        )
+        .run()?;
+    } else {
+        println!("skipped: benches/python/compare.py does not exist yet");
+    }
     Ok(())
 }
 
-/// The project's `.venv` (made on first use with the system `python3`),
-/// with `packages` installed; returns its interpreter.
-fn python_venv(sh: &Shell, packages: &[&str]) -> Result<String> {
-    let python = project_root()
-        .join(".venv/bin/python")
-        .display()
-        .to_string();
-    if !std::path::Path::new(&python).exists() {
-        step("creating .venv");
-        cmd!(sh, "python3 -m venv .venv").run()?;
-    }
-    cmd!(
+/// The bench venv `<target>/py/bench`: cffi (setuptools for its API mode's
+/// compiler), matplotlib for the plot, and a freshly built ffi_py wheel.
+fn bench_venv(sh: &Shell) -> Result<python::Venv> {
+    let tools = python::tools(sh)?;
+    let wheel = dist::build_wheel(sh, &tools)?;
+    step("bench venv: cffi, matplotlib and the new wheel");
+    let venv = python::Venv::reuse(sh, "bench", || python::newest(sh))?;
+    venv.require(sh, &["cffi", "setuptools", "matplotlib"])?;
+    venv.pip_install(
         sh,
-        "{python} -m pip install --quiet --disable-pip-version-check {packages...}"
-    )
-    .run()?;
-    Ok(python)
+        &[
+            "--force-reinstall".as_ref(),
+            "--no-deps".as_ref(),
+            wheel.as_os_str(),
+        ],
+    )?;
+    Ok(venv)
 }
 
 /// The cargo-fuzz targets: the `[[bin]]` names in `fuzz/Cargo.toml`.

@@ -245,6 +245,174 @@ impl Value {
     }
 }
 
+impl Value {
+    /// Reads the member `field` of a record whose bytes are `record`
+    /// (`offset` is the member's offset from the record's start, which
+    /// differs from `field.offset` for members of anonymous members):
+    /// whole bytes, or a bitfield's bits sign-extended for signed types.
+    pub fn read_member(field: &Field, offset: usize, record: &[u8]) -> Result<Value> {
+        read_field(field, offset, record)
+    }
+
+    /// Writes this value into the member `field` of the record `record`
+    /// (see [`Value::read_member`]); a bitfield is range-checked against its
+    /// width and only its bits change.
+    pub fn write_member(&self, field: &Field, offset: usize, record: &mut [u8]) -> Result<()> {
+        write_field(field, offset, self, record)
+    }
+
+    /// A `long double` holding `v` exactly (every `f64` is representable).
+    ///
+    /// ```
+    /// use ffi_typed::Value;
+    /// let v = Value::long_double_from_f64(-2.5);
+    /// assert_eq!(v.long_double_to_f64(), Some(-2.5));
+    /// ```
+    pub fn long_double_from_f64(v: f64) -> Value {
+        Value::LongDouble(long_double::from_f64(v))
+    }
+
+    /// The nearest `f64` to a `long double` (round to nearest, ties to
+    /// even; out-of-range values become infinities); `None` for other values.
+    pub fn long_double_to_f64(&self) -> Option<f64> {
+        match self {
+            Value::LongDouble(bytes) => Some(long_double::to_f64(bytes)),
+            _ => None,
+        }
+    }
+}
+
+/// Conversions between `f64` and the x86-64 `long double` (x87 80-bit
+/// extended precision: 64-bit significand with an explicit integer bit,
+/// 15-bit exponent biased by 16383, then the sign).
+mod long_double {
+    const F64_BIAS: i32 = 1023;
+    const X87_BIAS: i32 = 16383;
+
+    pub(super) fn from_f64(v: f64) -> [u8; 16] {
+        let bits = v.to_bits();
+        let sign = (bits >> 63) as u16;
+        let exp = ((bits >> 52) & 0x7ff) as i32;
+        let frac = bits & ((1 << 52) - 1);
+        let (exp16, mant): (u16, u64) = if exp == 0x7ff {
+            // Infinity or NaN (the quiet bit carries over into bit 62).
+            (0x7fff, (1 << 63) | (frac << 11))
+        } else if exp == 0 && frac == 0 {
+            (0, 0)
+        } else if exp == 0 {
+            // Subnormal f64: normalise, since x87's range is wider.
+            let shift = frac.leading_zeros() - 11;
+            let e = 1 - F64_BIAS - shift as i32;
+            ((e + X87_BIAS) as u16, (frac << 11) << shift)
+        } else {
+            ((exp - F64_BIAS + X87_BIAS) as u16, (1 << 63) | (frac << 11))
+        };
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&mant.to_le_bytes());
+        out[8..10].copy_from_slice(&(exp16 | (sign << 15)).to_le_bytes());
+        out
+    }
+
+    pub(super) fn to_f64(bytes: &[u8; 16]) -> f64 {
+        let mant = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        let top = u16::from_le_bytes([bytes[8], bytes[9]]);
+        let negative = top >> 15 == 1;
+        let exp = i32::from(top & 0x7fff);
+        let signed = |x: f64| if negative { -x } else { x };
+        if exp == 0x7fff {
+            return if mant << 1 == 0 {
+                signed(f64::INFINITY)
+            } else {
+                f64::NAN
+            };
+        }
+        if mant == 0 {
+            return signed(0.0);
+        }
+        // value = mant * 2^(exp - X87_BIAS - 63), denormals at exp 0 use exp 1.
+        let e = exp.max(1) - X87_BIAS - 63;
+        signed(scale(mant, e))
+    }
+
+    /// `m * 2^e`, correctly rounded to f64.
+    fn scale(m: u64, e: i32) -> f64 {
+        let lz = m.leading_zeros() as i32;
+        let m = m << lz;
+        let e = e - lz;
+        // The unbiased exponent of the leading bit.
+        let lead = e + 63;
+        if lead > 1023 {
+            return f64::INFINITY;
+        }
+        // Bits of precision available: 53 for normal results, fewer below.
+        let keep = if lead >= -1022 {
+            53
+        } else {
+            53 - (-1022 - lead)
+        };
+        if keep <= 0 {
+            // Below half the smallest subnormal (or exactly half: ties to even 0).
+            let half_min = -1075;
+            return if lead > half_min || (lead == half_min && m << 1 != 0) {
+                f64::from_bits(1)
+            } else {
+                0.0
+            };
+        }
+        let drop = 64 - keep as u32;
+        let mut kept = m >> drop;
+        let rest = m << (64 - drop);
+        let half = 1u64 << 63;
+        if rest > half || (rest == half && kept & 1 == 1) {
+            kept += 1;
+        }
+        // kept * 2^(e + drop); multiply in two exact steps (powers of two).
+        let exp2 = e + drop as i32;
+        let step = |x: f64, k: i32| x * f64::from_bits(((k + F64_BIAS) as u64) << 52);
+        let half_exp = exp2 / 2;
+        step(step(kept as f64, half_exp), exp2 - half_exp)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips_and_known_encodings() {
+            for v in [
+                0.0,
+                -0.0,
+                1.0,
+                -2.5,
+                1e300,
+                -1e-300,
+                f64::MIN_POSITIVE,
+                5e-324,
+                f64::MAX,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ] {
+                assert_eq!(to_f64(&from_f64(v)).to_bits(), v.to_bits(), "{v}");
+            }
+            assert!(to_f64(&from_f64(f64::NAN)).is_nan());
+            // 1.0 is 0x3fff:8000000000000000.
+            let one = from_f64(1.0);
+            assert_eq!(&one[..10], &[0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f]);
+            // 1 + 2^-63 rounds to 1.0; 1 + 2^-52 + 2^-53 rounds to even (up).
+            let mut b = from_f64(1.0);
+            b[0] = 1;
+            assert_eq!(to_f64(&b), 1.0);
+            let mut b = from_f64(1.0);
+            b[..8].copy_from_slice(&((1u64 << 63) | (1 << 11) | (1 << 10)).to_le_bytes());
+            assert_eq!(to_f64(&b), 1.0 + 2.0 * f64::EPSILON);
+            // A value beyond f64's range overflows to infinity.
+            let mut b = from_f64(1.0);
+            b[8..10].copy_from_slice(&0x7000u16.to_le_bytes());
+            assert_eq!(to_f64(&b), f64::INFINITY);
+        }
+    }
+}
+
 fn int_from_le(bytes: &[u8], size: usize, signed: bool) -> i128 {
     let mut buf = [0u8; 16];
     buf[..size].copy_from_slice(&bytes[..size]);

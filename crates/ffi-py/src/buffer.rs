@@ -1,0 +1,274 @@
+//! Raw bytes between cdata and Python objects: `ffi.buffer`,
+//! `ffi.from_buffer` and `ffi.memmove`.
+
+use ffi_typed::CType;
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PySlice};
+
+use crate::cdata::{CData, Kind, Origin, Owned};
+use crate::errors::{FFIError, typed_error};
+
+/// `ffi.buffer(cdata)`: the cdata's bytes, readable and writable by index
+/// and slice; keeps the cdata (and so its memory) alive.
+#[pyclass(name = "buffer", module = "ffi_py", frozen)]
+pub struct Buffer {
+    _cdata: Py<CData>,
+    addr: usize,
+    len: usize,
+}
+
+impl Buffer {
+    pub(crate) fn over(cdata: &Bound<'_, CData>, size: isize) -> PyResult<Buffer> {
+        let this = cdata.get();
+        let natural = match this.kind {
+            Kind::Pointer => {
+                let to = this.ctype.get().item_type().expect("pointers have targets");
+                to.size().ok()
+            }
+            Kind::Array => Some(
+                this.length
+                    * this
+                        .ctype
+                        .get()
+                        .item_type()
+                        .expect("arrays")
+                        .size()
+                        .map_err(typed_error)?,
+            ),
+            Kind::Record => this.ty().size().ok(),
+            Kind::Primitive => None,
+        };
+        let addr = this.address()?;
+        let len = match (size, natural) {
+            (n, _) if n >= 0 => n as usize,
+            (_, Some(n)) => n,
+            (_, None) => {
+                return Err(PyTypeError::new_err(format!(
+                    "buffer(): cdata '{}' has no known size; give one",
+                    this.cname()
+                )));
+            }
+        };
+        if addr == 0 && len > 0 {
+            return Err(FFIError::new_err("buffer(): cannot take a buffer of NULL"));
+        }
+        Ok(Buffer {
+            _cdata: cdata.clone().unbind(),
+            addr,
+            len,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the cdata this buffer holds keeps the memory alive (or C
+        // vouches for it, for pointers into C memory), `len` bytes long.
+        unsafe { std::slice::from_raw_parts(self.addr as *const u8, self.len) }
+    }
+
+    fn range(&self, key: &Bound<'_, PyAny>) -> PyResult<(usize, usize)> {
+        if let Ok(slice) = key.cast::<PySlice>() {
+            let indices = slice.indices(self.len as isize)?;
+            if indices.step != 1 {
+                return Err(PyValueError::new_err("buffer slices take no step"));
+            }
+            let start = indices.start as usize;
+            let stop = (indices.stop as usize).max(start);
+            return Ok((start, stop));
+        }
+        let mut i: isize = key.extract()?;
+        if i < 0 {
+            i += self.len as isize;
+        }
+        if i < 0 || i as usize >= self.len {
+            return Err(PyIndexError::new_err("buffer index out of range"));
+        }
+        Ok((i as usize, i as usize + 1))
+    }
+}
+
+#[pymethods]
+impl Buffer {
+    fn __len__(&self) -> usize {
+        self.len
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.bytes())
+    }
+
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let (start, stop) = self.range(key)?;
+        Ok(PyBytes::new(py, &self.bytes()[start..stop]))
+    }
+
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (start, stop) = self.range(key)?;
+        let data = bytes_of(value)?;
+        if data.len() != stop - start {
+            return Err(PyValueError::new_err(format!(
+                "buffer assignment needs {} bytes, got {}",
+                stop - start,
+                data.len()
+            )));
+        }
+        // SAFETY: within the buffer's `len` bytes (see `bytes`).
+        unsafe {
+            std::ptr::copy(data.as_ptr(), (self.addr + start) as *mut u8, data.len());
+        }
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ffi_py.buffer of {} bytes at 0x{:x}>", self.len, self.addr)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        bytes_of(other).is_ok_and(|b| b == self.bytes())
+    }
+}
+
+/// The bytes of a bytes-like Python object (or an ffi_py buffer).
+fn bytes_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(b.to_vec());
+    }
+    if let Ok(b) = obj.cast::<Buffer>() {
+        return Ok(b.get().bytes().to_vec());
+    }
+    let bytes = obj
+        .py()
+        .get_type::<PyBytes>()
+        .call1((obj,))
+        .map_err(|_| PyTypeError::new_err("expected a bytes-like object"))?;
+    Ok(bytes.cast::<PyBytes>()?.as_bytes().to_vec())
+}
+
+/// `ffi.from_buffer(cdecl, obj)`: a cdata pointing into `obj`'s memory.
+///
+/// `bytes` are immutable, so their storage is used directly (read-only);
+/// writable buffers are reached through `ctypes`, whose `from_buffer` holds
+/// a buffer export (the object cannot be resized under the cdata). Both
+/// need only the stable ABI.
+pub(crate) fn from_buffer(
+    py: Python<'_>,
+    ty: &CType,
+    obj: &Bound<'_, PyAny>,
+    require_writable: bool,
+) -> PyResult<Py<CData>> {
+    let (addr, len, keep) = if let Ok(bytes) = obj.cast::<PyBytes>() {
+        if require_writable {
+            return Err(PyTypeError::new_err("from_buffer(): bytes are read-only"));
+        }
+        let data = bytes.as_bytes();
+        (data.as_ptr() as usize, data.len(), obj.clone().unbind())
+    } else {
+        let ctypes = py.import("ctypes")?;
+        let view = py.get_type::<pyo3::types::PyMemoryView>().call1((obj,))?;
+        let len: usize = view.getattr("nbytes")?.extract()?;
+        if view.getattr("readonly")?.extract::<bool>()? {
+            return Err(PyTypeError::new_err(format!(
+                "from_buffer(): {} is a read-only buffer (only bytes can be read-only)",
+                obj.get_type().name()?
+            )));
+        }
+        let array_type = ctypes
+            .getattr("c_char")?
+            .call_method1("__mul__", (len.max(1),))?;
+        let holder = if len == 0 {
+            ctypes.getattr("c_char")?.call0()?
+        } else {
+            array_type.call_method1("from_buffer", (obj,))?
+        };
+        let addr: usize = ctypes.getattr("addressof")?.call1((&holder,))?.extract()?;
+        (addr, len, holder.unbind())
+    };
+    let (cdata_ty, length) = match ty {
+        CType::Array(elem, None) => {
+            let size = elem.size().map_err(typed_error)?.max(1);
+            (ty.clone(), Some(len / size))
+        }
+        CType::Array(_, Some(n)) => {
+            let need = ty.size().map_err(typed_error)?;
+            if need > len {
+                return Err(PyValueError::new_err(format!(
+                    "from_buffer(): '{ty}' needs {need} bytes, the buffer has {len}"
+                )));
+            }
+            (ty.clone(), Some(*n))
+        }
+        CType::Pointer(_) => (ty.clone(), None),
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "from_buffer(): expected an array or pointer type, got '{ty}'"
+            )));
+        }
+    };
+    let owned = Owned::Object { addr, object: keep };
+    CData::owning(py, &cdata_ty, owned, length, Origin::Buffer)
+}
+
+/// `ffi.memmove(dest, src, n)`.
+pub(crate) fn memmove(dest: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>, n: isize) -> PyResult<()> {
+    let n = usize::try_from(n).map_err(|_| PyValueError::new_err("memmove(): negative size"))?;
+    let dest_addr = match dest.cast::<CData>() {
+        Ok(c) => c.get().address()?,
+        Err(_) => {
+            let holder = from_buffer(
+                dest.py(),
+                &CType::array_of(CType::Scalar(ffi_raw::CScalar::Char), None),
+                dest,
+                true,
+            )?;
+            let this = holder.get();
+            if this.length < n {
+                return Err(PyValueError::new_err(
+                    "memmove(): destination buffer too small",
+                ));
+            }
+            // The holder is dropped after the copy below: keep it.
+            return copy_into(this.addr, src, n).map(|_| drop(holder));
+        }
+    };
+    copy_into(dest_addr, src, n)
+}
+
+fn copy_into(dest: usize, src: &Bound<'_, PyAny>, n: usize) -> PyResult<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    if dest == 0 {
+        return Err(FFIError::new_err("memmove(): NULL destination"));
+    }
+    if let Ok(cdata) = src.cast::<CData>() {
+        let from = cdata.get().address()?;
+        if from == 0 {
+            return Err(FFIError::new_err("memmove(): NULL source"));
+        }
+        // SAFETY: C's memmove contract: both regions hold `n` bytes (the
+        // caller's promise, as in C); `copy` allows overlap.
+        unsafe { std::ptr::copy(from as *const u8, dest as *mut u8, n) };
+        return Ok(());
+    }
+    let data = bytes_of(src)?;
+    if data.len() < n {
+        return Err(PyValueError::new_err(format!(
+            "memmove(): the source has {} bytes, {n} requested",
+            data.len()
+        )));
+    }
+    // SAFETY: `data` has at least `n` bytes; the destination's size is the
+    // caller's promise, as in C.
+    unsafe { std::ptr::copy(data.as_ptr(), dest as *mut u8, n) };
+    Ok(())
+}

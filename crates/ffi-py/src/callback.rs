@@ -1,0 +1,214 @@
+//! `ffi.callback`: C function pointers that call Python.
+//!
+//! A callback is an `ffi_raw::Closure` whose Rust body attaches to the
+//! interpreter (from any thread, including threads C created), converts the
+//! C arguments, calls the Python callable and converts its result. An
+//! exception goes to `onerror` or `sys.unraisablehook` and the callback
+//! returns its `error` value; nothing unwinds into C.
+
+use std::sync::Arc;
+
+use ffi_raw::{Closure, OnPanic};
+use ffi_typed::{CType, FunctionType};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::cdata::{CData, Origin, Owned};
+use crate::convert::{c_to_py, py_to_c};
+use crate::ctypes::{PyCType, ctype_object};
+use crate::errors::typed_error;
+
+/// A live callback: the closure C calls.
+pub(crate) struct PyClosure {
+    closure: Closure,
+}
+
+impl PyClosure {
+    pub(crate) fn code_addr(&self) -> usize {
+        self.closure.code_ptr().as_ptr() as usize
+    }
+}
+
+/// What the closure body needs.
+struct Target {
+    callable: Py<PyAny>,
+    fty: Arc<FunctionType>,
+    /// Parameter types as Python objects, made once (pointer arguments
+    /// become cdata of these types on every call).
+    param_ctypes: Vec<Py<PyCType>>,
+    /// The return value used when the callable raises.
+    error_bytes: Vec<u8>,
+    onerror: Option<Py<PyAny>>,
+}
+
+/// Makes the callback cdata for `callable` with the type `fty`.
+pub(crate) fn make_callback(
+    py: Python<'_>,
+    pointer_ty: &CType,
+    fty: Arc<FunctionType>,
+    callable: Py<PyAny>,
+    error: Option<&Bound<'_, PyAny>>,
+    onerror: Option<Py<PyAny>>,
+) -> PyResult<Py<CData>> {
+    if !callable.bind(py).is_callable() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "expected a callable object, not {}",
+            callable.bind(py).get_type().name()?
+        )));
+    }
+    if let Some(onerror) = &onerror
+        && !onerror.bind(py).is_callable()
+    {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "onerror must be a callable object",
+        ));
+    }
+    let ret_size = match fty.ret {
+        CType::Void => 0,
+        ref ty => ty.size().map_err(typed_error)?,
+    };
+    let mut error_bytes = vec![0u8; ret_size];
+    if let Some(error) = error
+        && !error.is_none()
+        && ret_size > 0
+    {
+        // SAFETY: the buffer is the return type's size.
+        unsafe { py_to_c(&fty.ret, error, error_bytes.as_mut_ptr(), None)? };
+    }
+    let raw_params = fty
+        .params
+        .iter()
+        .map(CType::to_raw)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(typed_error)?;
+    let raw_ret = fty.ret.to_raw().map_err(typed_error)?;
+    let what = callable.bind(py).repr()?.to_string();
+    let target = Target {
+        param_ctypes: fty
+            .params
+            .iter()
+            .map(|p| ctype_object(py, p))
+            .collect::<PyResult<_>>()?,
+        callable,
+        fty: fty.clone(),
+        error_bytes: error_bytes.clone(),
+        onerror,
+    };
+    let closure = Closure::with_on_panic(
+        raw_params,
+        raw_ret,
+        OnPanic::Return(error_bytes),
+        move |args, ret| {
+            Python::attach(|py| target.run(py, args, ret));
+        },
+    )
+    .map_err(crate::errors::raw_error)?;
+    let owned = Owned::Closure(PyClosure { closure });
+    CData::owning(py, pointer_ty, owned, None, Origin::Callback(what))
+}
+
+impl Target {
+    fn run(&self, py: Python<'_>, args: &ffi_raw::ClosureArgs<'_>, ret: &mut [u8]) {
+        if let Err(err) = self.call(py, args, ret) {
+            ret.copy_from_slice(&self.error_bytes);
+            self.report(py, err, ret);
+        }
+    }
+
+    fn call(
+        &self,
+        py: Python<'_>,
+        args: &ffi_raw::ClosureArgs<'_>,
+        ret: &mut [u8],
+    ) -> PyResult<()> {
+        let mut objects = Vec::with_capacity(self.fty.params.len());
+        for (i, param) in self.fty.params.iter().enumerate() {
+            let src = args.as_ptr(i).cast::<u8>();
+            let object = match param {
+                CType::Pointer(_) => {
+                    // SAFETY: the argument is a pointer value.
+                    let addr = unsafe { src.cast::<usize>().read_unaligned() };
+                    CData::pointer_of(py, self.param_ctypes[i].clone_ref(py), addr)?.into_any()
+                }
+                CType::Record(_) | CType::Array(..) => {
+                    // A by-value argument lives only during this call: copy.
+                    let owned = Owned::zeroed(param)?;
+                    let size = param.size().map_err(typed_error)?;
+                    // SAFETY: both regions are the parameter's size.
+                    unsafe { std::ptr::copy_nonoverlapping(src, owned.addr() as *mut u8, size) };
+                    CData::owning(py, param, owned, None, Origin::Owning)?.into_any()
+                }
+                // SAFETY: libffi gives a pointer to the argument's value.
+                _ => unsafe { c_to_py(py, param, src, None)? },
+            };
+            objects.push(object.into_bound(py));
+        }
+        let result = call_positional(self.callable.bind(py), &objects)?;
+        if !ret.is_empty() {
+            // SAFETY: `ret` is the return type's size.
+            unsafe { py_to_c(&self.fty.ret, &result, ret.as_mut_ptr(), None)? };
+        }
+        Ok(())
+    }
+
+    /// Reports an exception: `onerror(type, value, traceback)` (whose
+    /// non-None result becomes the return value), else the unraisable hook.
+    fn report(&self, py: Python<'_>, err: PyErr, ret: &mut [u8]) {
+        let Some(onerror) = &self.onerror else {
+            err.write_unraisable(py, Some(self.callable.bind(py)));
+            return;
+        };
+        let outcome = onerror
+            .bind(py)
+            .call1((err.get_type(py), err.value(py), err.traceback(py)));
+        let outcome = outcome.and_then(|value| {
+            if value.is_none() || ret.is_empty() {
+                return Ok(());
+            }
+            let mut bytes = vec![0u8; ret.len()];
+            // SAFETY: the buffer is the return type's size.
+            unsafe { py_to_c(&self.fty.ret, &value, bytes.as_mut_ptr(), None)? };
+            ret.copy_from_slice(&bytes);
+            Ok(())
+        });
+        if let Err(second) = outcome {
+            second.write_unraisable(py, Some(onerror.bind(py)));
+        }
+    }
+}
+
+/// Calls `callable` with positional arguments, through CPython's vectorcall
+/// path for up to four of them (no argument tuple).
+pub(crate) fn call_positional<'py>(
+    callable: &Bound<'py, PyAny>,
+    args: &[Bound<'py, PyAny>],
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = callable.py();
+    let f = callable.as_ptr();
+    let null = std::ptr::null_mut::<ffi::PyObject>();
+    // SAFETY: every pointer is a live object; the argument list ends with
+    // NULL as PyObject_CallFunctionObjArgs requires; the result is a new
+    // reference or NULL with an exception set.
+    let result = unsafe {
+        match args {
+            [] => ffi::PyObject_CallFunctionObjArgs(f, null),
+            [a] => ffi::PyObject_CallFunctionObjArgs(f, a.as_ptr(), null),
+            [a, b] => ffi::PyObject_CallFunctionObjArgs(f, a.as_ptr(), b.as_ptr(), null),
+            [a, b, c] => {
+                ffi::PyObject_CallFunctionObjArgs(f, a.as_ptr(), b.as_ptr(), c.as_ptr(), null)
+            }
+            [a, b, c, d] => ffi::PyObject_CallFunctionObjArgs(
+                f,
+                a.as_ptr(),
+                b.as_ptr(),
+                c.as_ptr(),
+                d.as_ptr(),
+                null,
+            ),
+            _ => return callable.call1(PyTuple::new(py, args)?),
+        }
+    };
+    // SAFETY: as above.
+    unsafe { Bound::from_owned_ptr_or_err(py, result) }
+}

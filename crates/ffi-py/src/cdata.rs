@@ -1,0 +1,895 @@
+//! `CData` objects: C values, pointers and memory as Python sees them.
+//!
+//! A cdata is a C type plus either a value (primitives, held inline), an
+//! address (pointers: the pointer's value; structs, unions and arrays: where
+//! their bytes are). Memory that ffi_py allocated is an [`Owned`] behind an
+//! `Arc`: the cdata that `new` returned holds it, and so does every cdata
+//! derived from it by indexing, member access, slicing or pointer
+//! arithmetic, so the memory lives while anything points into it.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ffi_raw::CScalar;
+use ffi_typed::{CType, Value};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pyclass::CompareOp;
+use pyo3::types::{PyList, PySlice, PyString};
+
+use crate::convert::{self, c_to_py, int_layout, py_to_c};
+use crate::ctypes::{CharKind, PyCType, char_kind, ctype_object, flat_fields};
+use crate::errors::{FFIError, typed_error};
+
+/// Something a cdata keeps alive.
+pub(crate) enum Owned {
+    /// Zeroed memory from ffi_py's allocator.
+    Memory { ptr: NonNull<u8>, layout: Layout },
+    /// Memory from an `ffi.new_allocator` allocator, freed by its `free`.
+    Custom {
+        addr: usize,
+        allocated: Py<PyAny>,
+        free: Option<Py<PyAny>>,
+    },
+    /// A callback's libffi closure and the Python callable it calls.
+    Closure(crate::callback::PyClosure),
+    /// The object behind `ffi.new_handle`.
+    Handle(Py<PyAny>),
+    /// An object whose memory a cdata points into (`ffi.from_buffer`).
+    Object { addr: usize, object: Py<PyAny> },
+}
+
+// SAFETY: `Memory` is plain bytes owned by this value alone (no thread
+// affinity); the other variants hold Send + Sync types or addresses.
+unsafe impl Send for Owned {}
+// SAFETY: as for Send; shared access to the bytes is what C semantics give.
+unsafe impl Sync for Owned {}
+
+impl Owned {
+    /// Zeroed memory for a value of `ty` (at least 1 byte, 16-aligned so any
+    /// scalar fits).
+    pub(crate) fn zeroed(ty: &CType) -> PyResult<Owned> {
+        let size = ty.size().map_err(typed_error)?;
+        let align = ty.align().map_err(typed_error)?.max(16);
+        Owned::zeroed_bytes(size, align)
+    }
+
+    pub(crate) fn zeroed_bytes(size: usize, align: usize) -> PyResult<Owned> {
+        let layout = Layout::from_size_align(size.max(1), align)
+            .map_err(|_| PyValueError::new_err(format!("cannot allocate {size} bytes")))?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| {
+            pyo3::exceptions::PyMemoryError::new_err(format!("cannot allocate {size} bytes"))
+        })?;
+        Ok(Owned::Memory { ptr, layout })
+    }
+
+    /// The address of the memory or object.
+    pub(crate) fn addr(&self) -> usize {
+        match self {
+            Owned::Memory { ptr, .. } => ptr.as_ptr() as usize,
+            Owned::Custom { addr, .. } | Owned::Object { addr, .. } => *addr,
+            Owned::Closure(c) => c.code_addr(),
+            Owned::Handle(object) => object.as_ptr() as usize,
+        }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        match self {
+            Owned::Memory { ptr, layout } => {
+                // SAFETY: allocated with exactly this layout in `zeroed_bytes`.
+                unsafe { std::alloc::dealloc(ptr.as_ptr(), *layout) }
+            }
+            Owned::Custom {
+                allocated, free, ..
+            } => {
+                if let Some(free) = free.take() {
+                    Python::attach(|py| {
+                        if let Err(e) = free.call1(py, (allocated.clone_ref(py),)) {
+                            e.write_unraisable(py, Some(free.bind(py)));
+                        }
+                    });
+                }
+            }
+            Owned::Handle(object) => {
+                crate::ffi::handle_registered(object.as_ptr() as usize, -1);
+            }
+            Owned::Closure(_) | Owned::Object { .. } => {}
+        }
+    }
+}
+
+/// What kind of thing a cdata is, from its type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A number, character or enum value, held inline.
+    Primitive,
+    /// A pointer (data or function): `addr` is its value.
+    Pointer,
+    /// A struct or union: `addr` is where its bytes are.
+    Record,
+    /// An array: `addr` is where its elements are.
+    Array,
+}
+
+/// How a cdata came to be, for its repr and for `release`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A view or value.
+    Plain,
+    /// The result of `new` (or a struct returned by value): owns its memory.
+    Owning,
+    /// A slice of an array or pointer.
+    Sliced,
+    /// `ffi.callback`: the repr names the Python callable.
+    Callback(String),
+    /// `ffi.new_handle`.
+    Handle(String),
+    /// `ffi.gc`: calls a destructor when collected or released.
+    Gc,
+    /// `ffi.from_buffer`.
+    Buffer,
+}
+
+/// A destructor registered with `ffi.gc`.
+pub(crate) struct GcHook {
+    destructor: Py<PyAny>,
+    original: Py<PyAny>,
+}
+
+/// A C value, pointer or piece of memory.
+#[pyclass(name = "CData", module = "ffi_py", frozen, weakref)]
+pub struct CData {
+    pub(crate) ctype: Py<PyCType>,
+    pub(crate) kind: Kind,
+    /// The pointer value (pointers) or the data's address (records, arrays).
+    pub(crate) addr: usize,
+    /// A primitive's value (little-endian, `sizeof` bytes used).
+    pub(crate) inline: [u8; 16],
+    /// Elements of an array (its declared length, or the length it was made
+    /// with for `T[]`).
+    pub(crate) length: usize,
+    pub(crate) origin: Origin,
+    /// What keeps the memory alive; taken by `release`.
+    owner: Mutex<Option<Arc<Owned>>>,
+    released: AtomicBool,
+    gc: Mutex<Option<GcHook>>,
+}
+
+fn kind_of(ty: &CType) -> PyResult<Kind> {
+    Ok(match ty {
+        CType::Scalar(_) | CType::Enum(_) => Kind::Primitive,
+        CType::Pointer(_) => Kind::Pointer,
+        CType::Record(_) => Kind::Record,
+        CType::Array(..) => Kind::Array,
+        CType::Void | CType::Function(_) => {
+            return Err(PyTypeError::new_err(format!(
+                "cannot make a cdata of type '{ty}'"
+            )));
+        }
+    })
+}
+
+impl CData {
+    /// A cdata of `ty` at `addr` (see [`CData::addr`]).
+    pub(crate) fn build(
+        py: Python<'_>,
+        ty: &CType,
+        addr: usize,
+        length: Option<usize>,
+        owner: Option<Arc<Owned>>,
+        origin: Origin,
+    ) -> PyResult<CData> {
+        let length = match (ty, length) {
+            (_, Some(n)) => n,
+            (CType::Array(_, Some(n)), None) => *n,
+            _ => 0,
+        };
+        Ok(CData {
+            ctype: ctype_object(py, ty)?,
+            kind: kind_of(ty)?,
+            addr,
+            inline: [0; 16],
+            length,
+            origin,
+            owner: Mutex::new(owner),
+            released: AtomicBool::new(false),
+            gc: Mutex::new(None),
+        })
+    }
+
+    /// A pointer cdata of an already-made type object (the callback path,
+    /// which makes its argument types once).
+    pub(crate) fn pointer_of(
+        py: Python<'_>,
+        ctype: Py<PyCType>,
+        addr: usize,
+    ) -> PyResult<Py<CData>> {
+        Py::new(
+            py,
+            CData {
+                kind: Kind::Pointer,
+                ctype,
+                addr,
+                inline: [0; 16],
+                length: 0,
+                origin: Origin::Plain,
+                owner: Mutex::new(None),
+                released: AtomicBool::new(false),
+                gc: Mutex::new(None),
+            },
+        )
+    }
+
+    /// A pointer cdata with value `addr`.
+    pub(crate) fn pointer(
+        py: Python<'_>,
+        ty: &CType,
+        addr: usize,
+        owner: Option<Arc<Owned>>,
+    ) -> PyResult<Py<CData>> {
+        Py::new(py, CData::build(py, ty, addr, None, owner, Origin::Plain)?)
+    }
+
+    /// A struct, union or array cdata for the bytes at `addr`.
+    pub(crate) fn view(
+        py: Python<'_>,
+        ty: &CType,
+        addr: usize,
+        owner: Option<Arc<Owned>>,
+    ) -> PyResult<Py<CData>> {
+        Py::new(py, CData::build(py, ty, addr, None, owner, Origin::Plain)?)
+    }
+
+    /// A primitive cdata holding `bytes`.
+    pub(crate) fn primitive(py: Python<'_>, ty: &CType, bytes: &[u8]) -> PyResult<Py<CData>> {
+        let mut cdata = CData::build(py, ty, 0, None, None, Origin::Plain)?;
+        cdata.inline[..bytes.len()].copy_from_slice(bytes);
+        Py::new(py, cdata)
+    }
+
+    /// A cdata that owns `owned`: a pointer or array (from `new`) or a
+    /// struct (returned by value).
+    pub(crate) fn owning(
+        py: Python<'_>,
+        ty: &CType,
+        owned: Owned,
+        length: Option<usize>,
+        origin: Origin,
+    ) -> PyResult<Py<CData>> {
+        let owned = Arc::new(owned);
+        let addr = owned.addr();
+        Py::new(py, CData::build(py, ty, addr, length, Some(owned), origin)?)
+    }
+
+    pub(crate) fn cname(&self) -> &str {
+        &self.ctype.get().cname
+    }
+
+    pub(crate) fn ty(&self) -> &CType {
+        &self.ctype.get().ty
+    }
+
+    fn check_live(&self) -> PyResult<()> {
+        if self.released.load(Ordering::Relaxed) {
+            return Err(PyValueError::new_err(format!(
+                "cdata '{}' has been released",
+                self.cname()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The owner, to share with a cdata derived from this one.
+    pub(crate) fn owner(&self) -> Option<Arc<Owned>> {
+        self.owner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The address this cdata stands for as a pointer: a pointer's value, an
+    /// array's or record's start.
+    pub(crate) fn address(&self) -> PyResult<usize> {
+        self.check_live()?;
+        match self.kind {
+            Kind::Primitive => Err(PyTypeError::new_err(format!(
+                "cdata '{}' is not a pointer or array",
+                self.cname()
+            ))),
+            _ => Ok(self.addr),
+        }
+    }
+
+    /// Elements of an array, `None` for other kinds.
+    fn array_len(&self) -> Option<usize> {
+        (self.kind == Kind::Array).then_some(self.length)
+    }
+
+    fn elem_size(&self) -> PyResult<usize> {
+        let item = self
+            .ctype
+            .get()
+            .item_type()
+            .expect("pointers and arrays have items");
+        item.size().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "cdata of type '{}' cannot be indexed: '{item}' has no known size",
+                self.cname()
+            ))
+        })
+    }
+
+    /// The bytes of a record or array, or a primitive's value.
+    pub(crate) fn bytes(&self) -> PyResult<&[u8]> {
+        self.check_live()?;
+        match self.kind {
+            Kind::Primitive | Kind::Pointer => {
+                let size = self.ctype.get().size.unwrap_or(0);
+                if self.kind == Kind::Pointer {
+                    return Err(PyTypeError::new_err(format!(
+                        "cdata '{}' is a pointer, not data",
+                        self.cname()
+                    )));
+                }
+                Ok(&self.inline[..size])
+            }
+            Kind::Record | Kind::Array => {
+                let size = self.data_size()?;
+                // SAFETY: the bytes are this cdata's memory: owned (kept
+                // alive by `owner`, not released: checked above) or C memory
+                // a pointer led to, which C semantics trust.
+                Ok(unsafe { std::slice::from_raw_parts(self.addr as *const u8, size) })
+            }
+        }
+    }
+
+    fn data_size(&self) -> PyResult<usize> {
+        Ok(match self.kind {
+            Kind::Array => self.length * self.elem_size()?,
+            _ => self.ctype.get().size.unwrap_or(0),
+        })
+    }
+
+    /// An integer primitive's value.
+    pub(crate) fn primitive_int(&self) -> Option<i128> {
+        if self.kind != Kind::Primitive {
+            return None;
+        }
+        let ty = self.ty();
+        if let Some(layout) = int_layout(ty) {
+            let mut buf = [0u8; 8];
+            buf[..layout.size].copy_from_slice(&self.inline[..layout.size]);
+            let raw = u64::from_le_bytes(buf);
+            let shift = 64 - layout.size as u32 * 8;
+            return Some(if layout.signed {
+                i128::from(((raw << shift) as i64) >> shift)
+            } else {
+                i128::from(raw)
+            });
+        }
+        match ty {
+            CType::Scalar(s) => match char_kind(*s) {
+                CharKind::Byte => Some(i128::from(self.inline[0])),
+                CharKind::Wide => {
+                    let size = self.ctype.get().size.unwrap_or(4);
+                    let mut buf = [0u8; 4];
+                    buf[..size].copy_from_slice(&self.inline[..size]);
+                    Some(i128::from(u32::from_le_bytes(buf)))
+                }
+                CharKind::No => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A floating primitive's value.
+    pub(crate) fn primitive_float(&self) -> Option<f64> {
+        if self.kind != Kind::Primitive {
+            return None;
+        }
+        match self.ty() {
+            CType::Scalar(CScalar::Float) => Some(f64::from(f32::from_le_bytes(
+                self.inline[..4].try_into().expect("4 bytes"),
+            ))),
+            CType::Scalar(CScalar::Double) => Some(f64::from_le_bytes(
+                self.inline[..8].try_into().expect("8 bytes"),
+            )),
+            CType::Scalar(CScalar::LongDouble) => {
+                Value::LongDouble(self.inline).long_double_to_f64()
+            }
+            _ => self.primitive_int().map(|v| v as f64),
+        }
+    }
+
+    /// The record behind this cdata (itself, or what a pointer points to),
+    /// for member access.
+    fn record_base(&self) -> PyResult<Option<(&CType, usize)>> {
+        match (self.kind, self.ty()) {
+            (Kind::Record, ty) => {
+                self.check_live()?;
+                Ok(Some((ty, self.addr)))
+            }
+            (Kind::Pointer, CType::Pointer(to)) if matches!(**to, CType::Record(_)) => {
+                self.check_live()?;
+                if self.addr == 0 {
+                    return Err(FFIError::new_err(format!(
+                        "cannot access a member through the NULL pointer '{}'",
+                        self.cname()
+                    )));
+                }
+                Ok(Some((to, self.addr)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Address of element `index` (bounds-checked for arrays).
+    fn element_addr(&self, index: isize) -> PyResult<usize> {
+        self.check_live()?;
+        let size = self.elem_size()?;
+        match self.kind {
+            Kind::Array => {
+                if index < 0 || index as usize >= self.length {
+                    return Err(PyIndexError::new_err(format!(
+                        "index {index} out of bounds for '{}' of length {}",
+                        self.cname(),
+                        self.length
+                    )));
+                }
+            }
+            Kind::Pointer => {
+                if self.addr == 0 {
+                    return Err(FFIError::new_err(format!(
+                        "cannot dereference the NULL pointer '{}'",
+                        self.cname()
+                    )));
+                }
+            }
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "cdata of type '{}' cannot be indexed",
+                    self.cname()
+                )));
+            }
+        }
+        offset_addr(self.addr, index, size)
+    }
+
+    fn slice_bounds(&self, slice: &Bound<'_, PySlice>) -> PyResult<(isize, isize)> {
+        let get = |name: &str| -> PyResult<Option<isize>> {
+            let v = slice.getattr(name)?;
+            if v.is_none() {
+                Ok(None)
+            } else {
+                Ok(Some(v.extract()?))
+            }
+        };
+        if get("step")?.is_some() {
+            return Err(PyValueError::new_err("cdata slices take no step"));
+        }
+        let start = get("start")?;
+        let stop = get("stop")?;
+        let (start, stop) = match (self.array_len(), start, stop) {
+            (_, Some(a), Some(b)) => (a, b),
+            (Some(n), a, b) => (a.unwrap_or(0), b.unwrap_or(n as isize)),
+            (None, _, _) => {
+                return Err(PyIndexError::new_err(
+                    "slicing a pointer needs both a start and a stop",
+                ));
+            }
+        };
+        if start < 0 || stop < start {
+            return Err(PyIndexError::new_err(format!(
+                "slice [{start}:{stop}] is negative or reversed"
+            )));
+        }
+        if let Some(n) = self.array_len()
+            && stop as usize > n
+        {
+            return Err(PyIndexError::new_err(format!(
+                "slice stop {stop} out of bounds for '{}' of length {n}",
+                self.cname()
+            )));
+        }
+        Ok((start, stop))
+    }
+
+    fn slice(&self, py: Python<'_>, slice: &Bound<'_, PySlice>) -> PyResult<Py<CData>> {
+        self.check_live()?;
+        let (start, stop) = self.slice_bounds(slice)?;
+        let size = self.elem_size()?;
+        let item = self.ctype.get().item_type().expect("indexable").clone();
+        let ty = CType::array_of(item, None);
+        let addr = offset_addr(self.addr, start, size)?;
+        let len = (stop - start) as usize;
+        Py::new(
+            py,
+            CData::build(py, &ty, addr, Some(len), self.owner(), Origin::Sliced)?,
+        )
+    }
+
+    /// Registers `ffi.gc`'s destructor.
+    pub(crate) fn set_gc(&self, destructor: Py<PyAny>, original: Py<PyAny>) {
+        *self.gc.lock().unwrap_or_else(|e| e.into_inner()) = Some(GcHook {
+            destructor,
+            original,
+        });
+    }
+
+    /// `ffi.release`: runs the gc destructor or drops this cdata's hold on
+    /// its memory (freed once nothing else points into it).
+    pub(crate) fn release(&self, py: Python<'_>) -> PyResult<()> {
+        let hook = self.gc.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(hook) = hook {
+            self.released.store(true, Ordering::Relaxed);
+            hook.destructor.call1(py, (hook.original,))?;
+            return Ok(());
+        }
+        if matches!(self.origin, Origin::Plain | Origin::Sliced) {
+            return Err(PyValueError::new_err(format!(
+                "cdata '{}' does not own memory: only cdata from new(), gc(), \
+                 from_buffer() and callback() can be released",
+                self.cname()
+            )));
+        }
+        self.released.store(true, Ordering::Relaxed);
+        let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(owner);
+        Ok(())
+    }
+}
+
+impl Drop for CData {
+    fn drop(&mut self) {
+        let hook = self.gc.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(hook) = hook {
+            Python::attach(|py| {
+                if let Err(e) = hook.destructor.call1(py, (hook.original,)) {
+                    e.write_unraisable(py, Some(hook.destructor.bind(py)));
+                }
+            });
+        }
+    }
+}
+
+/// `base + index * size`, or an error if it leaves the address space.
+pub(crate) fn offset_addr(base: usize, index: isize, size: usize) -> PyResult<usize> {
+    index
+        .checked_mul(size as isize)
+        .and_then(|delta| base.checked_add_signed(delta))
+        .ok_or_else(|| PyIndexError::new_err("the address leaves the address space"))
+}
+
+fn py_index(obj: &Bound<'_, PyAny>) -> PyResult<isize> {
+    obj.extract::<isize>()
+        .map_err(|_| PyTypeError::new_err("cdata indices must be integers or slices"))
+}
+
+#[pymethods]
+impl CData {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let name = self.cname();
+        let detail = match &self.origin {
+            Origin::Callback(what) => format!("calling {what}"),
+            Origin::Handle(what) => format!("handle to {what}"),
+            Origin::Owning => format!("owning {} bytes", self.data_size().unwrap_or(0)),
+            Origin::Sliced => format!("sliced length {}", self.length),
+            _ if self.released.load(Ordering::Relaxed) => "released".into(),
+            _ => match self.kind {
+                Kind::Primitive => self.primitive_repr(py)?,
+                Kind::Pointer if self.addr == 0 => "NULL".into(),
+                Kind::Record => {
+                    return Ok(format!("<cdata '{name} &' 0x{:x}>", self.addr));
+                }
+                _ => format!("0x{:x}", self.addr),
+            },
+        };
+        Ok(format!("<cdata '{name}' {detail}>"))
+    }
+
+    fn __int__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(v) = self.primitive_int() {
+            return Ok(v.into_pyobject(py)?.into_any().unbind());
+        }
+        if let Some(v) = self.primitive_float() {
+            return Ok((v.trunc() as i128).into_pyobject(py)?.into_any().unbind());
+        }
+        match self.kind {
+            Kind::Pointer | Kind::Array => {
+                Ok(self.address()?.into_pyobject(py)?.into_any().unbind())
+            }
+            _ => Err(PyTypeError::new_err(format!(
+                "int() not supported on cdata '{}'",
+                self.cname()
+            ))),
+        }
+    }
+
+    fn __index__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.primitive_int() {
+            Some(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+            None => Err(PyTypeError::new_err(format!(
+                "cdata '{}' cannot be used as an index",
+                self.cname()
+            ))),
+        }
+    }
+
+    fn __float__(&self) -> PyResult<f64> {
+        self.primitive_float().ok_or_else(|| {
+            PyTypeError::new_err(format!("float() not supported on cdata '{}'", self.cname()))
+        })
+    }
+
+    fn __bool__(&self) -> PyResult<bool> {
+        Ok(match self.kind {
+            Kind::Primitive => self.primitive_float().is_some_and(|v| v != 0.0),
+            Kind::Pointer => self.addr != 0,
+            _ => true,
+        })
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        self.array_len().ok_or_else(|| {
+            PyTypeError::new_err(format!("cdata of type '{}' has no len()", self.cname()))
+        })
+    }
+
+    fn __hash__(&self) -> u64 {
+        match self.kind {
+            Kind::Primitive => self
+                .primitive_int()
+                .map(|v| v as u64)
+                .unwrap_or_else(|| self.primitive_float().map(f64::to_bits).unwrap_or(0)),
+            _ => self.addr as u64,
+        }
+    }
+
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        let Ok(other) = other.cast::<CData>() else {
+            return Ok(py.NotImplemented());
+        };
+        let other = other.get();
+        let result = match (self.kind, other.kind) {
+            (Kind::Primitive, Kind::Primitive) => {
+                match (self.primitive_int(), other.primitive_int()) {
+                    (Some(a), Some(b)) => op.matches(a.cmp(&b)),
+                    _ => match (self.primitive_float(), other.primitive_float()) {
+                        (Some(a), Some(b)) => match a.partial_cmp(&b) {
+                            Some(ord) => op.matches(ord),
+                            None => matches!(op, CompareOp::Ne),
+                        },
+                        _ => return Ok(py.NotImplemented()),
+                    },
+                }
+            }
+            (Kind::Primitive, _) | (_, Kind::Primitive) => {
+                if matches!(op, CompareOp::Eq | CompareOp::Ne) {
+                    matches!(op, CompareOp::Ne)
+                } else {
+                    return Ok(py.NotImplemented());
+                }
+            }
+            _ => op.matches(self.addr.cmp(&other.addr)),
+        };
+        Ok(pyo3::types::PyBool::new(py, result)
+            .to_owned()
+            .into_any()
+            .unbind())
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Ok(slice) = key.cast::<PySlice>() {
+            return Ok(self.slice(py, slice)?.into_any());
+        }
+        let addr = self.element_addr(py_index(key)?)?;
+        let item = self.ctype.get().item_type().expect("indexable");
+        let owner = self.owner();
+        // SAFETY: `addr` is a checked element of an array this cdata keeps
+        // alive, or what a non-NULL pointer points to (C semantics).
+        unsafe { c_to_py(py, item, addr as *const u8, owner.as_ref()) }
+    }
+
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let item = self.ctype.get().item_type().cloned().ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "cdata of type '{}' does not support item assignment",
+                self.cname()
+            ))
+        })?;
+        if let Ok(slice) = key.cast::<PySlice>() {
+            self.check_live()?;
+            let (start, stop) = self.slice_bounds(slice)?;
+            let len = (stop - start) as usize;
+            let addr = offset_addr(self.addr, start, self.elem_size()?)?;
+            let array = CType::array_of(item, Some(len));
+            if let Ok(n) = value.len()
+                && n != len
+                && !value.is_instance_of::<CData>()
+            {
+                return Err(PyValueError::new_err(format!(
+                    "need {len} items to assign to a slice of length {len}, got {n}"
+                )));
+            }
+            // SAFETY: the slice's bytes, within the checked bounds.
+            return unsafe { py_to_c(&array, value, addr as *mut u8, None) };
+        }
+        let addr = self.element_addr(py_index(key)?)?;
+        // SAFETY: as in `__getitem__`.
+        unsafe { py_to_c(&item, value, addr as *mut u8, None) }
+    }
+
+    fn __getattribute__(slf: &Bound<'_, CData>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
+        let this = slf.get();
+        if let Some((record, base)) = this.record_base()? {
+            let key = name.to_str()?;
+            if let CType::Record(r) = record
+                && let Some(body) = r.body()
+                && let Some((offset, field)) = body.field(key)
+            {
+                let py = slf.py();
+                if field.bits.is_some() {
+                    // SAFETY: the record's bytes (see `record_base`).
+                    let bytes = unsafe { std::slice::from_raw_parts(base as *const u8, body.size) };
+                    let v = Value::read_member(field, offset, bytes).map_err(typed_error)?;
+                    let Value::Int(v) = v else {
+                        unreachable!("bitfields are integers")
+                    };
+                    return Ok(v.into_pyobject(py)?.into_any().unbind());
+                }
+                let owner = this.owner();
+                // SAFETY: the member's bytes inside the record.
+                return unsafe {
+                    c_to_py(py, &field.ty, (base + offset) as *const u8, owner.as_ref())
+                };
+            }
+        }
+        generic_getattr(slf.as_any(), name)
+    }
+
+    fn __setattr__(&self, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key = name.to_str()?;
+        if let Some((record, base)) = self.record_base()?
+            && let CType::Record(r) = record
+            && let Some(body) = r.body()
+            && let Some((offset, field)) = body.field(key)
+        {
+            // SAFETY: the record's bytes (see `record_base`).
+            let bytes = unsafe { std::slice::from_raw_parts_mut(base as *mut u8, body.size) };
+            return convert::write_member(field, offset, value, bytes);
+        }
+        Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+            "cdata '{}' has no field '{key}'",
+            self.cname()
+        )))
+    }
+
+    fn __dir__(&self) -> Vec<String> {
+        match self.record_base() {
+            Ok(Some((record, _))) => flat_fields(record).into_iter().map(|f| f.0).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let Ok(n) = other.extract::<isize>() else {
+            return Ok(py.NotImplemented());
+        };
+        self.moved(py, n)
+    }
+
+    fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__add__(py, other)
+    }
+
+    fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Ok(other) = other.cast::<CData>() {
+            let other = other.get();
+            if self.ty() != other.ty()
+                && self.ctype.get().item_type() != other.ctype.get().item_type()
+            {
+                return Err(PyTypeError::new_err(format!(
+                    "cannot subtract cdata '{}' and cdata '{}'",
+                    other.cname(),
+                    self.cname()
+                )));
+            }
+            let size = self.elem_size()?.max(1) as isize;
+            let diff = (self.address()? as isize).wrapping_sub(other.address()? as isize);
+            return Ok((diff / size).into_pyobject(py)?.into_any().unbind());
+        }
+        let Ok(n) = other.extract::<isize>() else {
+            return Ok(py.NotImplemented());
+        };
+        self.moved(
+            py,
+            n.checked_neg()
+                .ok_or_else(|| PyValueError::new_err("offset too large"))?,
+        )
+    }
+
+    #[pyo3(signature = (*args))]
+    fn __call__(
+        slf: &Bound<'_, CData>,
+        args: &Bound<'_, pyo3::types::PyTuple>,
+    ) -> PyResult<Py<PyAny>> {
+        crate::function::call_pointer(slf, args)
+    }
+
+    fn __iter__(slf: &Bound<'_, CData>) -> PyResult<Py<PyAny>> {
+        let this = slf.get();
+        let len = this.array_len().ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "cdata '{}' does not support iteration",
+                this.cname()
+            ))
+        })?;
+        let py = slf.py();
+        let items = PyList::empty(py);
+        for i in 0..len {
+            items.append(this.__getitem__(py, &i.into_pyobject(py)?.into_any())?)?;
+        }
+        Ok(items.try_iter()?.into_any().unbind())
+    }
+
+    fn __enter__(slf: Py<CData>) -> Py<CData> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.release(py)?;
+        Ok(false)
+    }
+}
+
+impl CData {
+    fn primitive_repr(&self, py: Python<'_>) -> PyResult<String> {
+        let ty = self.ty();
+        if let CType::Enum(e) = ty {
+            let v = self.primitive_int().unwrap_or(0);
+            return Ok(match e.values.iter().find(|(_, x)| *x == v) {
+                Some((name, _)) => format!("{v}: {name}"),
+                None => v.to_string(),
+            });
+        }
+        // SAFETY: `inline` holds the value (16 bytes, any scalar fits).
+        let value = unsafe { c_to_py(py, ty, self.inline.as_ptr(), None)? };
+        Ok(value.bind(py).repr()?.to_string())
+    }
+
+    /// `self + n` for pointers and arrays (an array decays to a pointer).
+    fn moved(&self, py: Python<'_>, n: isize) -> PyResult<Py<PyAny>> {
+        let item = match self.kind {
+            Kind::Pointer | Kind::Array => self.ctype.get().item_type().expect("indexable").clone(),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "pointer arithmetic needs a pointer or array, not cdata '{}'",
+                    self.cname()
+                )));
+            }
+        };
+        let addr = offset_addr(self.address()?, n, self.elem_size()?)?;
+        let ty = CType::pointer_to(item);
+        Ok(CData::pointer(py, &ty, addr, self.owner())?.into_any())
+    }
+}
+
+/// Python's own attribute lookup, for names that are not members.
+fn generic_getattr(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
+    // SAFETY: both objects are live; the call returns a new reference or
+    // NULL with an exception set, which `from_owned_ptr_or_err` handles.
+    unsafe {
+        let result = pyo3::ffi::PyObject_GenericGetAttr(obj.as_ptr(), name.as_ptr());
+        Bound::from_owned_ptr_or_err(obj.py(), result).map(Bound::unbind)
+    }
+}

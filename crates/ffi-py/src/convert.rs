@@ -1,0 +1,621 @@
+//! Python objects to C bytes and back, by C type.
+//!
+//! One converter per direction, shared by function calls, `ffi.new`
+//! initialisers, item and member assignment and callbacks. Integers are
+//! range-checked (OverflowError), never truncated; the wrong kind of object
+//! is a TypeError naming the C type expected.
+
+use std::sync::Arc;
+
+use ffi_raw::{CScalar, Type};
+use ffi_typed::{CType, RecordKind, Value};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
+
+use crate::cdata::{CData, Owned};
+use crate::ctypes::{CharKind, char_kind, flat_fields};
+
+/// Memory a conversion made for a call argument (a `str` as `wchar_t *`, a
+/// list as `int *`), freed after the call.
+#[derive(Default)]
+pub(crate) struct Temporaries(Vec<Arc<Owned>>);
+
+/// How an integer type is stored.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IntLayout {
+    pub size: usize,
+    pub signed: bool,
+    pub is_bool: bool,
+}
+
+/// The integer layout of an integer-like C type (not `char` or the wide
+/// character types, which Python sees as bytes and str).
+pub(crate) fn int_layout(ty: &CType) -> Option<IntLayout> {
+    let scalar = match ty {
+        CType::Scalar(s) if char_kind(*s) == CharKind::No => *s,
+        CType::Enum(e) => e.underlying,
+        _ => return None,
+    };
+    if scalar == CScalar::Bool {
+        return Some(IntLayout {
+            size: 1,
+            signed: false,
+            is_bool: true,
+        });
+    }
+    let raw = scalar.raw_type();
+    raw.is_integer().then(|| IntLayout {
+        size: raw.size(),
+        signed: raw.is_signed_integer(),
+        is_bool: false,
+    })
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    if let Ok(cdata) = obj.cast::<CData>() {
+        return format!("cdata '{}'", cdata.get().cname());
+    }
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// TypeError: `obj` cannot initialise a `ty`.
+pub(crate) fn wrong_type(ty: &CType, expected: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!(
+        "initializer for ctype '{ty}' must be {expected}, not {}",
+        type_name(obj)
+    ))
+}
+
+fn overflow(ty: &CType, obj: &Bound<'_, PyAny>) -> PyErr {
+    let shown = obj
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "?".into());
+    PyOverflowError::new_err(format!("integer {shown} does not fit '{ty}'"))
+}
+
+/// A Python int (or a cdata of an integer type, or an object with
+/// `__index__`) as an integer of `layout`, range-checked.
+#[inline]
+pub(crate) fn py_to_int(ty: &CType, layout: IntLayout, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let ptr = obj.as_ptr();
+    // SAFETY: `ptr` is a live object (borrowed from `obj`); these calls take
+    // any object and report failure through the return value and the error
+    // indicator, which is checked right after.
+    let is_long = unsafe { ffi::PyLong_Check(ptr) } != 0;
+    if !is_long {
+        return int_from_other(ty, layout, obj);
+    }
+    if layout.signed {
+        let mut overflowed = 0;
+        // SAFETY: as above.
+        let v = unsafe { ffi::PyLong_AsLongLongAndOverflow(ptr, &mut overflowed) };
+        if overflowed != 0 {
+            return Err(overflow(ty, obj));
+        }
+        if v == -1
+            && let Some(err) = PyErr::take(obj.py())
+        {
+            return Err(err);
+        }
+        let bits = layout.size as u32 * 8;
+        if bits < 64 && (v < -(1i64 << (bits - 1)) || v >= 1i64 << (bits - 1)) {
+            return Err(overflow(ty, obj));
+        }
+        Ok(v as u64)
+    } else {
+        let mut overflowed = 0;
+        // SAFETY: as above.
+        let v = unsafe { ffi::PyLong_AsLongLongAndOverflow(ptr, &mut overflowed) };
+        let v = if overflowed > 0 {
+            // Beyond i64: only the top half of u64 remains possible.
+            // SAFETY: as above.
+            let u = unsafe { ffi::PyLong_AsUnsignedLongLong(ptr) };
+            if u == u64::MAX && PyErr::take(obj.py()).is_some() {
+                return Err(overflow(ty, obj));
+            }
+            u
+        } else if overflowed < 0 || v < 0 {
+            if v == -1
+                && overflowed == 0
+                && let Some(err) = PyErr::take(obj.py())
+            {
+                return Err(err);
+            }
+            return Err(overflow(ty, obj));
+        } else {
+            v as u64
+        };
+        let max = if layout.is_bool {
+            1
+        } else if layout.size == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (layout.size * 8)) - 1
+        };
+        if v > max {
+            return Err(overflow(ty, obj));
+        }
+        Ok(v)
+    }
+}
+
+#[cold]
+fn int_from_other(ty: &CType, layout: IntLayout, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if let Ok(cdata) = obj.cast::<CData>()
+        && let Some(v) = cdata.get().primitive_int()
+    {
+        let py = obj.py();
+        return py_to_int(ty, layout, &v.into_pyobject(py)?.into_any());
+    }
+    if let CType::Enum(e) = ty
+        && let Ok(name) = obj.cast::<PyString>()
+    {
+        let name = name.to_str()?;
+        let found = e.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        let v = found.ok_or_else(|| {
+            PyValueError::new_err(format!("'{name}' is not an enumerator of '{ty}'"))
+        })?;
+        return py_to_int(ty, layout, &v.into_pyobject(obj.py())?.into_any());
+    }
+    if obj.is_instance_of::<PyFloat>() || !obj.hasattr("__index__")? {
+        return Err(wrong_type(ty, "an integer", obj));
+    }
+    let index = obj.call_method0("__index__")?;
+    py_to_int(ty, layout, &index)
+}
+
+/// A Python number as a double.
+#[inline]
+pub(crate) fn py_to_f64(ty: &CType, obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+    // SAFETY: `obj` is live; PyFloat_AsDouble accepts any object and sets
+    // the error indicator on failure, checked right after.
+    let v = unsafe { ffi::PyFloat_AsDouble(obj.as_ptr()) };
+    if v == -1.0
+        && let Some(_err) = PyErr::take(obj.py())
+    {
+        if let Ok(cdata) = obj.cast::<CData>()
+            && let Some(v) = cdata.get().primitive_float()
+        {
+            return Ok(v);
+        }
+        return Err(wrong_type(ty, "a float", obj));
+    }
+    Ok(v)
+}
+
+fn byte_from(ty: &CType, obj: &Bound<'_, PyAny>) -> PyResult<u8> {
+    if let Ok(b) = obj.cast::<PyBytes>()
+        && let [byte] = b.as_bytes()
+    {
+        return Ok(*byte);
+    }
+    if let Ok(b) = obj.cast::<pyo3::types::PyByteArray>()
+        && b.len() == 1
+    {
+        return Ok(b.to_vec()[0]);
+    }
+    if let Ok(cdata) = obj.cast::<CData>()
+        && cdata.get().ctype.get().ty == CType::Scalar(CScalar::Char)
+    {
+        return Ok(cdata.get().inline[0]);
+    }
+    Err(wrong_type(ty, "a bytes of length 1", obj))
+}
+
+fn wide_from(ty: &CType, size: usize, obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        let s = s.to_cow()?;
+        let mut chars = s.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            let code = c as u32;
+            if size == 2 && code > 0xffff {
+                return Err(PyValueError::new_err(format!(
+                    "character U+{code:04X} does not fit '{ty}' (one UTF-16 unit)"
+                )));
+            }
+            return Ok(code);
+        }
+    }
+    if let Ok(cdata) = obj.cast::<CData>()
+        && cdata.get().ctype.get().ty == *ty
+    {
+        let b = &cdata.get().inline;
+        return Ok(match size {
+            2 => u32::from(u16::from_le_bytes([b[0], b[1]])),
+            _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        });
+    }
+    Err(wrong_type(ty, "a str of length 1", obj))
+}
+
+/// Whether a pointer to `given` may be passed where a pointer to
+/// `expected` is wanted: the same type, or either side `void *` / `char *`.
+pub(crate) fn pointer_compatible(expected: &CType, given: &CType) -> bool {
+    let anything = |t: &CType| matches!(t, CType::Void | CType::Scalar(CScalar::Char));
+    expected == given || anything(expected) || anything(given)
+}
+
+/// Writes `obj` as a C `ty` at `dst`.
+///
+/// `temps` is `Some` for call arguments, which may take objects that need
+/// memory of their own (bytes as `char *` point into the bytes object
+/// itself; a str or a list as a pointer gets a temporary array).
+///
+/// # Safety
+/// `dst` must be valid for writing `ty.size()` bytes.
+pub(crate) unsafe fn py_to_c(
+    ty: &CType,
+    obj: &Bound<'_, PyAny>,
+    dst: *mut u8,
+    temps: Option<&mut Temporaries>,
+) -> PyResult<()> {
+    let size = ty.size().map_err(crate::errors::typed_error)?;
+    // SAFETY: the caller guarantees `dst` is valid for `size` bytes.
+    let out = unsafe { std::slice::from_raw_parts_mut(dst, size) };
+    if let Some(layout) = int_layout(ty) {
+        let v = py_to_int(ty, layout, obj)?;
+        out.copy_from_slice(&v.to_le_bytes()[..size]);
+        return Ok(());
+    }
+    match ty {
+        CType::Scalar(s) => match (char_kind(*s), s.raw_type()) {
+            (CharKind::Byte, _) => out[0] = byte_from(ty, obj)?,
+            (CharKind::Wide, _) => {
+                let code = wide_from(ty, size, obj)?;
+                out.copy_from_slice(&code.to_le_bytes()[..size]);
+            }
+            (_, Type::F32) => out.copy_from_slice(&(py_to_f64(ty, obj)? as f32).to_le_bytes()),
+            (_, Type::F64) => out.copy_from_slice(&py_to_f64(ty, obj)?.to_le_bytes()),
+            (_, Type::LongDouble) => {
+                let v = match obj.cast::<CData>() {
+                    Ok(c) if c.get().ctype.get().ty == *ty => {
+                        out.copy_from_slice(&c.get().inline[..size]);
+                        return Ok(());
+                    }
+                    _ => py_to_f64(ty, obj)?,
+                };
+                let Value::LongDouble(bytes) = Value::long_double_from_f64(v) else {
+                    unreachable!("long_double_from_f64 makes a long double")
+                };
+                out.copy_from_slice(&bytes[..size]);
+            }
+            _ => unreachable!("integers are handled above"),
+        },
+        CType::Pointer(to) => {
+            let addr = pointer_from(ty, to, obj, temps)?;
+            out.copy_from_slice(&addr.to_le_bytes());
+        }
+        CType::Record(r) => record_from(ty, r.kind(), obj, out)?,
+        CType::Array(elem, len) => array_from(ty, elem, len.unwrap_or(0), obj, out)?,
+        CType::Void | CType::Function(_) | CType::Enum(_) => {
+            return Err(PyTypeError::new_err(format!(
+                "cannot store a value of '{ty}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The address a Python object stands for as a `ty` (`to *`).
+fn pointer_from(
+    ty: &CType,
+    to: &CType,
+    obj: &Bound<'_, PyAny>,
+    temps: Option<&mut Temporaries>,
+) -> PyResult<usize> {
+    if let Ok(cdata) = obj.cast::<CData>() {
+        let cdata = cdata.get();
+        let given = cdata.ctype.get();
+        if let Some(item) = given.item_type()
+            && pointer_compatible(to, item)
+        {
+            return cdata.address();
+        }
+        return Err(wrong_type(ty, "a cdata pointer", obj));
+    }
+    if let CType::Function(_) = to
+        && let Some(addr) = crate::function::function_address(obj, to)
+    {
+        return Ok(addr);
+    }
+    if let Some(temps) = temps {
+        if let Ok(bytes) = obj.cast::<PyBytes>()
+            && matches!(
+                to,
+                CType::Scalar(CScalar::Char | CScalar::SChar | CScalar::UChar)
+            )
+        {
+            // Points into the bytes object, which the caller's argument
+            // keeps alive for the whole call.
+            return Ok(bytes.as_bytes().as_ptr() as usize);
+        }
+        let to_array = |len: usize| CType::array_of(to.clone(), Some(len));
+        let temporary = if let Ok(s) = obj.cast::<PyString>()
+            && matches!(to, CType::Scalar(s) if char_kind(*s) == CharKind::Wide)
+        {
+            let units = wide_units(to, &s.to_cow()?)?;
+            Some((to_array(units + 1), obj.clone()))
+        } else if (obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>())
+            && to.size().is_ok()
+        {
+            Some((to_array(obj.len()?), obj.clone()))
+        } else {
+            None
+        };
+        if let Some((array_ty, init)) = temporary {
+            let owned = Arc::new(Owned::zeroed(&array_ty)?);
+            // SAFETY: the allocation is exactly `array_ty`'s size.
+            unsafe { py_to_c(&array_ty, &init, owned.addr() as *mut u8, None)? };
+            let addr = owned.addr();
+            temps.0.push(owned);
+            return Ok(addr);
+        }
+    }
+    Err(wrong_type(ty, "a cdata pointer", obj))
+}
+
+/// How many code units `s` takes as an array of the wide type `to`.
+fn wide_units(to: &CType, s: &str) -> PyResult<usize> {
+    let size = to.size().map_err(crate::errors::typed_error)?;
+    Ok(if size == 2 {
+        s.encode_utf16().count()
+    } else {
+        s.chars().count()
+    })
+}
+
+fn record_from(
+    ty: &CType,
+    kind: RecordKind,
+    obj: &Bound<'_, PyAny>,
+    out: &mut [u8],
+) -> PyResult<()> {
+    if let Ok(cdata) = obj.cast::<CData>() {
+        let cdata = cdata.get();
+        if cdata.ctype.get().ty == *ty {
+            out.copy_from_slice(cdata.bytes()?);
+            return Ok(());
+        }
+        return Err(wrong_type(
+            ty,
+            "a list or tuple or dict or struct-cdata",
+            obj,
+        ));
+    }
+    let fields = flat_fields(ty);
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        for (key, value) in dict.iter() {
+            let name: String = key.extract()?;
+            let (_, offset, field) = fields
+                .iter()
+                .find(|(n, ..)| *n == name)
+                .ok_or_else(|| PyKeyError::new_err(format!("'{ty}' has no field '{name}'")))?;
+            write_member(field, *offset, &value, out)?;
+        }
+        return Ok(());
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let items: Vec<Bound<'_, PyAny>> = obj.try_iter()?.collect::<PyResult<_>>()?;
+        let limit = if kind == RecordKind::Union {
+            1
+        } else {
+            fields.len()
+        };
+        if items.len() > limit {
+            return Err(PyIndexError::new_err(format!(
+                "too many initializers for '{ty}' ({} > {limit})",
+                items.len()
+            )));
+        }
+        for (item, (_, offset, field)) in items.iter().zip(&fields) {
+            write_member(field, *offset, item, out)?;
+        }
+        return Ok(());
+    }
+    Err(wrong_type(
+        ty,
+        "a list or tuple or dict or struct-cdata",
+        obj,
+    ))
+}
+
+/// Writes one member of a record whose bytes are `record`.
+pub(crate) fn write_member(
+    field: &ffi_typed::Field,
+    offset: usize,
+    obj: &Bound<'_, PyAny>,
+    record: &mut [u8],
+) -> PyResult<()> {
+    if field.bits.is_some() {
+        let layout = int_layout(&field.ty).expect("bitfields have integer types");
+        let v = py_to_int(&field.ty, layout, obj)?;
+        let v = if layout.signed {
+            i128::from(sign_extend(v, layout.size))
+        } else {
+            i128::from(v)
+        };
+        return Value::Int(v)
+            .write_member(field, offset, record)
+            .map_err(crate::errors::typed_error);
+    }
+    let size = field.ty.size().map_err(crate::errors::typed_error)?;
+    let slot = &mut record[offset..offset + size];
+    // SAFETY: `slot` is exactly the member's bytes.
+    unsafe { py_to_c(&field.ty, obj, slot.as_mut_ptr(), None) }
+}
+
+fn sign_extend(v: u64, size: usize) -> i64 {
+    let shift = 64 - size as u32 * 8;
+    ((v << shift) as i64) >> shift
+}
+
+fn array_from(
+    ty: &CType,
+    elem: &CType,
+    len: usize,
+    obj: &Bound<'_, PyAny>,
+    out: &mut [u8],
+) -> PyResult<()> {
+    let elem_size = elem.size().map_err(crate::errors::typed_error)?;
+    if let Ok(cdata) = obj.cast::<CData>() {
+        let cdata = cdata.get();
+        if cdata.ctype.get().ty == *ty {
+            out.copy_from_slice(cdata.bytes()?);
+            return Ok(());
+        }
+        return Err(wrong_type(ty, "a list or tuple", obj));
+    }
+    let too_long = |n: usize| {
+        PyIndexError::new_err(format!("initializer of length {n} is too long for '{ty}'"))
+    };
+    if let CType::Scalar(s) = elem {
+        match char_kind(*s) {
+            CharKind::Byte => {
+                if let Ok(bytes) = obj.cast::<PyBytes>() {
+                    let bytes = bytes.as_bytes();
+                    if bytes.len() > len {
+                        return Err(too_long(bytes.len()));
+                    }
+                    out[..bytes.len()].copy_from_slice(bytes);
+                    return Ok(());
+                }
+            }
+            CharKind::Wide => {
+                if let Ok(s) = obj.cast::<PyString>() {
+                    let s = s.to_cow()?;
+                    let units: Vec<u32> = if elem_size == 2 {
+                        s.encode_utf16().map(u32::from).collect()
+                    } else {
+                        s.chars().map(|c| c as u32).collect()
+                    };
+                    if units.len() > len {
+                        return Err(too_long(units.len()));
+                    }
+                    for (i, unit) in units.iter().enumerate() {
+                        out[i * elem_size..(i + 1) * elem_size]
+                            .copy_from_slice(&unit.to_le_bytes()[..elem_size]);
+                    }
+                    return Ok(());
+                }
+            }
+            CharKind::No => {}
+        }
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let n = obj.len()?;
+        if n > len {
+            return Err(too_long(n));
+        }
+        for (i, item) in obj.try_iter()?.enumerate() {
+            let slot = &mut out[i * elem_size..(i + 1) * elem_size];
+            // SAFETY: `slot` is exactly one element.
+            unsafe { py_to_c(elem, &item?, slot.as_mut_ptr(), None)? };
+        }
+        return Ok(());
+    }
+    Err(wrong_type(ty, "a list or tuple", obj))
+}
+
+/// Reads a C `ty` at `src` as a Python object: numbers, bytes and str for
+/// scalars, cdata for pointers, and cdata *into* the memory for records and
+/// arrays (keeping `owner`, the memory's owner, alive).
+///
+/// # Safety
+/// `src` must be valid for reading `ty.size()` bytes, and for records and
+/// arrays stay valid while `owner` lives (or for as long as C keeps it).
+pub(crate) unsafe fn c_to_py(
+    py: Python<'_>,
+    ty: &CType,
+    src: *const u8,
+    owner: Option<&Arc<Owned>>,
+) -> PyResult<Py<PyAny>> {
+    if let Some(layout) = int_layout(ty) {
+        let mut buf = [0u8; 8];
+        // SAFETY: the caller guarantees `src` is readable for the size.
+        unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), layout.size) };
+        let raw = u64::from_le_bytes(buf);
+        return Ok(if layout.is_bool {
+            pyo3::types::PyBool::new(py, raw != 0)
+                .to_owned()
+                .into_any()
+                .unbind()
+        } else if layout.signed {
+            sign_extend(raw, layout.size)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()
+        } else {
+            raw.into_pyobject(py)?.into_any().unbind()
+        });
+    }
+    let size = ty.size().map_err(crate::errors::typed_error)?;
+    // SAFETY: as above.
+    let bytes = unsafe { std::slice::from_raw_parts(src, size) };
+    Ok(match ty {
+        CType::Scalar(s) => match (char_kind(*s), s.raw_type()) {
+            (CharKind::Byte, _) => PyBytes::new(py, &bytes[..1]).into_any().unbind(),
+            (CharKind::Wide, _) => {
+                let mut buf = [0u8; 4];
+                buf[..size].copy_from_slice(bytes);
+                wide_to_str(py, &[u32::from_le_bytes(buf)], size)?
+            }
+            (_, Type::F32) => f64::from(f32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            (_, Type::F64) => f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            (_, Type::LongDouble) => {
+                let mut buf = [0u8; 16];
+                buf[..size].copy_from_slice(bytes);
+                Value::LongDouble(buf)
+                    .long_double_to_f64()
+                    .expect("a long double")
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind()
+            }
+            _ => unreachable!("integers are handled above"),
+        },
+        CType::Pointer(_) => {
+            let addr = usize::from_le_bytes(bytes.try_into().expect("pointer-sized"));
+            CData::pointer(py, ty, addr, None)?.into_any()
+        }
+        CType::Record(_) | CType::Array(..) => {
+            CData::view(py, ty, src as usize, owner.cloned())?.into_any()
+        }
+        CType::Void | CType::Function(_) | CType::Enum(_) => {
+            return Err(PyTypeError::new_err(format!(
+                "cannot read a value of '{ty}'"
+            )));
+        }
+    })
+}
+
+/// Code units of a wide type (`size` bytes each) as a str; UTF-16 for
+/// 2-byte units, code points for 4-byte ones.
+pub(crate) fn wide_to_str(py: Python<'_>, units: &[u32], size: usize) -> PyResult<Py<PyAny>> {
+    let s: String = if size == 2 {
+        let units: Vec<u16> = units.iter().map(|&u| u as u16).collect();
+        String::from_utf16(&units)
+            .map_err(|e| PyValueError::new_err(format!("invalid UTF-16: {e}")))?
+    } else {
+        units
+            .iter()
+            .map(|&u| {
+                char::from_u32(u).ok_or_else(|| {
+                    PyValueError::new_err(format!("0x{u:x} is not a valid character"))
+                })
+            })
+            .collect::<PyResult<_>>()?
+    };
+    Ok(PyString::new(py, &s).into_any().unbind())
+}

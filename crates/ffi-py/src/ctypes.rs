@@ -1,0 +1,336 @@
+//! `CType` objects: the Python face of `ffi_typed::CType`.
+//!
+//! One process has one `CType` object per exact type, whichever `FFI`
+//! instance asked for it (interned in [`ctype_object`]). Compatibility of
+//! cdata with a declared type uses `CType`'s own equality, under which a
+//! named struct equals any struct of that name: a cdata made by one `FFI`
+//! is accepted where another declared the same type.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use ffi_raw::CScalar;
+use ffi_typed::{CType, RecordKind};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+/// A C type, as `ffi.typeof()` returns it.
+#[pyclass(name = "CType", module = "ffi_py", frozen)]
+pub struct PyCType {
+    pub(crate) ty: CType,
+    /// `sizeof`, if complete.
+    pub(crate) size: Option<usize>,
+    /// The C spelling (`int *`, `struct point`).
+    pub(crate) cname: String,
+}
+
+impl PyCType {
+    /// The pointed-to or element type, for pointers and arrays.
+    pub(crate) fn item_type(&self) -> Option<&CType> {
+        match &self.ty {
+            CType::Pointer(to) => Some(to),
+            CType::Array(elem, _) => Some(elem),
+            _ => None,
+        }
+    }
+}
+
+/// Exact identity: structs, unions and enums by declaration, the rest
+/// structurally. (Two `FFI`s may declare different `struct foo`s; each gets
+/// its own object, and `CType`'s name-based equality decides compatibility.)
+struct Exact(CType);
+
+fn same(a: &CType, b: &CType) -> bool {
+    match (a, b) {
+        (CType::Void, CType::Void) => true,
+        (CType::Scalar(x), CType::Scalar(y)) => x == y,
+        (CType::Pointer(x), CType::Pointer(y)) => same(x, y),
+        (CType::Array(x, n), CType::Array(y, m)) => n == m && same(x, y),
+        (CType::Record(x), CType::Record(y)) => Arc::ptr_eq(x, y),
+        (CType::Enum(x), CType::Enum(y)) => Arc::ptr_eq(x, y),
+        (CType::Function(x), CType::Function(y)) => {
+            x.variadic == y.variadic
+                && same(&x.ret, &y.ret)
+                && x.params.len() == y.params.len()
+                && x.params.iter().zip(&y.params).all(|(p, q)| same(p, q))
+        }
+        _ => false,
+    }
+}
+
+fn hash_exact<H: Hasher>(ty: &CType, h: &mut H) {
+    std::mem::discriminant(ty).hash(h);
+    match ty {
+        CType::Void => {}
+        CType::Scalar(s) => s.hash(h),
+        CType::Pointer(to) => hash_exact(to, h),
+        CType::Array(elem, len) => {
+            len.hash(h);
+            hash_exact(elem, h);
+        }
+        CType::Record(r) => (Arc::as_ptr(r) as usize).hash(h),
+        CType::Enum(e) => (Arc::as_ptr(e) as usize).hash(h),
+        CType::Function(f) => {
+            f.variadic.hash(h);
+            f.params.len().hash(h);
+            hash_exact(&f.ret, h);
+        }
+    }
+}
+
+impl PartialEq for Exact {
+    fn eq(&self, other: &Exact) -> bool {
+        same(&self.0, &other.0)
+    }
+}
+impl Eq for Exact {}
+impl Hash for Exact {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        hash_exact(&self.0, h)
+    }
+}
+
+static INTERNED: Mutex<Option<HashMap<Exact, Py<PyCType>>>> = Mutex::new(None);
+
+/// The one `CType` object for `ty`.
+pub(crate) fn ctype_object(py: Python<'_>, ty: &CType) -> PyResult<Py<PyCType>> {
+    let key = Exact(ty.clone());
+    // The lock is never held across Python code, so it cannot deadlock with
+    // the GIL.
+    if let Some(found) = INTERNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+    {
+        return Ok(found.clone_ref(py));
+    }
+    let object = Py::new(
+        py,
+        PyCType {
+            ty: ty.clone(),
+            size: ty.size().ok(),
+            cname: ty.to_string(),
+        },
+    )?;
+    let mut table = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = table
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_insert(object);
+    Ok(entry.clone_ref(py))
+}
+
+/// cffi's name for the kind of a type.
+pub(crate) fn kind_name(ty: &CType) -> &'static str {
+    match ty {
+        CType::Void => "void",
+        CType::Scalar(_) => "primitive",
+        CType::Pointer(_) => "pointer",
+        CType::Array(..) => "array",
+        CType::Record(r) if r.kind() == RecordKind::Union => "union",
+        CType::Record(_) => "struct",
+        CType::Enum(_) => "enum",
+        CType::Function(_) => "function",
+    }
+}
+
+/// A struct or union member, as `CType.fields` lists it.
+#[pyclass(name = "CField", module = "ffi_py", frozen)]
+pub struct CField {
+    #[pyo3(get, name = "type")]
+    ty: Py<PyCType>,
+    #[pyo3(get)]
+    offset: usize,
+    /// Bit position in the storage unit at `offset`; -1 for a plain member.
+    #[pyo3(get)]
+    bitshift: i64,
+    /// Width in bits; -1 for a plain member.
+    #[pyo3(get)]
+    bitsize: i64,
+    #[pyo3(get)]
+    flags: i64,
+}
+
+#[pymethods]
+impl CField {
+    fn __repr__(&self) -> String {
+        format!("<CField {} at offset {}>", self.ty.get().cname, self.offset)
+    }
+}
+
+/// Every named member of a record, anonymous members' members included,
+/// with offsets from the record's start.
+pub(crate) fn flat_fields(ty: &CType) -> Vec<(String, usize, ffi_typed::Field)> {
+    let mut out = Vec::new();
+    fn walk(ty: &CType, base: usize, out: &mut Vec<(String, usize, ffi_typed::Field)>) {
+        let CType::Record(r) = ty else { return };
+        let Some(body) = r.body() else { return };
+        for field in &body.fields {
+            match &field.name {
+                Some(name) => out.push((name.clone(), base + field.offset, field.clone())),
+                None => walk(&field.ty, base + field.offset, out),
+            }
+        }
+    }
+    walk(ty, 0, &mut out);
+    out
+}
+
+#[pymethods]
+impl PyCType {
+    /// `'primitive'`, `'pointer'`, `'array'`, `'struct'`, `'union'`,
+    /// `'enum'`, `'function'` or `'void'`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        kind_name(&self.ty)
+    }
+
+    /// The C spelling of the type.
+    #[getter]
+    fn cname(&self) -> &str {
+        &self.cname
+    }
+
+    /// The pointed-to type of a pointer, the element type of an array.
+    #[getter]
+    fn item(&self, py: Python<'_>) -> PyResult<Option<Py<PyCType>>> {
+        self.item_type().map(|t| ctype_object(py, t)).transpose()
+    }
+
+    /// The length of an array (`None` for `T[]`).
+    #[getter]
+    fn length(&self) -> Option<usize> {
+        match &self.ty {
+            CType::Array(_, len) => *len,
+            _ => None,
+        }
+    }
+
+    /// A struct's or union's members as `(name, CField)` pairs; `None` while
+    /// opaque.
+    #[getter]
+    fn fields<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let CType::Record(r) = &self.ty else {
+            return Ok(None);
+        };
+        if r.body().is_none() {
+            return Ok(None);
+        }
+        let list = PyList::empty(py);
+        for (name, offset, field) in flat_fields(&self.ty) {
+            let (bitshift, bitsize) = match field.bits {
+                Some(b) => (i64::from(b.shift), i64::from(b.width)),
+                None => (-1, -1),
+            };
+            let cfield = CField {
+                ty: ctype_object(py, &field.ty)?,
+                offset,
+                bitshift,
+                bitsize,
+                flags: 0,
+            };
+            list.append((name, Py::new(py, cfield)?))?;
+        }
+        Ok(Some(list))
+    }
+
+    /// A function type's parameter types.
+    #[getter]
+    fn args<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let CType::Function(f) = &self.ty else {
+            return Ok(None);
+        };
+        let params = f
+            .params
+            .iter()
+            .map(|p| ctype_object(py, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Some(PyTuple::new(py, params)?))
+    }
+
+    /// A function type's return type.
+    #[getter]
+    fn result(&self, py: Python<'_>) -> PyResult<Option<Py<PyCType>>> {
+        match &self.ty {
+            CType::Function(f) => Ok(Some(ctype_object(py, &f.ret)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether a function type is variadic.
+    #[getter]
+    fn ellipsis(&self) -> Option<bool> {
+        match &self.ty {
+            CType::Function(f) => Some(f.variadic),
+            _ => None,
+        }
+    }
+
+    /// The calling convention (always the platform default, 2 as in cffi).
+    #[getter]
+    fn abi(&self) -> Option<i32> {
+        matches!(self.ty, CType::Function(_)).then_some(2)
+    }
+
+    /// An enum's `{value: name}`.
+    #[getter]
+    fn elements(&self) -> Option<HashMap<i128, String>> {
+        match &self.ty {
+            CType::Enum(e) => Some(
+                e.values
+                    .iter()
+                    .rev()
+                    .map(|(n, v)| (*v, n.clone()))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// An enum's `{name: value}`.
+    #[getter]
+    fn relements(&self) -> Option<HashMap<String, i128>> {
+        match &self.ty {
+            CType::Enum(e) => Some(e.values.iter().cloned().collect()),
+            _ => None,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ctype '{}'>", self.cname)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyCType>()
+            .is_ok_and(|o| same(&self.ty, &o.get().ty))
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        hash_exact(&self.ty, &mut h);
+        h.finish()
+    }
+}
+
+/// How Python sees a scalar: `char` as one byte of `bytes`, the wide
+/// character types as one character of `str`, the rest as numbers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum CharKind {
+    /// Not a character type.
+    No,
+    /// `char`.
+    Byte,
+    /// `wchar_t`, `char16_t`, `char32_t`.
+    Wide,
+}
+
+pub(crate) fn char_kind(s: CScalar) -> CharKind {
+    match s {
+        CScalar::Char => CharKind::Byte,
+        CScalar::WChar | CScalar::Char16 | CScalar::Char32 => CharKind::Wide,
+        _ => CharKind::No,
+    }
+}

@@ -1,0 +1,56 @@
+//! The exception classes of `ffi_py` and the mapping of lower-layer errors
+//! onto Python's exception classes.
+
+use pyo3::PyErr;
+use pyo3::create_exception;
+use pyo3::exceptions::{
+    PyAttributeError, PyException, PyIndexError, PyOverflowError, PyTypeError, PyValueError,
+};
+
+create_exception!(
+    ffi_py,
+    FFIError,
+    PyException,
+    "A C-level error (`ffi.error`): a bad cast, a NULL dereference, a closed library."
+);
+create_exception!(
+    ffi_py,
+    CDefError,
+    PyException,
+    "A malformed or unsupported declaration (with its line and column)."
+);
+create_exception!(
+    ffi_py,
+    VerificationError,
+    PyException,
+    "Kept for cffi compatibility: ffi_py has no API (compiled) mode."
+);
+create_exception!(
+    ffi_py,
+    VerificationMissing,
+    PyException,
+    "Kept for cffi compatibility: ffi_py has no API (compiled) mode."
+);
+
+/// A typed-layer error as the Python exception a cffi user expects.
+pub(crate) fn typed_error(e: ffi_typed::Error) -> PyErr {
+    use ffi_typed::Error as E;
+    let message = e.to_string();
+    match e {
+        E::OutOfRange(_) => PyOverflowError::new_err(message),
+        E::IndexOutOfBounds { .. } => PyIndexError::new_err(message),
+        E::UnknownField { .. } => PyAttributeError::new_err(message),
+        E::Parse(_) => CDefError::new_err(message),
+        E::NullPointer(_) => FFIError::new_err(message),
+        E::Incomplete(_) | E::Layout { .. } | E::AlreadyComplete(_) | E::Value(_) => {
+            PyValueError::new_err(message)
+        }
+        E::Argument { .. } => PyTypeError::new_err(message),
+        _ => FFIError::new_err(message),
+    }
+}
+
+/// A raw-layer error as a Python exception.
+pub(crate) fn raw_error(e: ffi_raw::Error) -> PyErr {
+    FFIError::new_err(e.to_string())
+}

@@ -1,0 +1,1067 @@
+//! The `FFI` class: cffi's ABI-mode API over one namespace of declarations.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use ffi_raw::CScalar;
+use ffi_typed::{CType, Declarations, Packing, ParseOptions, TagKind};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+use crate::cdata::{CData, Kind, Origin, Owned, offset_addr};
+use crate::convert::{c_to_py, int_layout, py_to_c, wide_to_str};
+use crate::ctypes::{CharKind, PyCType, char_kind, ctype_object};
+use crate::errors::{CDefError, FFIError, typed_error};
+use crate::library::Lib;
+
+/// Declarations shared by an `FFI` and the libraries it opened.
+pub(crate) struct FfiState {
+    pub(crate) decls: RwLock<Declarations>,
+    /// `typeof` results by spelling; cleared by every `cdef`.
+    types: Mutex<HashMap<String, Py<PyCType>>>,
+}
+
+impl FfiState {
+    pub(crate) fn decls(&self) -> std::sync::RwLockReadGuard<'_, Declarations> {
+        self.decls.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// cffi's `FFI` object.
+#[pyclass(name = "FFI", module = "ffi_py", subclass, frozen)]
+pub struct Ffi {
+    pub(crate) state: Arc<FfiState>,
+}
+
+/// Keyword arguments `new_allocator` fixes for its allocations.
+#[pyclass(name = "Allocator", module = "ffi_py", frozen)]
+pub struct Allocator {
+    ffi: Py<Ffi>,
+    alloc: Option<Py<PyAny>>,
+    free: Option<Py<PyAny>>,
+    clear: bool,
+}
+
+impl Ffi {
+    /// The C type a `cdecl` argument names: a CType, or a type spelling.
+    pub(crate) fn resolve(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyCType>> {
+        if let Ok(ctype) = cdecl.cast::<PyCType>() {
+            return Ok(ctype.clone().unbind());
+        }
+        let Ok(spelling) = cdecl.cast::<PyString>() else {
+            return Err(PyTypeError::new_err(format!(
+                "expected a C type name (str) or a CType, not {}",
+                cdecl.get_type().name()?
+            )));
+        };
+        let spelling = spelling.to_str()?;
+        let mut cache = self.state.types.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(spelling) {
+            return Ok(found.clone_ref(py));
+        }
+        let ty = self
+            .state
+            .decls()
+            .parse_type(spelling)
+            .map_err(|e| CDefError::new_err(format!("cannot parse \"{spelling}\"\n{e}")))?;
+        let object = ctype_object(py, &ty)?;
+        cache.insert(spelling.to_string(), object.clone_ref(py));
+        Ok(object)
+    }
+
+    fn resolve_ty(&self, py: Python<'_>, cdecl: &Bound<'_, PyAny>) -> PyResult<CType> {
+        Ok(self.resolve(py, cdecl)?.get().ty.clone())
+    }
+
+    /// `new` with a given allocator (ffi_py's own when `custom` is None).
+    fn allocate(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        init: Option<&Bound<'_, PyAny>>,
+        custom: Option<&Allocator>,
+    ) -> PyResult<Py<CData>> {
+        let ctype = self.resolve(py, cdecl)?;
+        let ty = &ctype.get().ty;
+        let init = init.filter(|i| !i.is_none());
+        // What the memory holds: the pointed-to type, or the whole array.
+        let (storage, length) = match ty {
+            CType::Pointer(to) => {
+                if to.size().is_err() {
+                    return Err(PyTypeError::new_err(format!(
+                        "cannot instantiate ctype '{to}' of unknown size"
+                    )));
+                }
+                ((**to).clone(), None)
+            }
+            CType::Array(elem, Some(n)) => (CType::array_of((**elem).clone(), Some(*n)), Some(*n)),
+            CType::Array(elem, None) => {
+                let n = open_array_length(elem, init)?;
+                (CType::array_of((**elem).clone(), Some(n)), Some(n))
+            }
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "expected a pointer or array ctype, got '{ty}'"
+                )));
+            }
+        };
+        let owned = match custom {
+            Some(allocator) if allocator.alloc.is_some() => {
+                allocator.custom_memory(py, &storage)?
+            }
+            _ => Owned::zeroed(&storage)?,
+        };
+        if let Some(init) = init {
+            // SAFETY: the allocation is `storage`'s size.
+            unsafe { py_to_c(&storage, init, owned.addr() as *mut u8, None)? };
+        }
+        CData::owning(py, ty, owned, length, Origin::Owning)
+    }
+}
+
+/// The length of `T[]` from `new`'s initialiser: a count, or one element
+/// per item (plus a terminating NUL for bytes and str).
+fn open_array_length(elem: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    let Some(init) = init else {
+        return Err(PyTypeError::new_err(
+            "new() of an array of unspecified length needs a length or an initializer",
+        ));
+    };
+    if let Ok(n) = init.extract::<isize>()
+        && !init.is_instance_of::<PyBytes>()
+    {
+        return usize::try_from(n)
+            .map_err(|_| PyValueError::new_err(format!("negative array length {n}")));
+    }
+    if let CType::Scalar(s) = elem {
+        match char_kind(*s) {
+            CharKind::Byte if init.is_instance_of::<PyBytes>() => return Ok(init.len()? + 1),
+            CharKind::Wide if init.is_instance_of::<PyString>() => {
+                let s: String = init.extract()?;
+                let units = if elem.size().unwrap_or(4) == 2 {
+                    s.encode_utf16().count()
+                } else {
+                    s.chars().count()
+                };
+                return Ok(units + 1);
+            }
+            _ => {}
+        }
+    }
+    init.len()
+}
+
+impl Allocator {
+    fn custom_memory(&self, py: Python<'_>, storage: &CType) -> PyResult<Owned> {
+        let size = storage.size().map_err(typed_error)?;
+        let alloc = self.alloc.as_ref().expect("custom allocator");
+        let allocated = alloc.call1(py, (size,))?;
+        let addr = match allocated.bind(py).cast::<CData>() {
+            Ok(cdata) => cdata.get().address()?,
+            Err(_) => allocated.extract::<usize>(py).map_err(|_| {
+                PyTypeError::new_err("the allocator must return a cdata pointer or an integer")
+            })?,
+        };
+        if addr == 0 {
+            return Err(pyo3::exceptions::PyMemoryError::new_err(format!(
+                "the allocator returned NULL for {size} bytes"
+            )));
+        }
+        if self.clear {
+            // SAFETY: the allocator promised `size` writable bytes at `addr`.
+            unsafe { std::ptr::write_bytes(addr as *mut u8, 0, size) };
+        }
+        Ok(Owned::Custom {
+            addr,
+            allocated,
+            free: self.free.as_ref().map(|f| f.clone_ref(py)),
+        })
+    }
+}
+
+#[pymethods]
+impl Allocator {
+    #[pyo3(signature = (cdecl, init = None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        init: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<CData>> {
+        self.ffi.get().allocate(py, cdecl, init, Some(self))
+    }
+}
+
+/// Registry of live `new_handle` addresses, so that `from_handle` refuses
+/// anything else instead of crashing.
+static HANDLES: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
+
+pub(crate) fn handle_registered(addr: usize, delta: isize) -> bool {
+    let mut guard = HANDLES.lock().unwrap_or_else(|e| e.into_inner());
+    let table = guard.get_or_insert_with(HashMap::new);
+    match delta {
+        0 => table.contains_key(&addr),
+        d if d > 0 => {
+            *table.entry(addr).or_insert(0) += 1;
+            true
+        }
+        _ => {
+            if let Some(count) = table.get_mut(&addr) {
+                *count -= 1;
+                if *count == 0 {
+                    table.remove(&addr);
+                }
+            }
+            true
+        }
+    }
+}
+
+fn field_path(ty: &CType, fields: &[Bound<'_, PyAny>]) -> PyResult<(CType, usize)> {
+    let mut ty = ty.clone();
+    let mut offset = 0usize;
+    for (i, key) in fields.iter().enumerate() {
+        if let Ok(name) = key.cast::<PyString>() {
+            let name = name.to_str()?;
+            let target = match &ty {
+                CType::Pointer(to) if i == 0 => (**to).clone(),
+                other => other.clone(),
+            };
+            let CType::Record(r) = &target else {
+                return Err(PyTypeError::new_err(format!(
+                    "'{ty}' is not a struct or union"
+                )));
+            };
+            let body = r
+                .body()
+                .ok_or_else(|| PyTypeError::new_err(format!("'{target}' is opaque")))?;
+            let (field_offset, field) = body
+                .field(name)
+                .ok_or_else(|| PyKeyError::new_err(format!("'{target}' has no field '{name}'")))?;
+            if field.bits.is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "field '{name}' is a bitfield"
+                )));
+            }
+            offset += field_offset;
+            ty = field.ty.clone();
+        } else {
+            let index: isize = key.extract()?;
+            let elem = match &ty {
+                CType::Array(elem, _) => (**elem).clone(),
+                CType::Pointer(to) if i == 0 => (**to).clone(),
+                _ => return Err(PyTypeError::new_err(format!("'{ty}' is not an array"))),
+            };
+            let size = elem.size().map_err(typed_error)?;
+            offset = offset_addr(offset, index, size)?;
+            ty = elem;
+        }
+    }
+    Ok((ty, offset))
+}
+
+#[pymethods]
+impl Ffi {
+    #[new]
+    #[pyo3(signature = (backend = None))]
+    fn construct(backend: Option<&Bound<'_, PyAny>>) -> Ffi {
+        let _ = backend;
+        Ffi {
+            state: Arc::new(FfiState {
+                decls: RwLock::new(Declarations::new()),
+                types: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Parses C declarations into this FFI's namespace.
+    #[pyo3(signature = (csource, r#override = false, packed = false, pack = None))]
+    fn cdef(
+        &self,
+        csource: &str,
+        r#override: bool,
+        packed: bool,
+        pack: Option<usize>,
+    ) -> PyResult<()> {
+        let packing = match (packed, pack) {
+            (true, Some(_)) => {
+                return Err(PyValueError::new_err(
+                    "'packed' and 'pack' are mutually exclusive",
+                ));
+            }
+            (true, None) => Packing::Packed,
+            (false, Some(n)) if n.is_power_of_two() => Packing::Pack(n),
+            (false, Some(n)) => {
+                return Err(PyValueError::new_err(format!(
+                    "'pack' must be a power of two, not {n}"
+                )));
+            }
+            (false, None) => Packing::Natural,
+        };
+        let options = ParseOptions::default()
+            .with_packing(packing)
+            .with_override(r#override);
+        let mut decls = self.state.decls.write().unwrap_or_else(|e| e.into_inner());
+        decls
+            .parse_with(csource, options)
+            .map_err(|e| CDefError::new_err(e.to_string()))?;
+        self.state
+            .types
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(())
+    }
+
+    /// Opens a library: by name (`"c"`, `"libm.so.6"`), by path, or the
+    /// running process itself with `None`. `release_gil=False` keeps the GIL
+    /// during this library's calls (for very short functions).
+    #[pyo3(signature = (name, flags = 0, release_gil = true))]
+    fn dlopen(
+        &self,
+        py: Python<'_>,
+        name: Option<&Bound<'_, PyAny>>,
+        flags: i32,
+        release_gil: bool,
+    ) -> PyResult<Py<Lib>> {
+        Lib::open(py, self.state.clone(), name, flags, release_gil)
+    }
+
+    /// Closes a library: its attributes stop working (functions already
+    /// fetched keep the code loaded).
+    fn dlclose(&self, lib: &Bound<'_, Lib>) -> PyResult<()> {
+        lib.get().close()
+    }
+
+    /// Allocates zeroed memory for a pointer's target or an array, optionally
+    /// initialised; it lives while any cdata pointing into it lives.
+    #[pyo3(signature = (cdecl, init = None))]
+    fn new(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        init: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<CData>> {
+        self.allocate(py, cdecl, init, None)
+    }
+
+    /// An allocator with cffi's `new` signature using `alloc(size)` and
+    /// `free(ptr)` (ffi_py's own allocator when `alloc` is None).
+    #[pyo3(signature = (alloc = None, free = None, should_clear_after_alloc = true))]
+    fn new_allocator(
+        slf: &Bound<'_, Ffi>,
+        alloc: Option<Py<PyAny>>,
+        free: Option<Py<PyAny>>,
+        should_clear_after_alloc: bool,
+    ) -> PyResult<Allocator> {
+        if alloc.is_none() && free.is_some() {
+            return Err(PyTypeError::new_err("cannot give 'free' without 'alloc'"));
+        }
+        Ok(Allocator {
+            ffi: slf.clone().unbind(),
+            alloc,
+            free,
+            clear: should_clear_after_alloc,
+        })
+    }
+
+    /// C's cast: numbers to numbers (truncating), integers and pointers to
+    /// pointers.
+    fn cast(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<CData>> {
+        let ctype = self.resolve(py, cdecl)?;
+        let ty = &ctype.get().ty;
+        match ty {
+            CType::Pointer(_) => {
+                let addr = cast_address(value, ty)?;
+                let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
+                CData::pointer(py, ty, addr, owner)
+            }
+            CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
+            _ => Err(PyTypeError::new_err(format!(
+                "cannot cast to ctype '{ty}': only to numbers, characters, enums and pointers"
+            ))),
+        }
+    }
+
+    /// The C string behind a `char *`/`char[]` (bytes) or `wchar_t *` (str)
+    /// up to its NUL (or `maxlen`); a character's value; an enum's name.
+    #[pyo3(signature = (cdata, maxlen = -1))]
+    fn string(
+        &self,
+        py: Python<'_>,
+        cdata: &Bound<'_, CData>,
+        maxlen: isize,
+    ) -> PyResult<Py<PyAny>> {
+        let this = cdata.get();
+        let ty = this.ty();
+        match (this.kind, ty) {
+            (Kind::Primitive, CType::Enum(e)) => {
+                let v = this.primitive_int().unwrap_or(0);
+                let name = e
+                    .values
+                    .iter()
+                    .find(|(_, x)| *x == v)
+                    .map(|(n, _)| n.clone())
+                    .unwrap_or_else(|| v.to_string());
+                return Ok(PyString::new(py, &name).into_any().unbind());
+            }
+            (Kind::Primitive, CType::Scalar(s)) if char_kind(*s) != CharKind::No => {
+                // SAFETY: the inline value is the character.
+                return unsafe { c_to_py(py, ty, this.inline.as_ptr(), None) };
+            }
+            _ => {}
+        }
+        let elem = match (this.kind, ty) {
+            (Kind::Pointer | Kind::Array, CType::Pointer(e) | CType::Array(e, _)) => (**e).clone(),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "string(): expected a pointer or array of characters, got cdata '{ty}'"
+                )));
+            }
+        };
+        let addr = this.address()?;
+        if addr == 0 {
+            return Err(FFIError::new_err(
+                "string(): cannot read from a NULL pointer",
+            ));
+        }
+        let mut limit = usize::try_from(maxlen).unwrap_or(usize::MAX);
+        if this.kind == Kind::Array {
+            limit = limit.min(this.length);
+        }
+        let CType::Scalar(s) = &elem else {
+            return Err(PyTypeError::new_err(format!(
+                "string(): '{elem}' is not a character type"
+            )));
+        };
+        let size = elem.size().map_err(typed_error)?;
+        match char_kind(*s) {
+            CharKind::Byte | CharKind::No if size == 1 => {
+                // SAFETY: C string semantics: read up to NUL or the limit,
+                // within the array for arrays.
+                let bytes = unsafe { read_units(addr, 1, limit) };
+                let bytes: Vec<u8> = bytes.into_iter().map(|u| u as u8).collect();
+                Ok(PyBytes::new(py, &bytes).into_any().unbind())
+            }
+            CharKind::Wide => {
+                // SAFETY: as above, in units of the wide type.
+                let units = unsafe { read_units(addr, size, limit) };
+                wide_to_str(py, &units, size)
+            }
+            _ => Err(PyTypeError::new_err(format!(
+                "string(): '{elem}' is not a character type"
+            ))),
+        }
+    }
+
+    /// `length` items from a pointer or array: bytes for `char`, str for
+    /// wide characters, a list otherwise.
+    fn unpack(
+        &self,
+        py: Python<'_>,
+        cdata: &Bound<'_, CData>,
+        length: isize,
+    ) -> PyResult<Py<PyAny>> {
+        let this = cdata.get();
+        let length = usize::try_from(length)
+            .map_err(|_| PyValueError::new_err(format!("negative length {length}")))?;
+        let elem = match (this.kind, this.ty()) {
+            (Kind::Pointer | Kind::Array, CType::Pointer(e) | CType::Array(e, _)) => (**e).clone(),
+            (_, ty) => {
+                return Err(PyTypeError::new_err(format!(
+                    "unpack(): expected a pointer or array, got cdata '{ty}'"
+                )));
+            }
+        };
+        if this.kind == Kind::Array && length > this.length {
+            return Err(PyIndexError::new_err(format!(
+                "unpack(): {length} items requested from an array of {}",
+                this.length
+            )));
+        }
+        let addr = this.address()?;
+        if addr == 0 && length > 0 {
+            return Err(FFIError::new_err(
+                "unpack(): cannot read from a NULL pointer",
+            ));
+        }
+        let size = elem.size().map_err(typed_error)?;
+        let total = size
+            .checked_mul(length)
+            .ok_or_else(|| PyValueError::new_err("unpack(): length too large"))?;
+        if let CType::Scalar(s) = &elem {
+            match char_kind(*s) {
+                CharKind::Byte => {
+                    // SAFETY: the caller vouches for `length` readable items
+                    // (bounds-checked for arrays above).
+                    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, total) };
+                    return Ok(PyBytes::new(py, bytes).into_any().unbind());
+                }
+                CharKind::Wide => {
+                    // SAFETY: as above.
+                    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, total) };
+                    let units: Vec<u32> = bytes
+                        .chunks(size)
+                        .map(|c| {
+                            let mut b = [0u8; 4];
+                            b[..size].copy_from_slice(c);
+                            u32::from_le_bytes(b)
+                        })
+                        .collect();
+                    return wide_to_str(py, &units, size);
+                }
+                CharKind::No => {}
+            }
+        }
+        let owner = this.owner();
+        let items = (0..length)
+            .map(|i| {
+                // SAFETY: as above, item by item.
+                unsafe { c_to_py(py, &elem, (addr + i * size) as *const u8, owner.as_ref()) }
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(pyo3::types::PyList::new(py, items)?.into_any().unbind())
+    }
+
+    /// A buffer over the memory of a cdata (`size` bytes, or all of it).
+    #[pyo3(signature = (cdata, size = -1))]
+    fn buffer(&self, cdata: &Bound<'_, CData>, size: isize) -> PyResult<crate::buffer::Buffer> {
+        crate::buffer::Buffer::over(cdata, size)
+    }
+
+    /// A cdata pointing into a Python object's memory, without copying:
+    /// `bytes` (read-only) or any writable buffer (bytearray, array, ...).
+    #[pyo3(signature = (cdecl, python_buffer = None, require_writable = false))]
+    fn from_buffer(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        python_buffer: Option<&Bound<'_, PyAny>>,
+        require_writable: bool,
+    ) -> PyResult<Py<CData>> {
+        let (cdecl, object) = match python_buffer {
+            Some(object) => (cdecl.clone(), object.clone()),
+            None => (PyString::new(py, "char[]").into_any(), cdecl.clone()),
+        };
+        let ty = self.resolve_ty(py, &cdecl)?;
+        crate::buffer::from_buffer(py, &ty, &object, require_writable)
+    }
+
+    /// Copies `n` bytes from `src` (cdata or bytes-like) to `dest` (cdata
+    /// or writable buffer); the regions may overlap.
+    fn memmove(&self, dest: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>, n: isize) -> PyResult<()> {
+        crate::buffer::memmove(dest, src, n)
+    }
+
+    /// `sizeof` of a type or of a cdata's value.
+    fn sizeof(&self, py: Python<'_>, cdecl: &Bound<'_, PyAny>) -> PyResult<usize> {
+        if let Ok(cdata) = cdecl.cast::<CData>() {
+            let this = cdata.get();
+            if this.kind == Kind::Array {
+                let elem = this.ctype.get().item_type().expect("arrays have items");
+                return Ok(this.length * elem.size().map_err(typed_error)?);
+            }
+            return this.ty().size().map_err(typed_error);
+        }
+        self.resolve_ty(py, cdecl)?.size().map_err(typed_error)
+    }
+
+    /// `_Alignof` of a type.
+    fn alignof(&self, py: Python<'_>, cdecl: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ty = match cdecl.cast::<CData>() {
+            Ok(cdata) => cdata.get().ty().clone(),
+            Err(_) => self.resolve_ty(py, cdecl)?,
+        };
+        ty.align().map_err(typed_error)
+    }
+
+    /// `offsetof(T, a.b[3])` as `offsetof(T, 'a', 'b', 3)`.
+    #[pyo3(signature = (cdecl, *fields))]
+    fn offsetof(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        fields: &Bound<'_, PyTuple>,
+    ) -> PyResult<usize> {
+        let ty = self.resolve_ty(py, cdecl)?;
+        if fields.is_empty() {
+            return Err(PyTypeError::new_err("offsetof() needs at least one field"));
+        }
+        let fields: Vec<_> = fields.iter().collect();
+        if let CType::Pointer(_) = ty
+            && fields[0].is_instance_of::<PyString>()
+        {
+            return Err(PyTypeError::new_err(format!(
+                "'{ty}' is not a struct or union"
+            )));
+        }
+        Ok(field_path(&ty, &fields)?.1)
+    }
+
+    /// The CType of a cdata, a C function from a library, or a spelling.
+    #[pyo3(name = "typeof")]
+    fn type_of(&self, py: Python<'_>, cdecl: &Bound<'_, PyAny>) -> PyResult<Py<PyCType>> {
+        if let Ok(cdata) = cdecl.cast::<CData>() {
+            return Ok(cdata.get().ctype.clone_ref(py));
+        }
+        if let Some((_, fty)) = crate::function::c_function_of(cdecl) {
+            return ctype_object(py, &CType::pointer_to(fty));
+        }
+        if cdecl.is_instance_of::<PyString>() || cdecl.is_instance_of::<PyCType>() {
+            return self.resolve(py, cdecl);
+        }
+        Err(PyTypeError::new_err(format!(
+            "typeof() expects a str, a CType or a cdata, not {}",
+            cdecl.get_type().name()?
+        )))
+    }
+
+    /// The address of a struct, union or array cdata (or of one of its
+    /// members, by name or index) as a pointer, keeping the memory alive.
+    #[pyo3(signature = (cdata, *fields))]
+    fn addressof(
+        &self,
+        py: Python<'_>,
+        cdata: &Bound<'_, PyAny>,
+        fields: &Bound<'_, PyTuple>,
+    ) -> PyResult<Py<CData>> {
+        if let Ok(lib) = cdata.cast::<Lib>() {
+            let name: String = fields
+                .get_item(0)
+                .map_err(|_| PyTypeError::new_err("addressof(lib, name) needs a name"))?
+                .extract()?;
+            return lib.get().address_of(py, &name);
+        }
+        let cdata = cdata.cast::<CData>().map_err(|_| {
+            PyTypeError::new_err("addressof() expects a cdata struct, union or array")
+        })?;
+        let this = cdata.get();
+        if !matches!(this.kind, Kind::Record | Kind::Array)
+            && !(this.kind == Kind::Pointer && !fields.is_empty())
+        {
+            return Err(PyTypeError::new_err(format!(
+                "addressof() expects a cdata struct, union or array, not cdata '{}'",
+                this.cname()
+            )));
+        }
+        let fields: Vec<_> = fields.iter().collect();
+        let (ty, offset) = field_path(this.ty(), &fields)?;
+        let addr = this
+            .address()?
+            .checked_add(offset)
+            .ok_or_else(|| PyIndexError::new_err("the address leaves the address space"))?;
+        CData::pointer(py, &CType::pointer_to(ty), addr, this.owner())
+    }
+
+    /// The C spelling of a type, with `replace_with` in the declarator
+    /// position (`getctype("int[3]", "*p")` is `int(*p)[3]`).
+    #[pyo3(signature = (cdecl, replace_with = ""))]
+    fn getctype(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        replace_with: &str,
+    ) -> PyResult<String> {
+        let ty = self.resolve_ty(py, cdecl)?;
+        let mut name = replace_with.trim().to_string();
+        if name.starts_with('*') && matches!(ty, CType::Array(..)) {
+            name = format!("({name})");
+        }
+        Ok(ty.declare(&name).trim_end().to_string())
+    }
+
+    /// The errno the last C call on this thread left (and the one the next
+    /// call starts with).
+    #[getter]
+    fn get_errno(&self) -> i32 {
+        crate::function::saved_errno()
+    }
+
+    #[setter]
+    fn set_errno(&self, value: i32) {
+        crate::function::set_saved_errno(value);
+    }
+
+    /// A cdata like `cdata` that calls `destructor(cdata)` when collected
+    /// (or released).
+    #[pyo3(signature = (cdata, destructor, size = 0))]
+    fn gc(
+        &self,
+        py: Python<'_>,
+        cdata: &Bound<'_, CData>,
+        destructor: Py<PyAny>,
+        size: isize,
+    ) -> PyResult<Py<CData>> {
+        let _ = size;
+        let this = cdata.get();
+        let mut copy = CData::build(
+            py,
+            this.ty(),
+            this.addr,
+            Some(this.length),
+            this.owner(),
+            Origin::Gc,
+        )?;
+        copy.inline = this.inline;
+        let copy = Py::new(py, copy)?;
+        copy.get()
+            .set_gc(destructor, cdata.clone().into_any().unbind());
+        Ok(copy)
+    }
+
+    /// Frees a cdata's memory now (from new, gc, from_buffer, callback)
+    /// instead of when it is collected.
+    fn release(&self, py: Python<'_>, cdata: &Bound<'_, CData>) -> PyResult<()> {
+        cdata.get().release(py)
+    }
+
+    /// A `void *` that stands for `obj` (valid while the handle lives).
+    fn new_handle(&self, py: Python<'_>, obj: Py<PyAny>) -> PyResult<Py<CData>> {
+        let what = obj.bind(py).repr()?.to_string();
+        let addr = obj.as_ptr() as usize;
+        handle_registered(addr, 1);
+        let owned = Owned::Handle(obj);
+        CData::owning(
+            py,
+            &CType::pointer_to(CType::Void),
+            owned,
+            None,
+            Origin::Handle(what),
+        )
+    }
+
+    /// The object behind a `new_handle` pointer.
+    fn from_handle(&self, py: Python<'_>, handle: &Bound<'_, CData>) -> PyResult<Py<PyAny>> {
+        let addr = handle.get().address()?;
+        if addr == 0 || !handle_registered(addr, 0) {
+            return Err(FFIError::new_err(format!(
+                "from_handle(): 0x{addr:x} is not a live handle from new_handle()"
+            )));
+        }
+        // SAFETY: the registry holds addresses of objects kept alive by live
+        // handles, so `addr` is a live object.
+        Ok(unsafe { Bound::from_borrowed_ptr(py, addr as *mut pyo3::ffi::PyObject) }.unbind())
+    }
+
+    /// A C function pointer calling `python_callable`; without it, a
+    /// decorator. If the callable raises, `onerror(type, value, tb)` is
+    /// called (or the exception reported) and `error` is returned.
+    #[pyo3(signature = (cdecl, python_callable = None, error = None, onerror = None))]
+    fn callback(
+        slf: &Bound<'_, Ffi>,
+        cdecl: &Bound<'_, PyAny>,
+        python_callable: Option<Py<PyAny>>,
+        error: Option<Py<PyAny>>,
+        onerror: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let ty = slf.get().resolve_ty(py, cdecl)?;
+        let (pointer_ty, fty) = match &ty {
+            CType::Pointer(to) => match &**to {
+                CType::Function(f) => (ty.clone(), f.clone()),
+                _ => return Err(not_function(&ty)),
+            },
+            CType::Function(f) => (CType::pointer_to(ty.clone()), f.clone()),
+            _ => return Err(not_function(&ty)),
+        };
+        let Some(callable) = python_callable else {
+            let decorator = move |args: &Bound<'_, PyTuple>,
+                                  _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>|
+                  -> PyResult<Py<PyAny>> {
+                let py = args.py();
+                let callable = args.get_item(0)?.unbind();
+                let error = error.as_ref().map(|e| e.bind(py).clone());
+                let onerror = onerror.as_ref().map(|o| o.clone_ref(py));
+                Ok(crate::callback::make_callback(
+                    py,
+                    &pointer_ty,
+                    fty.clone(),
+                    callable,
+                    error.as_ref(),
+                    onerror,
+                )?
+                .into_any())
+            };
+            return Ok(
+                pyo3::types::PyCFunction::new_closure(py, None, None, decorator)?
+                    .into_any()
+                    .unbind(),
+            );
+        };
+        let error = error.as_ref().map(|e| e.bind(py).clone());
+        Ok(
+            crate::callback::make_callback(
+                py,
+                &pointer_ty,
+                fty,
+                callable,
+                error.as_ref(),
+                onerror,
+            )?
+            .into_any(),
+        )
+    }
+
+    /// `(typedef names, struct names, union names)`, each sorted.
+    fn list_types(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let decls = self.state.decls();
+        let mut typedefs: Vec<String> = decls.typedefs().map(|(n, _)| n.to_string()).collect();
+        let mut structs = Vec::new();
+        let mut unions = Vec::new();
+        for (kind, name, _) in decls.tags() {
+            match kind {
+                TagKind::Struct => structs.push(name.to_string()),
+                TagKind::Union => unions.push(name.to_string()),
+                TagKind::Enum => {}
+            }
+        }
+        typedefs.sort();
+        structs.sort();
+        unions.sort();
+        (typedefs, structs, unions)
+    }
+
+    /// The value of an integer constant (`#define` or enumerator).
+    fn integer_const(&self, name: &str) -> PyResult<i128> {
+        self.state
+            .decls()
+            .constant(name)
+            .ok_or_else(|| PyKeyError::new_err(format!("no integer constant named '{name}'")))
+    }
+
+    #[classattr]
+    #[pyo3(name = "NULL")]
+    fn null(py: Python<'_>) -> PyResult<Py<CData>> {
+        CData::pointer(py, &CType::pointer_to(CType::Void), 0, None)
+    }
+
+    #[classattr]
+    #[pyo3(name = "CData")]
+    fn cdata_class(py: Python<'_>) -> Py<pyo3::types::PyType> {
+        py.get_type::<CData>().unbind()
+    }
+
+    #[classattr]
+    #[pyo3(name = "CType")]
+    fn ctype_class(py: Python<'_>) -> Py<pyo3::types::PyType> {
+        py.get_type::<PyCType>().unbind()
+    }
+
+    #[classattr]
+    fn error(py: Python<'_>) -> Py<pyo3::types::PyType> {
+        py.get_type::<FFIError>().unbind()
+    }
+
+    #[classattr]
+    #[pyo3(name = "CDefError")]
+    fn cdef_error(py: Python<'_>) -> Py<pyo3::types::PyType> {
+        py.get_type::<CDefError>().unbind()
+    }
+
+    #[classattr]
+    #[pyo3(name = "RTLD_NOW")]
+    fn rtld_now() -> i32 {
+        ffi_raw::OpenFlags::NOW.bits()
+    }
+
+    #[classattr]
+    #[pyo3(name = "RTLD_LAZY")]
+    fn rtld_lazy() -> i32 {
+        ffi_raw::OpenFlags::LAZY.bits()
+    }
+
+    #[classattr]
+    #[pyo3(name = "RTLD_GLOBAL")]
+    fn rtld_global() -> i32 {
+        ffi_raw::OpenFlags::GLOBAL.bits()
+    }
+
+    #[classattr]
+    #[pyo3(name = "RTLD_LOCAL")]
+    fn rtld_local() -> i32 {
+        ffi_raw::OpenFlags::LOCAL.bits()
+    }
+
+    #[classattr]
+    #[pyo3(name = "RTLD_NODELETE")]
+    fn rtld_nodelete() -> i32 {
+        ffi_raw::OpenFlags::NODELETE.bits()
+    }
+}
+
+fn not_function(ty: &CType) -> PyErr {
+    PyTypeError::new_err(format!("expected a function type, got '{ty}'"))
+}
+
+/// The address `value` stands for when cast to the pointer type `ty`.
+fn cast_address(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<usize> {
+    if let Ok(cdata) = value.cast::<CData>() {
+        let this = cdata.get();
+        return match this.kind {
+            Kind::Primitive => {
+                let v = this.primitive_int().ok_or_else(|| {
+                    PyTypeError::new_err(format!("cannot cast cdata '{}' to '{ty}'", this.cname()))
+                })?;
+                Ok(v as usize)
+            }
+            _ => this.address(),
+        };
+    }
+    if let Some((addr, _)) = crate::function::c_function_of(value) {
+        return Ok(addr);
+    }
+    if value.is_instance_of::<pyo3::types::PyFloat>() {
+        return Err(PyTypeError::new_err(format!(
+            "cannot cast a float to '{ty}'"
+        )));
+    }
+    let v: i128 = value
+        .call_method0("__index__")
+        .and_then(|i| i.extract())
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "cannot cast {} to '{ty}'",
+                value
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+    Ok(v as usize)
+}
+
+/// C's conversion of `value` to the number, character or enum type `ty`:
+/// integers wrap modulo the type's width, as a cast does in C.
+fn cast_primitive(py: Python<'_>, ty: &CType, value: &Bound<'_, PyAny>) -> PyResult<Py<CData>> {
+    let size = ty.size().map_err(typed_error)?;
+    let float_source = value.is_instance_of::<pyo3::types::PyFloat>()
+        || value.cast::<CData>().is_ok_and(|c| {
+            c.get().primitive_int().is_none() && c.get().primitive_float().is_some()
+        });
+    let as_int = |value: &Bound<'_, PyAny>| -> PyResult<i128> {
+        if float_source {
+            let v: f64 = value.extract().or_else(|_| {
+                value
+                    .cast::<CData>()
+                    .ok()
+                    .and_then(|c| c.get().primitive_float())
+                    .ok_or_else(|| PyTypeError::new_err("expected a number"))
+            })?;
+            return Ok(v as i128);
+        }
+        if let Ok(cdata) = value.cast::<CData>() {
+            let this = cdata.get();
+            return match this.kind {
+                Kind::Primitive => this.primitive_int().ok_or_else(|| {
+                    PyTypeError::new_err(format!("cannot cast cdata '{}'", this.cname()))
+                }),
+                _ => Ok(this.address()? as i128),
+            };
+        }
+        if let Ok(b) = value.cast::<PyBytes>()
+            && let [byte] = b.as_bytes()
+        {
+            return Ok(i128::from(*byte));
+        }
+        if let Ok(s) = value.cast::<PyString>() {
+            let s = s.to_cow()?;
+            let mut chars = s.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                return Ok(i128::from(c as u32));
+            }
+        }
+        value
+            .call_method0("__index__")
+            .and_then(|i| i.extract())
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "cannot cast {} to '{ty}'",
+                    value
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })
+    };
+    let mut bytes = [0u8; 16];
+    match ty {
+        CType::Scalar(CScalar::Float) => bytes[..4]
+            .copy_from_slice(&(number(value, float_source, &as_int)? as f32).to_le_bytes()),
+        CType::Scalar(CScalar::Double) => {
+            bytes[..8].copy_from_slice(&number(value, float_source, &as_int)?.to_le_bytes())
+        }
+        CType::Scalar(CScalar::LongDouble) => {
+            let v = ffi_typed::Value::long_double_from_f64(number(value, float_source, &as_int)?);
+            if let ffi_typed::Value::LongDouble(b) = v {
+                bytes = b;
+            }
+        }
+        CType::Scalar(CScalar::Bool) => bytes[0] = u8::from(as_int(value)? != 0),
+        _ => {
+            let v = as_int(value)?;
+            bytes[..size].copy_from_slice(&v.to_le_bytes()[..size]);
+            let _ = int_layout(ty);
+        }
+    }
+    CData::primitive(py, ty, &bytes[..size])
+}
+
+fn number(
+    value: &Bound<'_, PyAny>,
+    float_source: bool,
+    as_int: &dyn Fn(&Bound<'_, PyAny>) -> PyResult<i128>,
+) -> PyResult<f64> {
+    if float_source {
+        if let Ok(v) = value.extract::<f64>() {
+            return Ok(v);
+        }
+        if let Some(v) = value
+            .cast::<CData>()
+            .ok()
+            .and_then(|c| c.get().primitive_float())
+        {
+            return Ok(v);
+        }
+    }
+    if let Ok(v) = value.extract::<f64>()
+        && !value.is_instance_of::<CData>()
+    {
+        return Ok(v);
+    }
+    Ok(as_int(value)? as f64)
+}
+
+/// Reads units of `size` bytes from `addr` up to a zero unit or `limit`.
+///
+/// # Safety
+/// The memory must be readable up to the first zero unit or `limit` units.
+unsafe fn read_units(addr: usize, size: usize, limit: usize) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut p = addr as *const u8;
+    while out.len() < limit {
+        let mut buf = [0u8; 4];
+        // SAFETY: forwarded from the contract: this unit is before the NUL
+        // or the limit.
+        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), size) };
+        let unit = u32::from_le_bytes(buf);
+        if unit == 0 {
+            break;
+        }
+        out.push(unit);
+        // SAFETY: moving to the next unit, read only if within the contract.
+        p = unsafe { p.add(size) };
+    }
+    out
+}

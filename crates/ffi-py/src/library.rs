@@ -1,0 +1,285 @@
+//! Library objects (`ffi.dlopen`): declared functions, global variables and
+//! constants as attributes.
+
+use std::sync::{Arc, Mutex};
+
+use ffi_raw::{CodePtr, Library, OpenFlags};
+use ffi_typed::CType;
+use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use crate::cdata::CData;
+use crate::convert::{c_to_py, py_to_c};
+use crate::errors::{FFIError, typed_error};
+use crate::ffi::FfiState;
+use crate::function::{CallPlan, call_variadic, make_function};
+
+/// A library opened by `ffi.dlopen`.
+#[pyclass(name = "Lib", module = "ffi_py", dict, frozen)]
+pub struct Lib {
+    ffi: Arc<FfiState>,
+    library: Mutex<Option<Library>>,
+    name: String,
+    release_gil: bool,
+}
+
+/// A variadic C function: each call builds the signature of its arguments.
+#[pyclass(name = "VariadicFunction", module = "ffi_py", frozen)]
+pub struct VariadicFunction {
+    name: String,
+    fty: Arc<ffi_typed::FunctionType>,
+    code: usize,
+    library: Library,
+    release_gil: bool,
+}
+
+#[pymethods]
+impl VariadicFunction {
+    #[pyo3(signature = (*args))]
+    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let args: Vec<_> = args.iter().collect();
+        call_variadic(
+            py,
+            &self.name,
+            &self.fty,
+            CodePtr(self.code as *mut std::ffi::c_void),
+            Some(self.library.clone()),
+            self.release_gil,
+            &args,
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<C function {}>",
+            CType::Function(self.fty.clone()).declare(&self.name)
+        )
+    }
+}
+
+impl Lib {
+    pub(crate) fn open(
+        py: Python<'_>,
+        ffi: Arc<FfiState>,
+        name: Option<&Bound<'_, PyAny>>,
+        flags: i32,
+        release_gil: bool,
+    ) -> PyResult<Py<Lib>> {
+        let flags = if flags == 0 {
+            OpenFlags::default()
+        } else {
+            OpenFlags::from_bits(flags)
+        };
+        let library = match name.filter(|n| !n.is_none()) {
+            None => Library::this(),
+            Some(name) => {
+                let name: String = name.extract().map_err(|_| {
+                    PyTypeError::new_err("dlopen() expects a library name or path (str) or None")
+                })?;
+                open_by_name(py, &name, flags)?
+            }
+        };
+        Py::new(
+            py,
+            Lib {
+                ffi,
+                name: library.name().to_string(),
+                library: Mutex::new(Some(library)),
+                release_gil,
+            },
+        )
+    }
+
+    pub(crate) fn close(&self) -> PyResult<()> {
+        let closed = self
+            .library
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if closed.is_none() {
+            return Err(FFIError::new_err(format!(
+                "library '{}' is already closed",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn library(&self) -> PyResult<Library> {
+        self.library
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                FFIError::new_err(format!(
+                    "library '{}' has been closed by dlclose()",
+                    self.name
+                ))
+            })
+    }
+
+    fn symbol(&self, name: &str) -> PyResult<ffi_raw::Symbol> {
+        self.library()?.symbol(name).map_err(|e| {
+            PyAttributeError::new_err(format!(
+                "symbol '{name}' not found in library '{}': {e}",
+                self.name
+            ))
+        })
+    }
+
+    /// `ffi.addressof(lib, name)`: a pointer to a global variable or function.
+    pub(crate) fn address_of(&self, py: Python<'_>, name: &str) -> PyResult<Py<CData>> {
+        let (variable, function) = {
+            let decls = self.ffi.decls();
+            (decls.variable(name), decls.function(name))
+        };
+        let ty = match (variable, function) {
+            (Some(ty), _) => CType::pointer_to(ty),
+            (None, Some(f)) => CType::pointer_to(CType::Function(f)),
+            (None, None) => return Err(self.unknown(name)),
+        };
+        let symbol = self.symbol(name)?;
+        CData::pointer(py, &ty, symbol.addr() as usize, None)
+    }
+
+    fn unknown(&self, name: &str) -> PyErr {
+        PyAttributeError::new_err(format!(
+            "library '{}' has no function, constant or global variable named '{name}' \
+             (declare it with ffi.cdef)",
+            self.name
+        ))
+    }
+}
+
+/// Opens a library by path or name; a bare name like `"m"` is also tried
+/// as `libm.so` and through `ctypes.util.find_library`.
+fn open_by_name(py: Python<'_>, name: &str, flags: OpenFlags) -> PyResult<Library> {
+    let first = match Library::open(name, flags) {
+        Ok(lib) => return Ok(lib),
+        Err(e) => e,
+    };
+    if !name.contains('/') {
+        if let Ok(lib) = Library::open(format!("lib{name}.so"), flags) {
+            return Ok(lib);
+        }
+        let found = py
+            .import("ctypes.util")
+            .and_then(|m| m.getattr("find_library")?.call1((name,)))
+            .ok()
+            .and_then(|f| f.extract::<Option<String>>().ok().flatten());
+        if let Some(path) = found
+            && let Ok(lib) = Library::open(&path, flags)
+        {
+            return Ok(lib);
+        }
+    }
+    Err(PyOSError::new_err(format!(
+        "cannot load library '{name}': {first}"
+    )))
+}
+
+#[pymethods]
+impl Lib {
+    fn __getattr__(slf: &Bound<'_, Lib>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let key = name.to_str()?;
+        if key.starts_with("__") {
+            return Err(PyAttributeError::new_err(key.to_string()));
+        }
+        let (function, variable, constant) = {
+            let decls = this.ffi.decls();
+            (
+                decls.function(key),
+                decls.variable(key),
+                decls.constant(key),
+            )
+        };
+        if let Some(fty) = function {
+            let symbol = this.symbol(key)?;
+            let object = if fty.variadic {
+                Py::new(
+                    py,
+                    VariadicFunction {
+                        name: key.to_string(),
+                        fty,
+                        code: symbol.addr() as usize,
+                        library: symbol.library().clone(),
+                        release_gil: this.release_gil,
+                    },
+                )?
+                .into_any()
+            } else {
+                let plan = CallPlan::new(
+                    key,
+                    fty,
+                    symbol.code_ptr(),
+                    Some(symbol.library().clone()),
+                    this.release_gil,
+                )?;
+                make_function(py, plan)?
+            };
+            cache(slf, name, &object)?;
+            return Ok(object);
+        }
+        if let Some(ty) = variable {
+            let symbol = this.symbol(key)?;
+            ty.size().map_err(typed_error)?;
+            // SAFETY: the symbol is the declared global variable; C
+            // semantics trust the declaration's type.
+            return unsafe { c_to_py(py, &ty, symbol.addr() as *const u8, None) };
+        }
+        if let Some(value) = constant {
+            let object = value.into_pyobject(py)?.into_any().unbind();
+            cache(slf, name, &object)?;
+            return Ok(object);
+        }
+        Err(this.unknown(key))
+    }
+
+    fn __setattr__(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let variable = self.ffi.decls().variable(name);
+        let Some(ty) = variable else {
+            return Err(PyAttributeError::new_err(format!(
+                "cannot set '{name}': library '{}' has no global variable of that name",
+                self.name
+            )));
+        };
+        let symbol = self.symbol(name)?;
+        ty.size().map_err(typed_error)?;
+        // SAFETY: as in `__getattr__`; the write has the variable's size.
+        unsafe { py_to_c(&ty, value, symbol.addr().cast(), None) }
+    }
+
+    fn __dir__(&self) -> Vec<String> {
+        let decls = self.ffi.decls();
+        let mut names: Vec<String> = decls
+            .functions()
+            .map(|(n, _)| n.to_string())
+            .chain(decls.variables().map(|(n, _)| n.to_string()))
+            .chain(decls.constants().map(|(n, ..)| n.to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Lib object for '{}'>", self.name)
+    }
+}
+
+/// Stores a function or constant in the library's `__dict__`, so the next
+/// lookup is an ordinary attribute hit.
+fn cache(slf: &Bound<'_, Lib>, name: &Bound<'_, PyString>, object: &Py<PyAny>) -> PyResult<()> {
+    // SAFETY: all three objects are live; GenericSetAttr stores into the
+    // instance dict (the class has one) and returns -1 with an exception
+    // set on failure.
+    let status =
+        unsafe { pyo3::ffi::PyObject_GenericSetAttr(slf.as_ptr(), name.as_ptr(), object.as_ptr()) };
+    if status != 0 {
+        return Err(PyErr::fetch(slf.py()));
+    }
+    Ok(())
+}

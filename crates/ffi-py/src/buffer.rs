@@ -214,7 +214,10 @@ pub(crate) fn from_buffer(
             )));
         }
     };
-    let owned = Owned::Object { addr, object: keep };
+    let owned = Owned::Object {
+        addr,
+        _object: keep,
+    };
     CData::owning(py, &cdata_ty, owned, length, Origin::Buffer)
 }
 

@@ -100,7 +100,23 @@ pub(crate) fn make_callback(
         raw_ret,
         OnPanic::Return(error_bytes),
         move |args, ret| {
-            Python::attach(|py| target.run(py, args, ret));
+            // Attach with CPython's own call rather than pyo3's: the calling
+            // thread may be one C created, or one whose state a call released
+            // (pyo3's per-thread count cannot tell), and PyGILState_Ensure
+            // handles both.
+            // SAFETY: paired with PyGILState_Release below on every path (the
+            // body cannot unwind past it: panics are caught).
+            let state = unsafe { ffi::PyGILState_Ensure() };
+            // SAFETY: the thread is attached until the Release below.
+            let py = unsafe { Python::assume_attached() };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                target.run(py, args, ret)
+            }));
+            if outcome.is_err() {
+                ret.copy_from_slice(&target.error_bytes);
+            }
+            // SAFETY: releases what the Ensure above acquired.
+            unsafe { ffi::PyGILState_Release(state) };
         },
     )
     .map_err(crate::errors::raw_error)?;

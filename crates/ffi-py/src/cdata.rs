@@ -37,8 +37,9 @@ pub(crate) enum Owned {
     Closure(crate::callback::PyClosure),
     /// The object behind `ffi.new_handle`.
     Handle(Py<PyAny>),
-    /// An object whose memory a cdata points into (`ffi.from_buffer`).
-    Object { addr: usize, object: Py<PyAny> },
+    /// An object whose memory a cdata points into (`ffi.from_buffer`),
+    /// held so that the memory stays put.
+    Object { addr: usize, _object: Py<PyAny> },
 }
 
 // SAFETY: `Memory` is plain bytes owned by this value alone (no thread

@@ -87,7 +87,11 @@ pub(crate) fn py_to_int(ty: &CType, layout: IntLayout, obj: &Bound<'_, PyAny>) -
     // SAFETY: `ptr` is a live object (borrowed from `obj`); these calls take
     // any object and report failure through the return value and the error
     // indicator, which is checked right after.
-    let is_long = unsafe { ffi::PyLong_Check(ptr) } != 0;
+    // An exact int is the common case: one pointer comparison instead of
+    // a call for the type's flags.
+    let is_long = unsafe { ffi::Py_TYPE(ptr) == &raw mut ffi::PyLong_Type }
+        // SAFETY: as above.
+        || unsafe { ffi::PyLong_Check(ptr) } != 0;
     if !is_long {
         return int_from_other(ty, layout, obj);
     }

@@ -29,7 +29,7 @@ impl FfiState {
 }
 
 /// cffi's `FFI` object.
-#[pyclass(name = "FFI", module = "ffi_py", subclass, frozen)]
+#[pyclass(name = "FFI", module = "ffi_py", subclass, frozen, dict, weakref)]
 pub struct Ffi {
     pub(crate) state: Arc<FfiState>,
 }
@@ -323,25 +323,40 @@ impl Ffi {
     /// during this library's calls (for very short functions).
     #[pyo3(signature = (name, flags = 0, release_gil = true))]
     fn dlopen(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Ffi>,
         name: Option<&Bound<'_, PyAny>>,
         flags: i32,
         release_gil: bool,
-    ) -> PyResult<Py<Lib>> {
-        Lib::open(py, self.state.clone(), name, flags, release_gil)
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let core = Lib::open(
+            py,
+            slf.clone().into_any().unbind(),
+            slf.get().state.clone(),
+            name,
+            flags,
+            release_gil,
+        )?;
+        static LIB_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let class = LIB_CLASS.get_or_try_init(py, || {
+            py.import("ffi_py._lib")?.getattr("Lib").map(Bound::unbind)
+        })?;
+        class.call1(py, (core,))
     }
 
     /// Closes a library: its attributes stop working (functions already
-    /// fetched keep the code loaded).
-    fn dlclose(&self, lib: &Bound<'_, Lib>) -> PyResult<()> {
-        lib.get().close()
+    /// fetched keep their code loaded, so they stay safe to call).
+    fn dlclose(&self, lib: &Bound<'_, PyAny>) -> PyResult<()> {
+        let core = lib_core(lib)?;
+        lib.getattr("__dict__")?.call_method0("clear")?;
+        core.get().close();
+        Ok(())
     }
 
     /// Allocates zeroed memory for a pointer's target or an array, optionally
     /// initialised; it lives while any cdata pointing into it lives.
-    #[pyo3(signature = (cdecl, init = None))]
-    fn new(
+    #[pyo3(name = "new", signature = (cdecl, init = None))]
+    fn new_cdata(
         &self,
         py: Python<'_>,
         cdecl: &Bound<'_, PyAny>,
@@ -541,8 +556,8 @@ impl Ffi {
 
     /// A cdata pointing into a Python object's memory, without copying:
     /// `bytes` (read-only) or any writable buffer (bytearray, array, ...).
-    #[pyo3(signature = (cdecl, python_buffer = None, require_writable = false))]
-    fn from_buffer(
+    #[pyo3(name = "from_buffer", signature = (cdecl, python_buffer = None, require_writable = false))]
+    fn cdata_from_buffer(
         &self,
         py: Python<'_>,
         cdecl: &Bound<'_, PyAny>,
@@ -635,7 +650,7 @@ impl Ffi {
         cdata: &Bound<'_, PyAny>,
         fields: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<CData>> {
-        if let Ok(lib) = cdata.cast::<Lib>() {
+        if let Ok(lib) = lib_core(cdata) {
             let name: String = fields
                 .get_item(0)
                 .map_err(|_| PyTypeError::new_err("addressof(lib, name) needs a name"))?
@@ -646,9 +661,8 @@ impl Ffi {
             PyTypeError::new_err("addressof() expects a cdata struct, union or array")
         })?;
         let this = cdata.get();
-        if !matches!(this.kind, Kind::Record | Kind::Array)
-            && !(this.kind == Kind::Pointer && !fields.is_empty())
-        {
+        let derefs_pointer = this.kind == Kind::Pointer && !fields.is_empty();
+        if !matches!(this.kind, Kind::Record | Kind::Array) && !derefs_pointer {
             return Err(PyTypeError::new_err(format!(
                 "addressof() expects a cdata struct, union or array, not cdata '{}'",
                 this.cname()
@@ -741,7 +755,8 @@ impl Ffi {
     }
 
     /// The object behind a `new_handle` pointer.
-    fn from_handle(&self, py: Python<'_>, handle: &Bound<'_, CData>) -> PyResult<Py<PyAny>> {
+    #[pyo3(name = "from_handle")]
+    fn object_from_handle(&self, py: Python<'_>, handle: &Bound<'_, CData>) -> PyResult<Py<PyAny>> {
         let addr = handle.get().address()?;
         if addr == 0 || !handle_registered(addr, 0) {
             return Err(FFIError::new_err(format!(
@@ -897,6 +912,14 @@ impl Ffi {
     fn rtld_nodelete() -> i32 {
         ffi_raw::OpenFlags::NODELETE.bits()
     }
+}
+
+/// The native half of a library object from `dlopen`.
+fn lib_core<'py>(lib: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Lib>> {
+    let core = lib
+        .getattr("_core")
+        .map_err(|_| PyTypeError::new_err("expected a library object from dlopen()"))?;
+    Ok(core.cast_into::<Lib>()?)
 }
 
 fn not_function(ty: &CType) -> PyErr {

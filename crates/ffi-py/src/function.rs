@@ -10,6 +10,7 @@
 
 use std::cell::Cell;
 use std::ffi::{CString, c_void};
+use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -65,6 +66,8 @@ enum RetConv {
 const INLINE_SCRATCH: usize = 32;
 /// Calls with at most this many arguments keep their pointers on the stack.
 const INLINE_ARGS: usize = 16;
+/// The all-numbers path handles up to this many arguments.
+const SCALAR_ARGS: usize = 8;
 
 /// Everything needed to call one C function, prepared once.
 pub(crate) struct CallPlan {
@@ -76,6 +79,8 @@ pub(crate) struct CallPlan {
     ret: RetConv,
     /// Scratch needed for the arguments, in 16-byte units.
     scratch_units: usize,
+    /// Whether every argument and the result are numbers (the hot path).
+    scalar_only: bool,
     release_gil: bool,
     /// Keeps the code loaded.
     _library: Option<Library>,
@@ -121,6 +126,11 @@ impl CallPlan {
             (CType::Record(_), None) => RetConv::Record,
             _ => RetConv::Generic,
         };
+        let scalar_only = args.len() <= SCALAR_ARGS
+            && args
+                .iter()
+                .all(|(conv, _)| !matches!(conv, ArgConv::Generic))
+            && matches!(ret, RetConv::Void | RetConv::Int(_) | RetConv::F64);
         Ok(CallPlan {
             name: name.to_string(),
             fty,
@@ -129,32 +139,113 @@ impl CallPlan {
             args: args.into(),
             ret,
             scratch_units: offset,
+            scalar_only,
             release_gil,
             _library: library,
         })
     }
 
     /// Calls with the arguments in `args`.
+    #[inline]
     fn call(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> PyResult<Py<PyAny>> {
         if args.len() != self.args.len() {
-            return Err(PyTypeError::new_err(format!(
-                "'{}' expects {} argument{}, got {}",
-                self.name,
-                self.args.len(),
-                if self.args.len() == 1 { "" } else { "s" },
-                args.len()
-            )));
+            return Err(self.arg_count_error(args.len()));
         }
-        let mut inline = [0u128; INLINE_SCRATCH];
-        let mut heap = Vec::new();
-        let scratch: &mut [u128] = if self.scratch_units <= INLINE_SCRATCH {
+        if self.scalar_only {
+            self.call_scalars(py, args)
+        } else {
+            self.call_general(py, args)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn arg_count_error(&self, got: usize) -> PyErr {
+        let n = self.args.len();
+        PyTypeError::new_err(format!(
+            "'{}' expects {n} argument{}, got {got}",
+            self.name,
+            if n == 1 { "" } else { "s" },
+        ))
+    }
+
+    /// The hot path: numbers in, a number (or nothing) out, every value in
+    /// one 8-byte slot on the stack.
+    #[inline]
+    fn call_scalars(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> PyResult<Py<PyAny>> {
+        let mut values = [MaybeUninit::<u64>::uninit(); SCALAR_ARGS];
+        let mut ptrs = [MaybeUninit::<*const c_void>::uninit(); SCALAR_ARGS];
+        for (i, (&(conv, _), &arg)) in self.args.iter().zip(args).enumerate() {
+            // SAFETY: the caller's arguments are live for the call.
+            let obj = unsafe { Borrowed::from_ptr(py, arg) };
+            let param = &self.fty.params[i];
+            let bits = match conv {
+                ArgConv::Int(layout) => py_to_int(param, layout, &obj),
+                ArgConv::F64 => py_to_f64(param, &obj).map(f64::to_bits),
+                ArgConv::F32 => py_to_f64(param, &obj).map(|v| u64::from((v as f32).to_bits())),
+                ArgConv::Generic => unreachable!("scalar_only plans have no generic arguments"),
+            }
+            .map_err(|e| argument_error(py, e, &self.name, i))?;
+            values[i].write(bits);
+            ptrs[i].write(values[i].as_ptr().cast());
+        }
+        // SAFETY: the first `args.len()` pointers were written above.
+        let ptrs = unsafe {
+            std::slice::from_raw_parts(ptrs.as_ptr().cast::<*const c_void>(), args.len())
+        };
+        let mut ret = MaybeUninit::<[u64; 2]>::uninit();
+        // SAFETY: each pointer is to an 8-byte slot holding its argument
+        // (little-endian, so narrower types read their low bytes); `ret`
+        // holds 16 bytes, more than any scalar return.
+        unsafe { self.invoke(ptrs, ret.as_mut_ptr().cast())? };
+        let ret_ptr = ret.as_ptr().cast::<u8>();
+        self.scalar_result(py, ret_ptr)
+    }
+
+    /// Converts a scalar result the call wrote at `ret`.
+    #[inline]
+    fn scalar_result(&self, py: Python<'_>, ret: *const u8) -> PyResult<Py<PyAny>> {
+        match self.ret {
+            RetConv::Void => Ok(py.None()),
+            RetConv::Int(layout) => {
+                // SAFETY: the call wrote the integer (at least `layout.size`
+                // bytes; the rest of the word is masked off).
+                let raw = unsafe { ret.cast::<u64>().read_unaligned() };
+                int_object(py, raw, layout)
+            }
+            RetConv::F64 => {
+                // SAFETY: the call wrote a double.
+                let v = unsafe { ret.cast::<f64>().read_unaligned() };
+                // SAFETY: returns a new reference or NULL with an exception.
+                unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(v)) }
+                    .map(Bound::unbind)
+            }
+            // SAFETY: the buffer holds a value of the return type.
+            RetConv::Generic => unsafe { c_to_py(py, &self.fty.ret, ret, None) },
+            RetConv::Record => unreachable!("records are returned into owned memory"),
+        }
+    }
+
+    /// Everything else: pointers, characters, structs, temporaries.
+    fn call_general(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> PyResult<Py<PyAny>> {
+        let mut inline = [MaybeUninit::<u128>::uninit(); INLINE_SCRATCH];
+        let mut heap: Vec<MaybeUninit<u128>> = Vec::new();
+        let scratch: &mut [MaybeUninit<u128>] = if self.scratch_units <= INLINE_SCRATCH {
             &mut inline[..]
         } else {
-            heap.resize(self.scratch_units, 0u128);
+            heap.resize(self.scratch_units, MaybeUninit::uninit());
             &mut heap[..]
         };
         let base = scratch.as_mut_ptr().cast::<u8>();
         let mut temps = Temporaries::default();
+        let mut inline_ptrs = [std::ptr::null::<c_void>(); INLINE_ARGS];
+        let mut heap_ptrs = Vec::new();
+        let ptrs: &mut [*const c_void] = if args.len() <= INLINE_ARGS {
+            &mut inline_ptrs[..args.len()]
+        } else {
+            heap_ptrs.resize(args.len(), std::ptr::null());
+            &mut heap_ptrs[..]
+        };
         for (i, ((conv, unit), &arg)) in self.args.iter().zip(args).enumerate() {
             // SAFETY: the caller's arguments are live for the call.
             let obj = unsafe { Borrowed::from_ptr(py, arg) };
@@ -180,53 +271,21 @@ impl CallPlan {
                 ArgConv::Generic => unsafe { py_to_c(param, obj, slot, Some(&mut temps)) },
             };
             written.map_err(|e| argument_error(py, e, &self.name, i))?;
+            ptrs[i] = slot.cast_const().cast();
         }
-        let mut inline_ptrs = [std::ptr::null::<c_void>(); INLINE_ARGS];
-        let mut heap_ptrs = Vec::new();
-        let ptrs: &mut [*const c_void] = if args.len() <= INLINE_ARGS {
-            &mut inline_ptrs[..args.len()]
-        } else {
-            heap_ptrs.resize(args.len(), std::ptr::null());
-            &mut heap_ptrs[..]
-        };
-        for (ptr, (_, unit)) in ptrs.iter_mut().zip(self.args.iter()) {
-            // SAFETY: within the scratch, as above.
-            *ptr = unsafe { base.add(unit * 16) }.cast_const().cast();
+        if let RetConv::Record = self.ret {
+            let owned = Owned::zeroed(&self.fty.ret)?;
+            // SAFETY: the arguments are converted; the allocation is the
+            // return type's size.
+            unsafe { self.invoke(ptrs, owned.addr() as *mut c_void) }?;
+            return Ok(CData::owning(py, &self.fty.ret, owned, None, Origin::Owning)?.into_any());
         }
-        let result = match self.ret {
-            RetConv::Record => {
-                let owned = Owned::zeroed(&self.fty.ret)?;
-                // SAFETY: the allocation is the return type's size.
-                unsafe { self.invoke(py, ptrs, owned.addr() as *mut c_void) }?;
-                return Ok(
-                    CData::owning(py, &self.fty.ret, owned, None, Origin::Owning)?.into_any(),
-                );
-            }
-            _ => {
-                let mut ret = [0u128; 2];
-                // SAFETY: 32 bytes hold any scalar or pointer return.
-                unsafe { self.invoke(py, ptrs, ret.as_mut_ptr().cast()) }?;
-                ret
-            }
-        };
+        let mut ret = MaybeUninit::<[u128; 2]>::uninit();
+        // SAFETY: the arguments are converted; 32 bytes hold any scalar or
+        // pointer return.
+        unsafe { self.invoke(ptrs, ret.as_mut_ptr().cast()) }?;
         drop(temps);
-        let ret_ptr = result.as_ptr().cast::<u8>();
-        match self.ret {
-            RetConv::Void => Ok(py.None()),
-            RetConv::Int(layout) => {
-                // SAFETY: reads the integer the call wrote.
-                let raw = unsafe { ret_ptr.cast::<u64>().read() };
-                int_object(py, raw, layout)
-            }
-            RetConv::F64 => {
-                // SAFETY: reads the double the call wrote.
-                let v = unsafe { ret_ptr.cast::<f64>().read() };
-                Ok(v.into_pyobject(py)?.into_any().unbind())
-            }
-            // SAFETY: the buffer holds a value of the return type.
-            RetConv::Generic => unsafe { c_to_py(py, &self.fty.ret, ret_ptr, None) },
-            RetConv::Record => unreachable!("returned above"),
-        }
+        self.scalar_result(py, ret.as_ptr().cast())
     }
 
     /// The C call itself, with `ffi.errno` restored before and saved after.
@@ -234,37 +293,30 @@ impl CallPlan {
     /// # Safety
     /// `args` point to converted values of the parameter types; `ret` is
     /// valid for the return type.
-    unsafe fn invoke(
-        &self,
-        py: Python<'_>,
-        args: &[*const c_void],
-        ret: *mut c_void,
-    ) -> PyResult<()> {
-        struct Call<'a> {
-            plan: &'a CallPlan,
-            args: &'a [*const c_void],
-            ret: *mut c_void,
-        }
-        // SAFETY: the pointers are to this thread's stack and to memory the
-        // caller keeps alive until `detach` returns; nothing else uses them
-        // meanwhile.
-        unsafe impl Send for Call<'_> {}
-        let call = Call {
-            plan: self,
-            args,
-            ret,
-        };
-        let run = move || {
-            let call = call;
-            ffi_raw::set_errno(saved_errno());
-            // SAFETY: forwarded from `invoke`'s contract; the plan's cif
-            // matches `code`'s declared signature.
-            let result = unsafe { call.plan.cif.call(call.plan.code, call.args, call.ret) };
-            set_saved_errno(ffi_raw::errno());
-            result
+    unsafe fn invoke(&self, args: &[*const c_void], ret: *mut c_void) -> PyResult<()> {
+        let run = || {
+            SAVED_ERRNO.with(|saved| {
+                ffi_raw::set_errno(saved.get());
+                // SAFETY: forwarded from `invoke`'s contract; the plan's cif
+                // matches `code`'s declared signature.
+                let result = unsafe { self.cif.call(self.code, args, ret) };
+                saved.set(ffi_raw::errno());
+                result
+            })
         };
         let result = if self.release_gil {
-            py.detach(run)
+            // Released with CPython's own pair rather than pyo3's `detach`:
+            // nothing here touches Python objects, and callbacks attach with
+            // PyGILState_Ensure (which works whether or not this thread's
+            // state is current), so pyo3's bookkeeping is not needed.
+            // SAFETY: the thread is attached (we were called from Python);
+            // the saved state is restored right after the call, on this
+            // thread.
+            let saved = unsafe { ffi::PyEval_SaveThread() };
+            let result = run();
+            // SAFETY: restores the state saved above.
+            unsafe { ffi::PyEval_RestoreThread(saved) };
+            result
         } else {
             run()
         };

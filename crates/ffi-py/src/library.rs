@@ -5,20 +5,26 @@ use std::sync::{Arc, Mutex};
 
 use ffi_raw::{CodePtr, Library, OpenFlags};
 use ffi_typed::CType;
-use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError};
+use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::PyTuple;
 
 use crate::cdata::CData;
 use crate::convert::{c_to_py, py_to_c};
-use crate::errors::{FFIError, typed_error};
+use crate::errors::typed_error;
 use crate::ffi::FfiState;
 use crate::function::{CallPlan, call_variadic, make_function};
 
-/// A library opened by `ffi.dlopen`.
-#[pyclass(name = "Lib", module = "ffi_py", dict, frozen)]
+/// The native half of a library object. `ffi.dlopen` returns an instance
+/// of the Python class `ffi_py._lib.Lib` wrapping this: CPython's own
+/// attribute lookup finds functions and constants cached in its `__dict__`
+/// (a native `__getattr__` would put a wrapper in front of every lookup),
+/// and only the first lookup of a name comes here.
+#[pyclass(name = "LibCore", module = "ffi_py", frozen)]
 pub struct Lib {
     ffi: Arc<FfiState>,
+    /// Keeps the `FFI` object alive while its library is.
+    _owner: Py<PyAny>,
     library: Mutex<Option<Library>>,
     name: String,
     release_gil: bool,
@@ -61,6 +67,7 @@ impl VariadicFunction {
 impl Lib {
     pub(crate) fn open(
         py: Python<'_>,
+        owner: Py<PyAny>,
         ffi: Arc<FfiState>,
         name: Option<&Bound<'_, PyAny>>,
         flags: i32,
@@ -84,6 +91,7 @@ impl Lib {
             py,
             Lib {
                 ffi,
+                _owner: owner,
                 name: library.name().to_string(),
                 library: Mutex::new(Some(library)),
                 release_gil,
@@ -91,19 +99,13 @@ impl Lib {
         )
     }
 
-    pub(crate) fn close(&self) -> PyResult<()> {
-        let closed = self
-            .library
+    /// Forgets the library; closing twice is harmless. (Functions already
+    /// fetched keep their code loaded, so they stay safe to call.)
+    pub(crate) fn close(&self) {
+        self.library
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if closed.is_none() {
-            return Err(FFIError::new_err(format!(
-                "library '{}' is already closed",
-                self.name
-            )));
-        }
-        Ok(())
     }
 
     fn library(&self) -> PyResult<Library> {
@@ -112,10 +114,7 @@ impl Lib {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .ok_or_else(|| {
-                FFIError::new_err(format!(
-                    "library '{}' has been closed by dlclose()",
-                    self.name
-                ))
+                PyValueError::new_err(format!("library '{}' has already been closed", self.name))
             })
     }
 
@@ -181,66 +180,64 @@ fn open_by_name(py: Python<'_>, name: &str, flags: OpenFlags) -> PyResult<Librar
 
 #[pymethods]
 impl Lib {
-    fn __getattr__(slf: &Bound<'_, Lib>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let this = slf.get();
-        let key = name.to_str()?;
-        if key.starts_with("__") {
-            return Err(PyAttributeError::new_err(key.to_string()));
-        }
+    /// The value of a declared name and whether it may be cached (functions
+    /// and constants may; a global variable is read afresh every time).
+    fn resolve(&self, py: Python<'_>, name: &str) -> PyResult<(Py<PyAny>, bool)> {
         let (function, variable, constant) = {
-            let decls = this.ffi.decls();
+            let decls = self.ffi.decls();
             (
-                decls.function(key),
-                decls.variable(key),
-                decls.constant(key),
+                decls.function(name),
+                decls.variable(name),
+                decls.constant(name),
             )
         };
         if let Some(fty) = function {
-            let symbol = this.symbol(key)?;
+            let symbol = self.symbol(name)?;
             let object = if fty.variadic {
                 Py::new(
                     py,
                     VariadicFunction {
-                        name: key.to_string(),
+                        name: name.to_string(),
                         fty,
                         code: symbol.addr() as usize,
                         library: symbol.library().clone(),
-                        release_gil: this.release_gil,
+                        release_gil: self.release_gil,
                     },
                 )?
                 .into_any()
             } else {
                 let plan = CallPlan::new(
-                    key,
+                    name,
                     fty,
                     symbol.code_ptr(),
                     Some(symbol.library().clone()),
-                    this.release_gil,
+                    self.release_gil,
                 )?;
                 make_function(py, plan)?
             };
-            cache(slf, name, &object)?;
-            return Ok(object);
+            return Ok((object, true));
         }
         if let Some(ty) = variable {
-            let symbol = this.symbol(key)?;
+            let symbol = self.symbol(name)?;
             ty.size().map_err(typed_error)?;
             // SAFETY: the symbol is the declared global variable; C
             // semantics trust the declaration's type.
-            return unsafe { c_to_py(py, &ty, symbol.addr() as *const u8, None) };
+            let value = unsafe { c_to_py(py, &ty, symbol.addr() as *const u8, None)? };
+            return Ok((value, false));
         }
         if let Some(value) = constant {
-            let object = value.into_pyobject(py)?.into_any().unbind();
-            cache(slf, name, &object)?;
-            return Ok(object);
+            self.library()?;
+            return Ok((value.into_pyobject(py)?.into_any().unbind(), true));
         }
-        Err(this.unknown(key))
+        self.library()?;
+        Err(self.unknown(name))
     }
 
-    fn __setattr__(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Writes a declared global variable.
+    fn set_global(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let variable = self.ffi.decls().variable(name);
         let Some(ty) = variable else {
+            self.library()?;
             return Err(PyAttributeError::new_err(format!(
                 "cannot set '{name}': library '{}' has no global variable of that name",
                 self.name
@@ -248,11 +245,12 @@ impl Lib {
         };
         let symbol = self.symbol(name)?;
         ty.size().map_err(typed_error)?;
-        // SAFETY: as in `__getattr__`; the write has the variable's size.
+        // SAFETY: as in `resolve`; the write has the variable's size.
         unsafe { py_to_c(&ty, value, symbol.addr().cast(), None) }
     }
 
-    fn __dir__(&self) -> Vec<String> {
+    /// Every declared function, global variable and constant, sorted.
+    fn names(&self) -> Vec<String> {
         let decls = self.ffi.decls();
         let mut names: Vec<String> = decls
             .functions()
@@ -268,18 +266,4 @@ impl Lib {
     fn __repr__(&self) -> String {
         format!("<Lib object for '{}'>", self.name)
     }
-}
-
-/// Stores a function or constant in the library's `__dict__`, so the next
-/// lookup is an ordinary attribute hit.
-fn cache(slf: &Bound<'_, Lib>, name: &Bound<'_, PyString>, object: &Py<PyAny>) -> PyResult<()> {
-    // SAFETY: all three objects are live; GenericSetAttr stores into the
-    // instance dict (the class has one) and returns -1 with an exception
-    // set on failure.
-    let status =
-        unsafe { pyo3::ffi::PyObject_GenericSetAttr(slf.as_ptr(), name.as_ptr(), object.as_ptr()) };
-    if status != 0 {
-        return Err(PyErr::fetch(slf.py()));
-    }
-    Ok(())
 }

@@ -92,6 +92,13 @@ impl Buffer {
 
 #[pymethods]
 impl Buffer {
+    /// `ffi.buffer(cdata, size=-1)`: `ffi.buffer` is this type.
+    #[new]
+    #[pyo3(signature = (cdata, size = -1))]
+    fn py_new(cdata: &Bound<'_, CData>, size: isize) -> PyResult<Buffer> {
+        Buffer::over(cdata, size)
+    }
+
     fn __len__(&self) -> usize {
         self.len
     }
@@ -130,8 +137,23 @@ impl Buffer {
         format!("<ffi_py.buffer of {} bytes at 0x{:x}>", self.len, self.addr)
     }
 
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        bytes_of(other).is_ok_and(|b| b == self.bytes())
+    /// Compares the bytes with any bytes-like object (or another buffer).
+    fn __richcmp__(
+        &self,
+        other: &Bound<'_, PyAny>,
+        op: pyo3::pyclass::CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        match bytes_of(other) {
+            Ok(theirs) => Ok(pyo3::types::PyBool::new(
+                py,
+                op.matches(self.bytes().cmp(&theirs[..])),
+            )
+            .to_owned()
+            .into_any()
+            .unbind()),
+            Err(_) => Ok(py.NotImplemented()),
+        }
     }
 }
 

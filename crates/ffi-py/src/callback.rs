@@ -161,6 +161,12 @@ impl Target {
             objects.push(object.into_bound(py));
         }
         let result = call_positional(self.callable.bind(py), &objects)?;
+        if self.fty.ret == CType::Void && !result.is_none() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "callback with a void return type returned {}, expected None",
+                result.repr()?
+            )));
+        }
         if !ret.is_empty() {
             // SAFETY: `ret` is the return type's size.
             unsafe { py_to_c(&self.fty.ret, &result, ret.as_mut_ptr(), None)? };

@@ -375,10 +375,17 @@ impl CData {
             CType::Scalar(s) => match char_kind(*s) {
                 CharKind::Byte => Some(i128::from(self.inline[0])),
                 CharKind::Wide => {
-                    let size = self.ctype.get().size.unwrap_or(4);
+                    let raw = s.raw_type();
+                    let size = raw.size();
                     let mut buf = [0u8; 4];
                     buf[..size].copy_from_slice(&self.inline[..size]);
-                    Some(i128::from(u32::from_le_bytes(buf)))
+                    let v = u32::from_le_bytes(buf);
+                    let shift = 32 - size as u32 * 8;
+                    Some(if raw.is_signed_integer() {
+                        i128::from(((v << shift) as i32) >> shift)
+                    } else {
+                        i128::from(v)
+                    })
                 }
                 CharKind::No => None,
             },
@@ -576,7 +583,7 @@ impl CData {
         let detail = match &self.origin {
             Origin::Callback(what) => format!("calling {what}"),
             Origin::Handle(what) => format!("handle to {what}"),
-            Origin::Owning => format!("owning {} bytes", self.data_size().unwrap_or(0)),
+            Origin::Owning => format!("owning {} bytes", self.owned_size()),
             Origin::Sliced => format!("sliced length {}", self.length),
             _ if self.released.load(Ordering::Relaxed) => "released".into(),
             _ => match self.kind {
@@ -652,6 +659,12 @@ impl CData {
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
         let py = other.py();
         let Ok(other) = other.cast::<CData>() else {
+            // A number compares by value with a primitive cdata.
+            if self.kind == Kind::Primitive
+                && let Some(mine) = self.primitive_value(py)?
+            {
+                return Ok(mine.bind(py).rich_compare(other, op)?.unbind());
+            }
             return Ok(py.NotImplemented());
         };
         let other = other.get();
@@ -854,6 +867,30 @@ impl CData {
 }
 
 impl CData {
+    /// A primitive's value as a Python number (characters by code).
+    fn primitive_value(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(v) = self.primitive_int() {
+            return Ok(Some(v.into_pyobject(py)?.into_any().unbind()));
+        }
+        Ok(self
+            .primitive_float()
+            .map(|v| v.into_pyobject(py).map(|f| f.into_any().unbind()))
+            .transpose()?)
+    }
+
+    /// Bytes of memory this cdata owns (0 if it owns none).
+    pub(crate) fn owned_size(&self) -> usize {
+        match self.kind {
+            Kind::Pointer => self
+                .ctype
+                .get()
+                .item_type()
+                .and_then(|t| t.size().ok())
+                .unwrap_or(0),
+            _ => self.data_size().unwrap_or(0),
+        }
+    }
+
     fn primitive_repr(&self, py: Python<'_>) -> PyResult<String> {
         let ty = self.ty();
         if let CType::Enum(e) = ty {

@@ -332,7 +332,7 @@ fn pointer_from(
         if let Ok(bytes) = obj.cast::<PyBytes>()
             && matches!(
                 to,
-                CType::Scalar(CScalar::Char | CScalar::SChar | CScalar::UChar)
+                CType::Void | CType::Scalar(CScalar::Char | CScalar::SChar | CScalar::UChar)
             )
         {
             // Points into the bytes object, which the caller's argument

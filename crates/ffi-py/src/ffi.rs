@@ -116,7 +116,9 @@ impl Ffi {
             }
             _ => Owned::zeroed(&storage)?,
         };
-        if let Some(init) = init {
+        let count_only = matches!(ty, CType::Array(_, None))
+            && init.is_some_and(|i| i.extract::<isize>().is_ok() && !i.is_instance_of::<PyBytes>());
+        if let Some(init) = init.filter(|_| !count_only) {
             // SAFETY: the allocation is `storage`'s size.
             unsafe { py_to_c(&storage, init, owned.addr() as *mut u8, None)? };
         }
@@ -280,14 +282,15 @@ impl Ffi {
     }
 
     /// Parses C declarations into this FFI's namespace.
-    #[pyo3(signature = (csource, r#override = false, packed = false, pack = None))]
+    #[pyo3(signature = (csource, r#override = false, packed = None, pack = None))]
     fn cdef(
         &self,
         csource: &str,
         r#override: bool,
-        packed: bool,
+        packed: Option<&Bound<'_, PyAny>>,
         pack: Option<usize>,
     ) -> PyResult<()> {
+        let packed = packed.map(|p| p.is_truthy()).transpose()?.unwrap_or(false);
         let packing = match (packed, pack) {
             (true, Some(_)) => {
                 return Err(PyValueError::new_err(
@@ -454,6 +457,10 @@ impl Ffi {
         if this.kind == Kind::Array {
             limit = limit.min(this.length);
         }
+        if this.origin == Origin::Owning && this.kind == Kind::Pointer {
+            // Memory from new() has a known end: never read past it.
+            limit = limit.min(this.owned_size() / elem.size().map_err(typed_error)?.max(1));
+        }
         let CType::Scalar(s) = &elem else {
             return Err(PyTypeError::new_err(format!(
                 "string(): '{elem}' is not a character type"
@@ -546,12 +553,6 @@ impl Ffi {
             })
             .collect::<PyResult<Vec<_>>>()?;
         Ok(pyo3::types::PyList::new(py, items)?.into_any().unbind())
-    }
-
-    /// A buffer over the memory of a cdata (`size` bytes, or all of it).
-    #[pyo3(signature = (cdata, size = -1))]
-    fn buffer(&self, cdata: &Bound<'_, CData>, size: isize) -> PyResult<crate::buffer::Buffer> {
-        crate::buffer::Buffer::over(cdata, size)
     }
 
     /// A cdata pointing into a Python object's memory, without copying:
@@ -852,6 +853,12 @@ impl Ffi {
             .decls()
             .constant(name)
             .ok_or_else(|| PyKeyError::new_err(format!("no integer constant named '{name}'")))
+    }
+
+    /// `ffi.buffer(cdata, size=-1)`: the buffer type itself, as in cffi.
+    #[classattr]
+    fn buffer(py: Python<'_>) -> Py<pyo3::types::PyType> {
+        py.get_type::<crate::buffer::Buffer>().unbind()
     }
 
     #[classattr]

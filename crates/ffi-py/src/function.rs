@@ -557,10 +557,10 @@ fn variadic_instance(
         } else if extra.is_instance_of::<PyBytes>() {
             CType::pointer_to(CType::Scalar(ffi_raw::CScalar::Char))
         } else {
+            let n = i + 1;
             return Err(PyTypeError::new_err(format!(
-                "{name}() argument {}: an argument in the variadic part must be a cdata \
-                 object (so that its C type is known), not {}",
-                i + 1,
+                "{name}() argument {n}: argument {n} passed in the variadic part needs to be a \
+                 cdata object (got {})",
                 extra.get_type().name()?
             )));
         };

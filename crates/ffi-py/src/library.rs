@@ -219,6 +219,12 @@ impl Lib {
         }
         if let Some(ty) = variable {
             let symbol = self.symbol(name)?;
+            if let CType::Array(elem, None) = &ty {
+                // `int x[];` has no known length: it reads as a pointer.
+                let pointer = CType::pointer_to((**elem).clone());
+                let value = CData::pointer(py, &pointer, symbol.addr() as usize, None)?;
+                return Ok((value.into_any(), false));
+            }
             ty.size().map_err(typed_error)?;
             // SAFETY: the symbol is the declared global variable; C
             // semantics trust the declaration's type.

@@ -1,0 +1,84 @@
+/* A small C library for the tests that libc cannot serve: calling a
+ * function pointer from a thread that C created, and globals/enums that the
+ * tests may read and write freely. Built by conftest.py with gcc. */
+#include <pthread.h>
+
+typedef int (*int_fn)(int);
+
+struct job {
+    int_fn fn;
+    int first;
+    int count;
+    long sum;
+};
+
+static void *run_job(void *arg)
+{
+    struct job *job = arg;
+    for (int i = 0; i < job->count; i++)
+        job->sum += job->fn(job->first + i);
+    return 0;
+}
+
+/* Starts one pthread that calls fn(0) .. fn(count - 1), joins it and returns
+ * the sum of the results (-1 if the thread could not be started). */
+long call_from_c_thread(int_fn fn, int count)
+{
+    pthread_t thread;
+    struct job job = {fn, 0, count, 0};
+    if (pthread_create(&thread, 0, run_job, &job) != 0)
+        return -1;
+    pthread_join(thread, 0);
+    return job.sum;
+}
+
+/* Starts `threads` pthreads at once; thread k calls fn(k * count + i) for
+ * i < count. Returns the sum over all threads (-1 on a failed start). */
+long call_from_c_threads(int_fn fn, int threads, int count)
+{
+    pthread_t ids[64];
+    struct job jobs[64];
+    long total = 0;
+    if (threads < 1 || threads > 64)
+        return -1;
+    for (int k = 0; k < threads; k++) {
+        jobs[k] = (struct job){fn, k * count, count, 0};
+        if (pthread_create(&ids[k], 0, run_job, &jobs[k]) != 0)
+            return -1;
+    }
+    for (int k = 0; k < threads; k++) {
+        pthread_join(ids[k], 0);
+        total += jobs[k].sum;
+    }
+    return total;
+}
+
+int helper_counter = 7;
+const double helper_ratio = 0.25;
+int helper_table[4] = {10, 20, 30, 40};
+
+enum helper_color { HELPER_RED, HELPER_GREEN = 5, HELPER_BLUE };
+
+int helper_bump(int by)
+{
+    helper_counter += by;
+    return helper_counter;
+}
+
+struct helper_pair {
+    short tag;
+    long long value;
+};
+
+/* A struct by value in and out, with padding between the members. */
+struct helper_pair helper_swap_pair(struct helper_pair p)
+{
+    struct helper_pair out = {(short)-p.tag, p.value * 2};
+    return out;
+}
+
+/* The type of one field through a pointer: the struct identity test. */
+long long helper_pair_value(const struct helper_pair *p)
+{
+    return p->value + p->tag;
+}

@@ -1,0 +1,297 @@
+"""Calling C functions: argument and result conversion for each kind of C
+type, variadic calls, structs by value, out-parameters, and the errors of
+wrong argument counts, types and ranges."""
+
+import os
+
+import pytest
+
+from _support import message_has
+
+
+def test_integer_arguments_and_results(ffi, libc):
+    assert libc.labs(-(2**62)) == 2**62
+    assert libc.abs(-2147483647) == 2147483647
+    assert libc.toupper(ord("q")) == ord("Q")
+    assert libc.atoi(b"  -1234xyz") == -1234
+    assert libc.strtoull(b"18446744073709551615", ffi.NULL, 10) == 2**64 - 1
+
+
+def test_bool_is_accepted_as_an_integer(ffi, libc):
+    assert libc.labs(True) == 1
+
+
+def test_double_and_float_arguments_and_results(ffi, libc):
+    assert libc.sqrt(2.0) == 2.0**0.5
+    assert libc.pow(2, 0.5) == 2**0.5  # an int is accepted for double
+    assert libc.floor(-0.5) == -1.0
+    # float precision: sqrtf(2) rounded to a float, then widened.
+    assert libc.sqrtf(2.0) == 1.4142135381698608
+    assert libc.strtod(b"6.02e23", ffi.NULL) == 6.02e23
+
+
+def test_string_arguments(ffi, libc):
+    assert libc.strlen(b"hello") == 5
+    assert libc.strlen(b"") == 0
+    assert libc.strlen(ffi.new("char[]", b"from new")) == 8
+    assert libc.strcmp(b"abc", b"abd") < 0
+    # bytes are passed up to the first NUL, as C sees them.
+    assert libc.strlen(b"ab\0cd") == 2
+
+
+def test_char_pointer_result_points_into_the_argument(ffi, libc):
+    text = ffi.new("char[]", b"key=value")
+    eq = libc.strchr(text, ord("="))
+    assert ffi.typeof(eq) is ffi.typeof("char *")
+    assert eq - text == 3
+    assert ffi.string(eq + 1) == b"value"
+    assert libc.strchr(text, ord("#")) == ffi.NULL
+
+
+def test_null_pointer_results_are_null_cdata(ffi, libc):
+    result = libc.getenv(b"FFI_PY_SURELY_UNSET_VARIABLE")
+    assert result == ffi.NULL
+    assert not result
+
+
+def test_getenv_sees_setenv(ffi, libc):
+    name = b"FFI_PY_TEST_SETENV"
+    try:
+        assert libc.setenv(name, b"first", 1) == 0
+        assert ffi.string(libc.getenv(name)) == b"first"
+        # overwrite=0 keeps the existing value.
+        assert libc.setenv(name, b"second", 0) == 0
+        assert ffi.string(libc.getenv(name)) == b"first"
+        assert libc.setenv(name, b"second", 1) == 0
+        assert ffi.string(libc.getenv(name)) == b"second"
+    finally:
+        libc.unsetenv(name)
+    assert libc.getenv(name) == ffi.NULL
+
+
+def test_getenv_reads_the_process_environment(ffi, libc):
+    os.environ["FFI_PY_TEST_FROM_PYTHON"] = "set by os.environ"
+    try:
+        value = libc.getenv(b"FFI_PY_TEST_FROM_PYTHON")
+        assert ffi.string(value) == b"set by os.environ"
+    finally:
+        del os.environ["FFI_PY_TEST_FROM_PYTHON"]
+
+
+def test_memcpy_returns_its_destination(ffi, libc):
+    src = ffi.new("int[4]", [1, -2, 3, -4])
+    dst = ffi.new("int[4]")
+    result = libc.memcpy(dst, src, ffi.sizeof(src))
+    assert result == dst
+    assert ffi.typeof(result) is ffi.typeof("void *")
+    assert list(dst) == [1, -2, 3, -4]
+    assert libc.memcmp(dst, src, 16) == 0
+    libc.memset(dst, 0xFF, 8)
+    assert list(dst) == [-1, -1, 3, -4]
+
+
+def test_struct_result_by_value(ffi, libc):
+    r = libc.div(-7, 2)
+    assert ffi.typeof(r) is ffi.typeof("div_t")
+    assert (r.quot, r.rem) == (-3, -1)
+
+
+def test_struct_argument_and_result_by_value(ffi, helper):
+    pair = ffi.new("struct helper_pair *", {"tag": 3, "value": 2**40})
+    out = helper.helper_swap_pair(pair[0])
+    assert (out.tag, out.value) == (-3, 2**41)
+    # The argument was copied, not modified.
+    assert (pair.tag, pair.value) == (3, 2**40)
+    # A list or dict initializer is accepted for a struct argument.
+    assert helper.helper_swap_pair([5, 6]).value == 12
+    assert helper.helper_swap_pair({"tag": 1}).tag == -1
+
+
+def test_struct_pointer_argument(ffi, helper):
+    pair = ffi.new("struct helper_pair *", [4, 100])
+    assert helper.helper_pair_value(pair) == 104
+    assert helper.helper_pair_value(ffi.addressof(pair[0])) == 104
+
+
+def test_out_parameters(ffi, libc):
+    exponent = ffi.new("int *")
+    assert libc.frexp(48.0, exponent) == 0.75
+    assert exponent[0] == 6
+    assert libc.ldexp(0.75, exponent[0]) == 48.0
+
+    text = ffi.new("char[]", b"  123abc")
+    end = ffi.new("char **")
+    assert libc.strtol(text, end, 10) == 123
+    assert end[0] - text == 5
+    assert ffi.string(end[0]) == b"abc"
+
+
+def test_void_function_returns_none(ffi, libc):
+    p = libc.malloc(16)
+    assert p != ffi.NULL
+    assert libc.free(p) is None
+
+
+def test_variadic_call_with_explicit_types(ffi, libc):
+    buf = ffi.new("char[64]")
+    n = libc.snprintf(
+        buf, 64, b"%d|%s|%.2f|%lld|%c",
+        ffi.cast("int", -5),
+        ffi.new("char[]", b"hi"),
+        ffi.cast("double", 2.5),
+        ffi.cast("long long", 2**40),
+        ffi.cast("int", 65),
+    )
+    assert ffi.string(buf) == b"-5|hi|2.50|1099511627776|A"
+    assert n == len(b"-5|hi|2.50|1099511627776|A")
+
+
+def test_variadic_call_truncates_like_c(ffi, libc):
+    buf = ffi.new("char[4]")
+    # snprintf returns the length it would have written.
+    assert libc.snprintf(buf, 4, b"%s", ffi.new("char[]", b"abcdef")) == 6
+    assert ffi.string(buf) == b"abc"
+
+
+@pytest.mark.ffi_py_only
+def test_variadic_float_is_promoted_to_double(ffi, libc):
+    # C promotes a variadic float to double; cffi passes it unpromoted.
+    buf = ffi.new("char[16]")
+    libc.snprintf(buf, 16, b"%.2f", ffi.cast("float", 1.5))
+    assert ffi.string(buf) == b"1.50"
+
+
+@pytest.mark.ffi_py_only
+def test_variadic_bytes_are_passed_as_char_pointers(ffi, libc):
+    # cffi requires a cdata in the variadic part; ffi_py also takes bytes.
+    buf = ffi.new("char[16]")
+    libc.snprintf(buf, 16, b"<%s>", b"ok")
+    assert ffi.string(buf) == b"<ok>"
+
+
+def test_variadic_plain_int_needs_an_explicit_type(ffi, libc):
+    buf = ffi.new("char[16]")
+    with pytest.raises(TypeError) as excinfo:
+        libc.snprintf(buf, 16, b"%d", 5)
+    assert "argument 4" in str(excinfo.value)
+
+
+def test_variadic_too_few_fixed_arguments(ffi, libc):
+    with pytest.raises(TypeError) as excinfo:
+        libc.snprintf(ffi.new("char[4]"), 4)
+    assert "at least 3" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("args", [(), (1, 2), (1, 2, 3)])
+def test_wrong_argument_count_is_type_error(ffi, libc, args):
+    with pytest.raises(TypeError) as excinfo:
+        libc.labs(*args)
+    assert f"got {len(args)}" in str(excinfo.value)
+
+
+@pytest.mark.ffi_py_only
+def test_wrong_argument_count_names_the_function(ffi, libc):
+    with pytest.raises(TypeError) as excinfo:
+        libc.strchr(b"abc")
+    message_has(excinfo, "strchr", "expects 2 arguments, got 1")
+
+
+def test_keyword_arguments_are_type_error(ffi, libc):
+    with pytest.raises(TypeError):
+        libc.labs(x=1)
+
+
+@pytest.mark.parametrize(
+    "call, position, ctype",
+    [
+        (lambda lib: lib.labs("12"), 1, "long"),
+        (lambda lib: lib.labs(1.5), 1, "long"),
+        (lambda lib: lib.labs(None), 1, "long"),
+        (lambda lib: lib.strlen("text"), 1, "char *"),
+        (lambda lib: lib.strlen(5), 1, "char *"),
+        (lambda lib: lib.strchr(b"abc", b"b"), 2, "int"),
+        (lambda lib: lib.pow(2.0, "x"), 2, "double"),
+        (lambda lib: lib.memcpy(7, b"y", 1), 1, "void *"),
+        (lambda lib: lib.ldexp(1.0, 2.0), 2, "int"),
+    ],
+)
+def test_wrong_argument_type_is_type_error_naming_position_and_ctype(
+    ffi, libc, call, position, ctype
+):
+    with pytest.raises(TypeError) as excinfo:
+        call(libc)
+    message_has(excinfo, f"argument {position}", f"'{ctype}'")
+
+
+@pytest.mark.parametrize(
+    "call, position, ctype",
+    [
+        (lambda lib: lib.labs(2**63), 1, "long"),
+        (lambda lib: lib.labs(-(2**63) - 1), 1, "long"),
+        (lambda lib: lib.abs(2**31), 1, "int"),
+        (lambda lib: lib.usleep(-1), 1, "unsigned int"),
+        (lambda lib: lib.usleep(2**32), 1, "unsigned int"),
+        (lambda lib: lib.strtol(b"1", lib_null(), 2**40), 3, "int"),
+        (lambda lib: lib.memset(lib_null(), 0, -1), 3, "size_t"),
+    ],
+)
+def test_out_of_range_integer_argument_is_overflow_error(ffi, libc, call, position, ctype):
+    with pytest.raises(OverflowError) as excinfo:
+        call(libc)
+    message_has(excinfo, f"argument {position}", f"'{ctype}'")
+
+
+_NULL = []
+
+
+def lib_null():
+    # ffi.NULL of the ffi under test, for the parametrized lambdas above.
+    return _NULL[0]
+
+
+@pytest.fixture(autouse=True)
+def _remember_null(ffi):
+    _NULL[:] = [ffi.NULL]
+
+
+def test_limits_of_integer_arguments_are_accepted(ffi, libc):
+    assert libc.labs(-(2**63) + 1) == 2**63 - 1
+    assert libc.abs(-(2**31) + 1) == 2**31 - 1
+
+
+@pytest.mark.xfail(
+    reason="a pointer of another type is accepted silently: strlen(int[2]) "
+    "returns 0; cffi raises TypeError (implicit cast to 'char *' from a "
+    "different pointer type)",
+    strict=True,
+)
+def test_pointer_of_another_type_is_type_error(ffi, libc):
+    with pytest.raises(TypeError):
+        libc.strlen(ffi.new("int[2]"))
+
+
+def test_any_pointer_converts_to_void_pointer(ffi, libc):
+    a = ffi.new("double[2]", [1.5, -2.5])
+    b = ffi.new("double[2]")
+    libc.memcpy(b, a, 16)
+    assert list(b) == [1.5, -2.5]
+
+
+def test_calling_through_a_cast_function_pointer(ffi, libc):
+    fp = ffi.cast("long(*)(long)", ffi.addressof(libc, "labs"))
+    assert fp(-77) == 77
+    with pytest.raises(TypeError):
+        fp()
+
+
+def test_calling_a_null_function_pointer_raises(ffi):
+    fp = ffi.cast("int(*)(int)", 0)
+    with pytest.raises(Exception):
+        fp(1)
+
+
+def test_char_and_bool_results(ffi):
+    ffi.cdef("char *strchr(const char *, int);")
+    lib = ffi.dlopen(None)
+    s = ffi.new("char[]", b"xyz")
+    assert lib.strchr(s, ord("y"))[0] == b"y"

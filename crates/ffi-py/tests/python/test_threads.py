@@ -1,0 +1,140 @@
+"""Threads: C calls release the GIL (unless a library opts out with
+release_gil=False), and many Python threads can call C at once."""
+
+import threading
+import time
+
+import pytest
+
+SLEEP_US = 400_000  # each usleep call: 0.4 s
+
+
+def longest_stall_during(call):
+    """Runs call() while another Python thread spins, and returns the
+    longest time (seconds) the spinner went without running."""
+    stop = threading.Event()
+    started = threading.Event()
+    worst = []
+
+    def spin():
+        last = time.perf_counter()
+        longest = 0.0
+        started.set()
+        while not stop.is_set():
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+        worst.append(longest)
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    started.wait()
+    time.sleep(0.02)
+    call()
+    stop.set()
+    spinner.join()
+    return worst[0]
+
+
+def test_gil_is_released_during_a_c_call(ffi, libc):
+    stall = longest_stall_during(lambda: libc.usleep(SLEEP_US))
+    # With the GIL released the spinner never waits for the 0.4 s sleep.
+    assert stall < 0.15, f"another thread stalled {stall:.3f} s"
+
+
+@pytest.mark.ffi_py_only
+def test_release_gil_false_keeps_the_gil(ffi):
+    ffi.cdef("int usleep(unsigned int);")
+    lib = ffi.dlopen(None, release_gil=False)
+    stall = longest_stall_during(lambda: lib.usleep(SLEEP_US))
+    # The spinner cannot run at all while the call holds the GIL.
+    assert stall >= 0.35, f"another thread ran during the call (stall {stall:.3f} s)"
+
+
+def sleep_in_threads(usleep, threads=8, microseconds=200_000):
+    barrier = threading.Barrier(threads)
+
+    def worker():
+        barrier.wait()
+        usleep(microseconds)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - start
+
+
+def test_c_calls_in_eight_threads_overlap(ffi, libc):
+    elapsed = sleep_in_threads(libc.usleep)
+    # Serialized, 8 x 0.2 s would take 1.6 s.
+    assert elapsed < 0.8, f"8 parallel 0.2 s sleeps took {elapsed:.2f} s"
+
+
+@pytest.mark.ffi_py_only
+def test_release_gil_false_serializes_calls(ffi):
+    ffi.cdef("int usleep(unsigned int);")
+    lib = ffi.dlopen(None, release_gil=False)
+    elapsed = sleep_in_threads(lib.usleep)
+    assert elapsed >= 1.55, f"8 GIL-holding 0.2 s sleeps took only {elapsed:.2f} s"
+
+
+def test_eight_threads_call_c_at_once_with_correct_results(ffi, libc):
+    threads, rounds = 8, 3000
+    barrier = threading.Barrier(threads)
+    errors = []
+    done = []
+
+    @ffi.callback("int(const void *, const void *)")
+    def compare(a, b):
+        x, y = ffi.cast("int *", a)[0], ffi.cast("int *", b)[0]
+        return (x > y) - (x < y)
+
+    def worker(k):
+        buf = ffi.new("char[64]")
+        barrier.wait()
+        try:
+            for i in range(rounds):
+                v = k * 1_000_000 + i
+                assert libc.labs(-v) == v
+                n = libc.snprintf(buf, 64, b"%d:%d", ffi.cast("int", k), ffi.cast("int", i))
+                text = f"{k}:{i}".encode()
+                assert (n, ffi.string(buf)) == (len(text), text)
+                assert libc.strtol(buf, ffi.NULL, 10) == k
+                q = libc.div(v, 7)
+                assert (q.quot, q.rem) == divmod(v, 7)
+                assert libc.sqrt(float(v * v)) == float(v)
+                if i % 100 == 0:
+                    arr = ffi.new("int[]", [(i * 7 + j * 13) % 50 - k for j in range(20)])
+                    libc.qsort(arr, 20, 4, compare)
+                    assert list(arr) == sorted(arr)
+            done.append(k)
+        except BaseException as e:  # reported below, with the thread's id
+            errors.append((k, repr(e)))
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert errors == []
+    assert sorted(done) == list(range(threads))
+
+
+def test_threads_share_a_library_global(ffi, helper):
+    helper.helper_counter = 0
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(500):
+            with lock:  # helper_bump is not atomic in C
+                helper.helper_bump(1)
+
+    pool = [threading.Thread(target=worker) for _ in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert helper.helper_counter == 4000

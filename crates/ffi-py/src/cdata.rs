@@ -186,14 +186,28 @@ impl CData {
         owner: Option<Arc<Owned>>,
         origin: Origin,
     ) -> PyResult<CData> {
+        CData::build_typed(ctype_object(py, ty)?, addr, length, owner, origin)
+    }
+
+    /// As [`CData::build`], with the type object already at hand (callers
+    /// on hot paths make it once).
+    pub(crate) fn build_typed(
+        ctype: Py<PyCType>,
+        addr: usize,
+        length: Option<usize>,
+        owner: Option<Arc<Owned>>,
+        origin: Origin,
+    ) -> PyResult<CData> {
+        let ty = &ctype.get().ty;
         let length = match (ty, length) {
             (_, Some(n)) => n,
             (CType::Array(_, Some(n)), None) => *n,
             _ => 0,
         };
+        let kind = kind_of(ty)?;
         Ok(CData {
-            ctype: ctype_object(py, ty)?,
-            kind: kind_of(ty)?,
+            ctype,
+            kind,
             addr,
             inline: [0; 16],
             length,

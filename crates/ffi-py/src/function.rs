@@ -59,6 +59,8 @@ enum RetConv {
     F64,
     /// A struct or union returned by value: written into fresh owned memory.
     Record,
+    /// A pointer: a cdata of the return type.
+    Pointer,
     Generic,
 }
 
@@ -81,6 +83,9 @@ pub(crate) struct CallPlan {
     scratch_units: usize,
     /// Whether every argument and the result are numbers (the hot path).
     scalar_only: bool,
+    /// The return type's object, made once (pointer and struct returns
+    /// become cdata of it).
+    ret_ctype: Py<crate::ctypes::PyCType>,
     release_gil: bool,
     /// Keeps the code loaded.
     _library: Option<Library>,
@@ -98,6 +103,7 @@ fn arg_conv(ty: &CType) -> ArgConv {
 impl CallPlan {
     /// A plan for calling `code` as `fty` (fixed arguments only).
     pub(crate) fn new(
+        py: Python<'_>,
         name: &str,
         fty: Arc<FunctionType>,
         code: CodePtr,
@@ -124,6 +130,7 @@ impl CallPlan {
             (_, Some(layout)) => RetConv::Int(layout),
             (CType::Scalar(s), None) if s.raw_type() == Type::F64 => RetConv::F64,
             (CType::Record(_), None) => RetConv::Record,
+            (CType::Pointer(_), None) => RetConv::Pointer,
             _ => RetConv::Generic,
         };
         let scalar_only = args.len() <= SCALAR_ARGS
@@ -131,6 +138,7 @@ impl CallPlan {
                 .iter()
                 .all(|(conv, _)| !matches!(conv, ArgConv::Generic))
             && matches!(ret, RetConv::Void | RetConv::Int(_) | RetConv::F64);
+        let ret_ctype = crate::ctypes::ctype_object(py, &fty.ret)?;
         Ok(CallPlan {
             name: name.to_string(),
             fty,
@@ -140,6 +148,7 @@ impl CallPlan {
             ret,
             scratch_units: offset,
             scalar_only,
+            ret_ctype,
             release_gil,
             _library: library,
         })
@@ -220,6 +229,11 @@ impl CallPlan {
                 unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(v)) }
                     .map(Bound::unbind)
             }
+            RetConv::Pointer => {
+                // SAFETY: the call wrote a pointer.
+                let addr = unsafe { ret.cast::<usize>().read_unaligned() };
+                Ok(CData::pointer_of(py, self.ret_ctype.clone_ref(py), addr)?.into_any())
+            }
             // SAFETY: the buffer holds a value of the return type.
             RetConv::Generic => unsafe { c_to_py(py, &self.fty.ret, ret, None) },
             RetConv::Record => unreachable!("records are returned into owned memory"),
@@ -278,7 +292,16 @@ impl CallPlan {
             // SAFETY: the arguments are converted; the allocation is the
             // return type's size.
             unsafe { self.invoke(ptrs, owned.addr() as *mut c_void) }?;
-            return Ok(CData::owning(py, &self.fty.ret, owned, None, Origin::Owning)?.into_any());
+            let owned = Arc::new(owned);
+            let addr = owned.addr();
+            let cdata = CData::build_typed(
+                self.ret_ctype.clone_ref(py),
+                addr,
+                None,
+                Some(owned),
+                Origin::Owning,
+            )?;
+            return Ok(Py::new(py, cdata)?.into_any());
         }
         let mut ret = MaybeUninit::<[u128; 2]>::uninit();
         // SAFETY: the arguments are converted; 32 bytes hold any scalar or
@@ -497,7 +520,7 @@ pub(crate) fn call_pointer(
     if fty.variadic {
         return call_variadic(py, &name, &fty, code, None, true, &objects);
     }
-    let plan = CallPlan::new(&name, fty, code, None, true)?;
+    let plan = CallPlan::new(py, &name, fty, code, None, true)?;
     let ptrs: Vec<*mut ffi::PyObject> = objects.iter().map(Bound::as_ptr).collect();
     plan.call(py, &ptrs)
 }
@@ -526,7 +549,7 @@ pub(crate) fn call_variadic(
         instance.ret.to_raw().map_err(typed_error)?,
     )
     .map_err(raw_error)?;
-    let mut plan = CallPlan::new(name, Arc::new(instance), code, library, release_gil)?;
+    let mut plan = CallPlan::new(py, name, Arc::new(instance), code, library, release_gil)?;
     plan.cif = cif;
     let ptrs: Vec<*mut ffi::PyObject> = args.iter().map(Bound::as_ptr).collect();
     plan.call(py, &ptrs)

@@ -207,6 +207,7 @@ impl Lib {
                 .into_any()
             } else {
                 let plan = CallPlan::new(
+                    py,
                     name,
                     fty,
                     symbol.code_ptr(),

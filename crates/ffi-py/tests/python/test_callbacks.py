@@ -243,3 +243,31 @@ def test_callback_object_stays_valid_while_referenced(ffi, libc):
     arr = ffi.new("int[]", [3, 2, 1])
     libc.qsort(arr, 3, 4, cb)
     assert list(arr) == [1, 2, 3]
+
+
+def test_callback_as_the_start_routine_of_libc_pthread_create(ffi):
+    # No helper library: libc's own pthread_create runs the callback on a
+    # thread that Python knows nothing about.
+    ffi.cdef("""
+        typedef unsigned long pthread_t;
+        int pthread_create(pthread_t *, void *, void *(*)(void *), void *);
+        int pthread_join(pthread_t, void **);
+    """)
+    lib = ffi.dlopen(None)
+    seen = []
+
+    @ffi.callback("void *(void *)")
+    def start(arg):
+        seen.append((threading.get_ident(), ffi.from_handle(arg)))
+        return ffi.cast("void *", 42)
+
+    payload = ["from the main thread"]
+    handle = ffi.new_handle(payload)
+    tid = ffi.new("pthread_t *")
+    assert lib.pthread_create(tid, ffi.NULL, start, handle) == 0
+    result = ffi.new("void **")
+    assert lib.pthread_join(tid[0], result) == 0
+    assert int(ffi.cast("intptr_t", result[0])) == 42
+    [(ident, received)] = seen
+    assert received is payload
+    assert ident == tid[0] != threading.get_ident()

@@ -1,0 +1,75 @@
+"""Each FFI method given the wrong kind of argument raises the exception
+class cffi raises, and leaves the FFI usable."""
+
+import pytest
+
+from ffi_py import CDefError
+
+
+@pytest.fixture
+def setup(ffi):
+    ffi.cdef("struct inc; long labs(long); extern int daylight;")
+    return ffi, ffi.dlopen(None)
+
+
+def assign(target, name, value):
+    def do():
+        setattr(target, name, value)
+    return do
+
+
+def set_item(target, index, value):
+    def do():
+        target[index] = value
+    return do
+
+
+CASES = [
+    # (id, builder of the bad call, expected exception)
+    ("new-non-type", lambda f, lib: f.new(5), TypeError),
+    ("new-incomplete", lambda f, lib: f.new("struct inc *"), TypeError),
+    ("new-negative-length", lambda f, lib: f.new("int[]", -1), ValueError),
+    ("new-huge", lambda f, lib: f.new("char[]", 2**62), MemoryError),
+    ("cast-non-type", lambda f, lib: f.cast(5, 0), TypeError),
+    ("cast-to-struct", lambda f, lib: f.cast("struct inc", 0), TypeError),
+    ("string-non-cdata", lambda f, lib: f.string(b"abc"), TypeError),
+    ("unpack-non-cdata", lambda f, lib: f.unpack(5, 1), TypeError),
+    ("buffer-non-cdata", lambda f, lib: f.buffer(5), TypeError),
+    ("from-handle-non-cdata", lambda f, lib: f.from_handle(5), TypeError),
+    ("gc-non-cdata", lambda f, lib: f.gc(5, print), TypeError),
+    ("release-non-cdata", lambda f, lib: f.release(5), TypeError),
+    ("memmove-negative", lambda f, lib: f.memmove(f.new("char[4]"), b"ab", -1), ValueError),
+    ("sizeof-void", lambda f, lib: f.sizeof("void"), ValueError),
+    ("sizeof-incomplete", lambda f, lib: f.sizeof("struct inc"), ValueError),
+    ("alignof-incomplete", lambda f, lib: f.alignof("struct inc"), ValueError),
+    ("offsetof-non-struct", lambda f, lib: f.offsetof("int", "x"), TypeError),
+    ("typeof-bad-syntax", lambda f, lib: f.typeof("int ***]"), CDefError),
+    ("getctype-unknown", lambda f, lib: f.getctype("nosuch_t"), CDefError),
+    ("callback-bad-syntax", lambda f, lib: f.callback("int(int", print), CDefError),
+    ("callback-non-function", lambda f, lib: f.callback("int *", print), TypeError),
+    ("cdef-non-string", lambda f, lib: f.cdef(123), TypeError),
+    ("errno-non-int", lambda f, lib: assign(f, "errno", "x")(), TypeError),
+    ("dlopen-flags-non-int", lambda f, lib: f.dlopen(None, "x"), TypeError),
+    ("addressof-undeclared", lambda f, lib: f.addressof(lib, "strlen"), AttributeError),
+    ("global-overflow", lambda f, lib: assign(lib, "daylight", 2**31)(), OverflowError),
+    ("global-wrong-type", lambda f, lib: assign(lib, "daylight", "x")(), TypeError),
+    ("item-overflow", lambda f, lib: set_item(f.new("int[2]"), 0, 2**31)(), OverflowError),
+    ("item-wrong-type", lambda f, lib: set_item(f.new("int[2]"), 0, 1.5)(), TypeError),
+    ("add-two-pointers", lambda f, lib: f.new("int[2]") + f.new("int[2]"), TypeError),
+]
+
+
+@pytest.mark.parametrize("bad_call, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_misuse_raises_the_cffi_exception_class(setup, bad_call, expected):
+    ffi, lib = setup
+    with pytest.raises(expected):
+        bad_call(ffi, lib)
+    # The FFI and the library still work after the error.
+    assert lib.labs(-4) == 4
+    assert ffi.new("int *", 3)[0] == 3
+
+
+def test_dlclose_of_something_else_raises(ffi):
+    # cffi raises AttributeError here, ffi_py TypeError.
+    with pytest.raises((TypeError, AttributeError)):
+        ffi.dlclose(5)

@@ -73,6 +73,9 @@ HELPER_DECLS = """
     struct helper_pair { short tag; long long value; };
     struct helper_pair helper_swap_pair(struct helper_pair p);
     long long helper_pair_value(const struct helper_pair *p);
+    struct helper_big { double d[3]; int i; char tag[5]; };
+    struct helper_big helper_big_scale(struct helper_big b, double k);
+    double helper_apply(double (*fn)(double, float, int), int n);
 """
 
 

@@ -295,3 +295,62 @@ def test_char_and_bool_results(ffi):
     lib = ffi.dlopen(None)
     s = ffi.new("char[]", b"xyz")
     assert lib.strchr(s, ord("y"))[0] == b"y"
+
+
+def test_big_struct_by_value_through_memory(ffi, helper):
+    big = ffi.new("struct helper_big *", {"d": [1.0, -2.5, 4.0], "i": 7, "tag": b"abcd"})
+    out = helper.helper_big_scale(big[0], 2.0)
+    assert list(out.d) == [2.0, -5.0, 8.0]
+    assert out.i == -7
+    assert ffi.string(out.tag) == b"Sbcd"
+    assert list(big.d) == [1.0, -2.5, 4.0]  # the caller's copy is untouched
+
+
+def test_callback_with_float_double_and_int_arguments_called_by_c(ffi, helper):
+    @ffi.callback("double(double, float, int)")
+    def combine(x, f, i):
+        assert isinstance(f, float) and isinstance(i, int)
+        return x * 100 + f * 10 + i
+
+    n = 10
+    expected = sum(i * 0.5 * 100 + i * 10 + i for i in range(n))
+    assert helper.helper_apply(combine, n) == expected
+
+
+def test_long_long_struct_result(ffi):
+    ffi.cdef("typedef struct { long long quot, rem; } lldiv_t; lldiv_t lldiv(long long, long long);")
+    lib = ffi.dlopen(None)
+    r = lib.lldiv(-(2**62), 3)
+    assert (r.quot, r.rem) == (-1537228672809129301, -1)
+
+
+def test_long_double_arguments_and_results(ffi):
+    ffi.cdef("long double sqrtl(long double); long double ldexpl(long double, int);")
+    lib = ffi.dlopen(None)
+    # cffi returns a 'long double' cdata, ffi_py a float: float() fits both.
+    assert float(lib.sqrtl(2.0)) == 2.0**0.5
+    assert float(lib.ldexpl(1.0, 100)) == 2.0**100
+
+
+def test_wide_string_arguments(ffi):
+    ffi.cdef("size_t wcslen(const wchar_t *);")
+    lib = ffi.dlopen(None)
+    assert lib.wcslen("héllo ✓") == 7
+    assert lib.wcslen(ffi.new("wchar_t[]", "abc")) == 3
+
+
+def test_enum_arguments(ffi):
+    ffi.cdef("enum color { RED, GREEN = 7 }; int abs(enum color);")
+    lib = ffi.dlopen(None)
+    assert lib.abs(7) == 7
+    assert lib.abs(ffi.cast("enum color", 7)) == 7
+
+
+def test_null_terminated_array_of_strings(ffi):
+    # An argv-style char *[]: each string must be kept alive separately.
+    ffi.cdef("char *strchr(const char *, int);")
+    lib = ffi.dlopen(None)
+    words = [ffi.new("char[]", w) for w in (b"prog", b"-v", b"file=x")]
+    argv = ffi.new("char *[]", words + [ffi.NULL])
+    assert len(argv) == 4 and argv[3] == ffi.NULL
+    assert ffi.string(lib.strchr(argv[2], ord("="))) == b"=x"

@@ -622,3 +622,29 @@ def test_addressof_unknown_field_names_it(types):
     with pytest.raises(KeyError) as excinfo:
         types.addressof(line[0], "nope")
     assert "nope" in str(excinfo.value)
+
+
+# --- bitfields and anonymous members -----------------------------------------
+
+
+def test_bitfields_pack_like_gcc_and_check_their_range(ffi):
+    ffi.cdef("struct bits { unsigned a : 3; signed b : 4; unsigned c : 1; int rest; };")
+    b = ffi.new("struct bits *", {"a": 5, "b": -3, "c": 1, "rest": 9})
+    assert (b.a, b.b, b.c, b.rest) == (5, -3, 1, 9)
+    assert ffi.sizeof("struct bits") == 8
+    # a=101, b=1101 (-3), c=1 -> 0b1_1101_101 = 0xed
+    assert bytes(ffi.buffer(b)) == b"\xed\x00\x00\x00\x09\x00\x00\x00"
+    with pytest.raises(OverflowError):
+        b.a = 8
+    with pytest.raises(OverflowError):
+        b.b = -9
+    b.b = 7
+    assert (b.a, b.b, b.c) == (5, 7, 1)
+
+
+def test_anonymous_struct_and_union_members(ffi):
+    ffi.cdef("struct anon { int kind; union { int i; float f; }; struct { short lo, hi; }; };")
+    a = ffi.new("struct anon *", {"kind": 1, "f": 1.0, "hi": 3})
+    assert (a.kind, a.i, a.f, a.lo, a.hi) == (1, 0x3F800000, 1.0, 0, 3)
+    assert ffi.sizeof("struct anon") == 12
+    assert ffi.offsetof("struct anon", "hi") == 10

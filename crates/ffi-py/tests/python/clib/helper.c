@@ -82,3 +82,29 @@ long long helper_pair_value(const struct helper_pair *p)
 {
     return p->value + p->tag;
 }
+
+/* A struct too big for registers: passed and returned through memory. */
+struct helper_big {
+    double d[3];
+    int i;
+    char tag[5];
+};
+
+struct helper_big helper_big_scale(struct helper_big b, double k)
+{
+    for (int j = 0; j < 3; j++)
+        b.d[j] *= k;
+    b.i = -b.i;
+    b.tag[0] = 'S';
+    return b;
+}
+
+/* C calls a function pointer with float and double arguments (in SSE
+ * registers) and an int, and combines the results. */
+double helper_apply(double (*fn)(double, float, int), int n)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += fn(i * 0.5, (float)i, i);
+    return total;
+}

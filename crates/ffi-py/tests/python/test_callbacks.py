@@ -271,3 +271,50 @@ def test_callback_as_the_start_routine_of_libc_pthread_create(ffi):
     [(ident, received)] = seen
     assert received is payload
     assert ident == tid[0] != threading.get_ident()
+
+
+def test_reentrant_callbacks_c_python_c_python(ffi, libc):
+    # The outer comparator itself calls qsort with an inner comparator.
+    inner_calls = []
+
+    @ffi.callback("int(const void *, const void *)")
+    def inner(a, b):
+        inner_calls.append(1)
+        return ffi.cast("int *", a)[0] - ffi.cast("int *", b)[0]
+
+    @ffi.callback("int(const void *, const void *)")
+    def outer(a, b):
+        scratch = ffi.new("int[]", [3, 1, 2])
+        libc.qsort(scratch, 3, 4, inner)
+        assert list(scratch) == [1, 2, 3]
+        return ffi.cast("int *", a)[0] - ffi.cast("int *", b)[0]
+
+    arr = ffi.new("int[]", [9, 7, 8])
+    libc.qsort(arr, 3, 4, outer)
+    assert list(arr) == [7, 8, 9]
+    assert inner_calls
+
+
+def test_callbacks_from_python_threads_through_qsort(ffi, libc):
+    errors = []
+
+    @ffi.callback("int(const void *, const void *)")
+    def compare(a, b):
+        return ffi.cast("long *", a)[0] - ffi.cast("long *", b)[0]
+
+    def worker(seed):
+        try:
+            for round_ in range(50):
+                values = [(seed * 7919 + round_ * 104729 + i * 31) % 1000 for i in range(64)]
+                arr = ffi.new("long[]", values)
+                libc.qsort(arr, 64, 8, compare)
+                assert list(arr) == sorted(values)
+        except BaseException as e:
+            errors.append(repr(e))
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert errors == []

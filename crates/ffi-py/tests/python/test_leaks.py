@@ -1,5 +1,6 @@
-"""Leak check: a million C calls and a hundred thousand allocations must not
-grow the process's resident memory (read from /proc/self/statm)."""
+"""Leak check: a million C calls and a hundred thousand allocations (and
+ten thousand callbacks, a hundred thousand handles) must not grow the
+process's resident memory (read from /proc/self/statm)."""
 
 import gc
 import os
@@ -52,6 +53,16 @@ def allocations(ffi, n):
         ffi.new("double *", 1.5) + 0  # a derived pointer too
 
 
+def closures_and_handles(ffi, n):
+    """n callbacks created, called once and dropped; 10 * n handles."""
+    for i in range(n):
+        cb = ffi.callback("int(int)", lambda x: x * 2)
+        cb(i)
+    payload = object()
+    for _ in range(10 * n):
+        ffi.from_handle(ffi.new_handle(payload))
+
+
 @pytest.mark.leak
 def test_no_rss_growth_over_a_million_calls_and_100k_news(ffi, libc):
     ffi.cdef("struct leak_pair { long a, b; };")
@@ -59,20 +70,29 @@ def test_no_rss_growth_over_a_million_calls_and_100k_news(ffi, libc):
     # Warm-up: caches, interned types, allocator arenas reach steady state.
     calls(ffi, libc, 100_000)
     allocations(ffi, 10_000)
+    closures_and_handles(ffi, 1_000)
     before = settle()
 
     calls(ffi, libc, 1_000_000)
     after_calls = settle()
     allocations(ffi, 100_000)
     after_news = settle()
+    closures_and_handles(ffi, 10_000)
+    after_closures = settle()
     elapsed = time.perf_counter() - start
 
     growth_calls = after_calls - before
     growth_news = after_news - after_calls
+    growth_closures = after_closures - after_news
     print(
         f"\nRSS {before / 2**20:.1f} MiB -> {after_calls / 2**20:.1f} MiB after 1,000,000 "
-        f"calls -> {after_news / 2**20:.1f} MiB after 100,000 news ({elapsed:.1f} s)"
+        f"calls -> {after_news / 2**20:.1f} MiB after 100,000 news -> "
+        f"{after_closures / 2**20:.1f} MiB after 10,000 callbacks and 100,000 handles "
+        f"({elapsed:.1f} s)"
     )
     assert growth_calls < SLACK, f"1,000,000 calls grew RSS by {growth_calls} bytes"
     assert growth_news < SLACK, f"100,000 news grew RSS by {growth_news} bytes"
+    assert growth_closures < SLACK, (
+        f"10,000 callbacks and 100,000 handles grew RSS by {growth_closures} bytes"
+    )
     assert elapsed < 15, f"the leak check took {elapsed:.1f} s"

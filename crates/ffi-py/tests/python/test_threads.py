@@ -138,3 +138,36 @@ def test_threads_share_a_library_global(ffi, helper):
     for t in pool:
         t.join()
     assert helper.helper_counter == 4000
+
+
+def test_concurrent_cdef_typeof_and_new_on_one_ffi(ffi):
+    # Declarations are added while other threads look types up and allocate.
+    errors = []
+    barrier = threading.Barrier(8)
+
+    def declarer(k):
+        barrier.wait()
+        try:
+            for i in range(100):
+                ffi.cdef(f"struct s_{k}_{i} {{ int a; char b[{i + 1}]; }};")
+                assert ffi.sizeof(f"struct s_{k}_{i}") == 4 + ((i + 1 + 3) // 4) * 4
+        except BaseException as e:
+            errors.append(repr(e))
+
+    def user(k):
+        barrier.wait()
+        try:
+            for i in range(2000):
+                p = ffi.new("long[]", [k, i])
+                assert (p[0], p[1]) == (k, i)
+                assert ffi.typeof("long *") is ffi.typeof(p + 0)
+        except BaseException as e:
+            errors.append(repr(e))
+
+    pool = [threading.Thread(target=declarer if k % 2 else user, args=(k,)) for k in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert errors == []
+    assert len(ffi.list_types()[1]) == 400

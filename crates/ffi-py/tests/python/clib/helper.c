@@ -108,3 +108,38 @@ double helper_apply(double (*fn)(double, float, int), int n)
         total += fn(i * 0.5, (float)i, i);
     return total;
 }
+
+/* One identity function per scalar type, and widening ones that return a
+ * small argument as a long long: a value that went through the wrong
+ * extension or truncation comes back different. */
+#define HELPER_ID(T, name) \
+    T helper_id_##name(T x) { return x; } \
+    long long helper_widen_##name(T x) { return (long long)x; }
+HELPER_ID(signed char, schar)
+HELPER_ID(unsigned char, uchar)
+HELPER_ID(short, short)
+HELPER_ID(unsigned short, ushort)
+HELPER_ID(int, int)
+HELPER_ID(unsigned int, uint)
+HELPER_ID(long, long)
+HELPER_ID(long long, llong)
+HELPER_ID(_Bool, bool)
+
+unsigned long long helper_id_ullong(unsigned long long x) { return x; }
+float helper_id_float(float x) { return x; }
+double helper_id_double(double x) { return x; }
+char helper_id_char(char x) { return x; }
+void *helper_id_ptr(void *x) { return x; }
+
+/* Eight integer and ten floating arguments: more than the registers hold,
+ * so the last ones go on the stack; each is weighted by its position. */
+double helper_many(signed char a, unsigned short b, int c, long long d,
+                   unsigned char e, short f, unsigned int g, long h,
+                   float f1, double f2, float f3, double f4, float f5,
+                   double f6, float f7, double f8, float f9, double f10)
+{
+    return a * 1.0 + b * 2.0 + c * 3.0 + (double)d * 4.0 + e * 5.0 +
+           f * 6.0 + g * 7.0 + (double)h * 8.0 + f1 * 9.0 + f2 * 10.0 +
+           f3 * 11.0 + f4 * 12.0 + f5 * 13.0 + f6 * 14.0 + f7 * 15.0 +
+           f8 * 16.0 + f9 * 17.0 + f10 * 18.0;
+}

@@ -250,3 +250,50 @@ def test_release_gil_false_library_calls_normally(ffi):
     assert lib.snprintf(buf, 16, b"%d", ffi.cast("int", 77)) == 2
     assert ffi.string(buf) == b"77"
 
+
+
+@pytest.mark.ffi_py_only  # in cffi any use after dlclose is undefined
+def test_function_fetched_before_dlclose_still_works(helper_path):
+    # Run in a child: if the library were unmapped the call would crash.
+    code = textwrap.dedent(f"""
+        import gc
+        from ffi_py import FFI
+        ffi = FFI()
+        ffi.cdef("int helper_bump(int);")
+        lib = ffi.dlopen({str(helper_path)!r})
+        bump = lib.helper_bump
+        start = bump(0)
+        ffi.dlclose(lib)
+        del lib
+        gc.collect()
+        print(bump(2) - start)
+    """)
+    child = run_python(code)
+    assert (child.returncode, child.stdout.strip()) == (0, "2"), child.stderr
+
+
+@pytest.mark.ffi_py_only
+@pytest.mark.xfail(
+    reason="cdata pointing into a library's data (a global array read "
+    "through lib, ffi.addressof(lib, 'var')) does not keep the library "
+    "loaded, unlike lib functions: after ffi.dlclose(lib) reading it "
+    "segfaults (the library is unmapped)",
+    strict=True,
+)
+@pytest.mark.parametrize("kept", ["lib.helper_table", "ffi.addressof(lib, 'helper_counter')"])
+def test_data_pointer_fetched_before_dlclose_stays_readable(helper_path, kept):
+    code = textwrap.dedent(f"""
+        import gc
+        from ffi_py import FFI
+        ffi = FFI()
+        ffi.cdef("extern int helper_table[4]; extern int helper_counter;")
+        lib = ffi.dlopen({str(helper_path)!r})
+        kept = {kept}
+        ffi.dlclose(lib)
+        del lib
+        gc.collect()
+        print(kept[0])
+    """)
+    child = run_python(code)
+    assert child.returncode == 0, f"child died with {child.returncode}"
+    assert child.stdout.strip() in ("10", "7")

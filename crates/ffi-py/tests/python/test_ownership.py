@@ -157,6 +157,7 @@ def test_with_block_on_gc_cdata_runs_the_destructor(ffi, libc):
     assert calls == [1]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.xfail(
     reason="ffi.gc(p, None) does not detach p's destructor: the destructor "
     "still runs, and None itself is later called (TypeError reported as "

@@ -354,3 +354,11 @@ def test_null_terminated_array_of_strings(ffi):
     argv = ffi.new("char *[]", words + [ffi.NULL])
     assert len(argv) == 4 and argv[3] == ffi.NULL
     assert ffi.string(lib.strchr(argv[2], ord("="))) == b"=x"
+
+
+@pytest.mark.ffi_py_only  # cffi (since 1.0) requires an int for enum arguments
+def test_enum_argument_by_name(ffi):
+    ffi.cdef("enum color { RED, GREEN = 7 }; int abs(enum color);")
+    lib = ffi.dlopen(None)
+    assert lib.abs("GREEN") == 7
+    assert ffi.new("enum color *", "GREEN")[0] == 7

@@ -98,7 +98,7 @@ impl Drop for Owned {
                 }
             }
             Owned::Handle(object) => {
-                crate::ffi::handle_registered(object.as_ptr() as usize, -1);
+                crate::ffi::unregister_handle(object.as_ptr() as usize);
             }
             Owned::Closure(_) | Owned::Object { .. } => {}
         }

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::cdata::{CData, Kind, Origin, Owned, offset_addr};
-use crate::convert::{c_to_py, int_layout, py_to_c, wide_to_str};
+use crate::convert::{c_to_py, py_to_c, wide_to_str};
 use crate::ctypes::{CharKind, PyCType, char_kind, ctype_object};
 use crate::errors::{CDefError, FFIError, typed_error};
 use crate::library::Lib;
@@ -203,25 +203,30 @@ impl Allocator {
 /// anything else instead of crashing.
 static HANDLES: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
 
-pub(crate) fn handle_registered(addr: usize, delta: isize) -> bool {
+fn with_handles<R>(f: impl FnOnce(&mut HashMap<usize, usize>) -> R) -> R {
     let mut guard = HANDLES.lock().unwrap_or_else(|e| e.into_inner());
-    let table = guard.get_or_insert_with(HashMap::new);
-    match delta {
-        0 => table.contains_key(&addr),
-        d if d > 0 => {
-            *table.entry(addr).or_insert(0) += 1;
-            true
-        }
-        _ => {
-            if let Some(count) = table.get_mut(&addr) {
-                *count -= 1;
-                if *count == 0 {
-                    table.remove(&addr);
-                }
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+/// Records one more live handle for the object at `addr`.
+fn register_handle(addr: usize) {
+    with_handles(|table| *table.entry(addr).or_insert(0) += 1);
+}
+
+/// Forgets one handle for the object at `addr` (its cdata died).
+pub(crate) fn unregister_handle(addr: usize) {
+    with_handles(|table| {
+        if let Some(count) = table.get_mut(&addr) {
+            *count -= 1;
+            if *count == 0 {
+                table.remove(&addr);
             }
-            true
         }
-    }
+    });
+}
+
+fn is_live_handle(addr: usize) -> bool {
+    with_handles(|table| table.contains_key(&addr))
 }
 
 fn field_path(ty: &CType, fields: &[Bound<'_, PyAny>]) -> PyResult<(CType, usize)> {
@@ -744,7 +749,7 @@ impl Ffi {
     fn new_handle(&self, py: Python<'_>, obj: Py<PyAny>) -> PyResult<Py<CData>> {
         let what = obj.bind(py).repr()?.to_string();
         let addr = obj.as_ptr() as usize;
-        handle_registered(addr, 1);
+        register_handle(addr);
         let owned = Owned::Handle(obj);
         CData::owning(
             py,
@@ -759,7 +764,7 @@ impl Ffi {
     #[pyo3(name = "from_handle")]
     fn object_from_handle(&self, py: Python<'_>, handle: &Bound<'_, CData>) -> PyResult<Py<PyAny>> {
         let addr = handle.get().address()?;
-        if addr == 0 || !handle_registered(addr, 0) {
+        if addr == 0 || !is_live_handle(addr) {
             return Err(FFIError::new_err(format!(
                 "from_handle(): 0x{addr:x} is not a live handle from new_handle()"
             )));
@@ -933,6 +938,20 @@ fn not_function(ty: &CType) -> PyErr {
     PyTypeError::new_err(format!("expected a function type, got '{ty}'"))
 }
 
+/// `value.__index__()` for a cast to `ty`, or a TypeError naming both.
+fn index_for_cast(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<i128> {
+    value
+        .call_method0("__index__")
+        .and_then(|i| i.extract())
+        .map_err(|_| {
+            let name = value.get_type().name().map(|n| n.to_string());
+            PyTypeError::new_err(format!(
+                "cannot cast {} to '{ty}'",
+                name.unwrap_or_default()
+            ))
+        })
+}
+
 /// The address `value` stands for when cast to the pointer type `ty`.
 fn cast_address(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<usize> {
     if let Ok(cdata) = value.cast::<CData>() {
@@ -955,19 +974,7 @@ fn cast_address(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<usize> {
             "cannot cast a float to '{ty}'"
         )));
     }
-    let v: i128 = value
-        .call_method0("__index__")
-        .and_then(|i| i.extract())
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "cannot cast {} to '{ty}'",
-                value
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
+    let v = index_for_cast(value, ty)?;
     Ok(v as usize)
 }
 
@@ -1011,19 +1018,7 @@ fn cast_primitive(py: Python<'_>, ty: &CType, value: &Bound<'_, PyAny>) -> PyRes
                 return Ok(i128::from(c as u32));
             }
         }
-        value
-            .call_method0("__index__")
-            .and_then(|i| i.extract())
-            .map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "cannot cast {} to '{ty}'",
-                    value
-                        .get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })
+        index_for_cast(value, ty)
     };
     let mut bytes = [0u8; 16];
     match ty {
@@ -1042,7 +1037,6 @@ fn cast_primitive(py: Python<'_>, ty: &CType, value: &Bound<'_, PyAny>) -> PyRes
         _ => {
             let v = as_int(value)?;
             bytes[..size].copy_from_slice(&v.to_le_bytes()[..size]);
-            let _ = int_layout(ty);
         }
     }
     CData::primitive(py, ty, &bytes[..size])

@@ -26,16 +26,7 @@ impl Buffer {
                 let to = this.ctype.get().item_type().expect("pointers have targets");
                 to.size().ok()
             }
-            Kind::Array => Some(
-                this.length
-                    * this
-                        .ctype
-                        .get()
-                        .item_type()
-                        .expect("arrays")
-                        .size()
-                        .map_err(typed_error)?,
-            ),
+            Kind::Array => Some(this.data_size()?),
             Kind::Record => this.ty().size().ok(),
             Kind::Primitive => None,
         };

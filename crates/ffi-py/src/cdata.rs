@@ -40,6 +40,8 @@ pub(crate) enum Owned {
     /// An object whose memory a cdata points into (`ffi.from_buffer`),
     /// held so that the memory stays put.
     Object { addr: usize, _object: Py<PyAny> },
+    /// A library whose data a cdata points into, kept loaded.
+    Library { _library: ffi_raw::Library },
 }
 
 // SAFETY: `Memory` is plain bytes owned by this value alone (no thread
@@ -75,6 +77,8 @@ impl Owned {
             Owned::Custom { addr, .. } | Owned::Object { addr, .. } => *addr,
             Owned::Closure(c) => c.code_addr(),
             Owned::Handle(object) => object.as_ptr() as usize,
+            // Not one address: cdata into a library carry their own.
+            Owned::Library { .. } => 0,
         }
     }
 }
@@ -100,7 +104,7 @@ impl Drop for Owned {
             Owned::Handle(object) => {
                 crate::ffi::unregister_handle(object.as_ptr() as usize);
             }
-            Owned::Closure(_) | Owned::Object { .. } => {}
+            Owned::Closure(_) | Owned::Object { .. } | Owned::Library { .. } => {}
         }
     }
 }
@@ -323,18 +327,25 @@ impl CData {
         (self.kind == Kind::Array).then_some(self.length)
     }
 
-    fn elem_size(&self) -> PyResult<usize> {
-        let item = self
-            .ctype
-            .get()
-            .item_type()
-            .expect("pointers and arrays have items");
-        item.size().map_err(|_| {
+    /// The item type and its size; a TypeError for cdata without items.
+    fn item(&self) -> PyResult<(&CType, usize)> {
+        let Some(item) = self.ctype.get().item_type() else {
+            return Err(PyTypeError::new_err(format!(
+                "cdata of type '{}' cannot be indexed",
+                self.cname()
+            )));
+        };
+        let size = item.size().map_err(|_| {
             PyTypeError::new_err(format!(
                 "cdata of type '{}' cannot be indexed: '{item}' has no known size",
                 self.cname()
             ))
-        })
+        })?;
+        Ok((item, size))
+    }
+
+    fn elem_size(&self) -> PyResult<usize> {
+        self.item().map(|(_, size)| size)
     }
 
     /// The bytes of a record or array, or a primitive's value.
@@ -361,7 +372,8 @@ impl CData {
         }
     }
 
-    fn data_size(&self) -> PyResult<usize> {
+    /// The bytes a record or array spans (an array's items times its length).
+    pub(crate) fn data_size(&self) -> PyResult<usize> {
         Ok(match self.kind {
             Kind::Array => self.length * self.elem_size()?,
             _ => self.ctype.get().size.unwrap_or(0),
@@ -448,10 +460,10 @@ impl CData {
         }
     }
 
-    /// Address of element `index` (bounds-checked for arrays).
-    fn element_addr(&self, index: isize) -> PyResult<usize> {
+    /// Address and type of element `index` (bounds-checked for arrays).
+    fn element(&self, index: isize) -> PyResult<(usize, &CType)> {
         self.check_live()?;
-        let size = self.elem_size()?;
+        let (item, size) = self.item()?;
         match self.kind {
             Kind::Array => {
                 if index < 0 || index as usize >= self.length {
@@ -469,6 +481,14 @@ impl CData {
                         self.cname()
                     )));
                 }
+                // `new("T *")` allocated exactly one T.
+                if self.origin == Origin::Owning && index != 0 {
+                    return Err(PyIndexError::new_err(format!(
+                        "cdata '{}' from new() owns one item and can only be indexed by 0, \
+                         not {index}",
+                        self.cname()
+                    )));
+                }
             }
             _ => {
                 return Err(PyTypeError::new_err(format!(
@@ -477,7 +497,7 @@ impl CData {
                 )));
             }
         }
-        offset_addr(self.addr, index, size)
+        Ok((offset_addr(self.addr, index, size)?, item))
     }
 
     fn slice_bounds(&self, slice: &Bound<'_, PySlice>) -> PyResult<(isize, isize)> {
@@ -521,10 +541,9 @@ impl CData {
 
     fn slice(&self, py: Python<'_>, slice: &Bound<'_, PySlice>) -> PyResult<Py<CData>> {
         self.check_live()?;
+        let (item, size) = self.item()?;
         let (start, stop) = self.slice_bounds(slice)?;
-        let size = self.elem_size()?;
-        let item = self.ctype.get().item_type().expect("indexable").clone();
-        let ty = CType::array_of(item, None);
+        let ty = CType::array_of(item.clone(), None);
         let addr = offset_addr(self.addr, start, size)?;
         let len = (stop - start) as usize;
         Py::new(
@@ -714,8 +733,7 @@ impl CData {
         if let Ok(slice) = key.cast::<PySlice>() {
             return Ok(self.slice(py, slice)?.into_any());
         }
-        let addr = self.element_addr(py_index(key)?)?;
-        let item = self.ctype.get().item_type().expect("indexable");
+        let (addr, item) = self.element(py_index(key)?)?;
         let owner = self.owner();
         // SAFETY: `addr` is a checked element of an array this cdata keeps
         // alive, or what a non-NULL pointer points to (C semantics).
@@ -746,7 +764,7 @@ impl CData {
             // SAFETY: the slice's bytes, within the checked bounds.
             return unsafe { py_to_c(&array, value, addr as *mut u8, None) };
         }
-        let addr = self.element_addr(py_index(key)?)?;
+        let (addr, _) = self.element(py_index(key)?)?;
         // SAFETY: as in `__getitem__`.
         unsafe { py_to_c(&item, value, addr as *mut u8, None) }
     }
@@ -921,8 +939,8 @@ impl CData {
 
     /// `self + n` for pointers and arrays (an array decays to a pointer).
     fn moved(&self, py: Python<'_>, n: isize) -> PyResult<Py<PyAny>> {
-        let item = match self.kind {
-            Kind::Pointer | Kind::Array => self.ctype.get().item_type().expect("indexable").clone(),
+        let item = match (self.kind, self.ctype.get().item_type()) {
+            (Kind::Pointer | Kind::Array, Some(item)) => item.clone(),
             _ => {
                 return Err(PyTypeError::new_err(format!(
                     "pointer arithmetic needs a pointer or array, not cdata '{}'",

@@ -239,10 +239,16 @@ fn wide_from(ty: &CType, size: usize, obj: &Bound<'_, PyAny>) -> PyResult<u32> {
 }
 
 /// Whether a pointer to `given` may be passed where a pointer to
-/// `expected` is wanted: the same type, or either side `void *` / `char *`.
+/// `expected` is wanted: the same type, or either side `void *`; `char *`
+/// on either side only with another pointer to single bytes (`signed
+/// char *`, `unsigned char *`, `bool *`), as cffi allows.
 pub(crate) fn pointer_compatible(expected: &CType, given: &CType) -> bool {
-    let anything = |t: &CType| matches!(t, CType::Void | CType::Scalar(CScalar::Char));
-    expected == given || anything(expected) || anything(given)
+    let is_char = |t: &CType| matches!(t, CType::Scalar(CScalar::Char));
+    let byte_sized = |t: &CType| t.size().is_ok_and(|n| n == 1);
+    expected == given
+        || matches!(expected, CType::Void)
+        || matches!(given, CType::Void)
+        || ((is_char(expected) || is_char(given)) && byte_sized(expected) && byte_sized(given))
 }
 
 /// Writes `obj` as a C `ty` at `dst`.

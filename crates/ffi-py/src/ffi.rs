@@ -352,11 +352,11 @@ impl Ffi {
         class.call1(py, (core,))
     }
 
-    /// Closes a library: its attributes stop working (functions already
-    /// fetched keep their code loaded, so they stay safe to call).
+    /// Closes a library: its attributes stop working (functions and data
+    /// pointers already fetched keep it loaded, so they stay safe to use).
     fn dlclose(&self, lib: &Bound<'_, PyAny>) -> PyResult<()> {
         let core = lib_core(lib)?;
-        lib.getattr("__dict__")?.call_method0("clear")?;
+        lib.call_method0("_ffi_py_forget")?;
         core.get().close();
         Ok(())
     }
@@ -589,8 +589,7 @@ impl Ffi {
         if let Ok(cdata) = cdecl.cast::<CData>() {
             let this = cdata.get();
             if this.kind == Kind::Array {
-                let elem = this.ctype.get().item_type().expect("arrays have items");
-                return Ok(this.length * elem.size().map_err(typed_error)?);
+                return this.data_size();
             }
             return this.ty().size().map_err(typed_error);
         }
@@ -929,10 +928,14 @@ impl Ffi {
 /// The native half of a library object from `dlopen`.
 fn lib_core<'py>(lib: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Lib>> {
     let core = lib
-        .getattr("_core")
+        .getattr(LIB_CORE_ATTRIBUTE)
         .map_err(|_| PyTypeError::new_err("expected a library object from dlopen()"))?;
     Ok(core.cast_into::<Lib>()?)
 }
+
+/// Where `ffi_py._lib.Lib` keeps its native half (a name no C declaration
+/// is likely to use).
+const LIB_CORE_ATTRIBUTE: &str = "_ffi_py_core";
 
 fn not_function(ty: &CType) -> PyErr {
     PyTypeError::new_err(format!("expected a function type, got '{ty}'"))

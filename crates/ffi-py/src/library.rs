@@ -9,25 +9,36 @@ use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::cdata::CData;
+use crate::cdata::{CData, Owned};
 use crate::convert::{c_to_py, py_to_c};
 use crate::errors::typed_error;
 use crate::ffi::FfiState;
 use crate::function::{CallPlan, call_variadic, make_function};
 
 /// The native half of a library object. `ffi.dlopen` returns an instance
-/// of the Python class `ffi_py._lib.Lib` wrapping this: CPython's own
-/// attribute lookup finds functions and constants cached in its `__dict__`
-/// (a native `__getattr__` would put a wrapper in front of every lookup),
-/// and only the first lookup of a name comes here.
+/// of the Python class `ffi_py._lib.Lib` wrapping this: only the first
+/// lookup of a function or constant comes here; later ones are hits in the
+/// Python object's `__dict__`, which CPython 3.12+ specialises (a native
+/// `__getattribute__` would cost a call on every lookup). Global variables
+/// come here on every access.
 #[pyclass(name = "LibCore", module = "ffi_py", frozen)]
 pub struct Lib {
     ffi: Arc<FfiState>,
     /// Keeps the `FFI` object alive while its library is.
     _owner: Py<PyAny>,
-    library: Mutex<Option<Library>>,
+    /// The library; `None` once closed.
+    library: Mutex<Option<Loaded>>,
     name: String,
     release_gil: bool,
+}
+
+/// An open library.
+#[derive(Clone)]
+struct Loaded {
+    library: Library,
+    /// The same library as an owner that cdata pointing into its data hold,
+    /// so that it stays loaded while they live.
+    owner: Arc<Owned>,
 }
 
 /// A variadic C function: each call builds the signature of its arguments.
@@ -93,14 +104,20 @@ impl Lib {
                 ffi,
                 _owner: owner,
                 name: library.name().to_string(),
-                library: Mutex::new(Some(library)),
+                library: Mutex::new(Some(Loaded {
+                    owner: Arc::new(Owned::Library {
+                        _library: library.clone(),
+                    }),
+                    library,
+                })),
                 release_gil,
             },
         )
     }
 
-    /// Forgets the library; closing twice is harmless. (Functions already
-    /// fetched keep their code loaded, so they stay safe to call.)
+    /// Forgets the library and everything resolved from it; closing twice
+    /// is harmless. (Functions and data pointers already fetched keep the
+    /// library loaded, so they stay safe to use.)
     pub(crate) fn close(&self) {
         self.library
             .lock()
@@ -108,7 +125,7 @@ impl Lib {
             .take();
     }
 
-    fn library(&self) -> PyResult<Library> {
+    fn loaded(&self) -> PyResult<Loaded> {
         self.library
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -116,6 +133,10 @@ impl Lib {
             .ok_or_else(|| {
                 PyValueError::new_err(format!("library '{}' has already been closed", self.name))
             })
+    }
+
+    fn library(&self) -> PyResult<Library> {
+        self.loaded().map(|l| l.library)
     }
 
     fn symbol(&self, name: &str) -> PyResult<ffi_raw::Symbol> {
@@ -139,7 +160,8 @@ impl Lib {
             (None, None) => return Err(self.unknown(name)),
         };
         let symbol = self.symbol(name)?;
-        CData::pointer(py, &ty, symbol.addr() as usize, None)
+        let owner = self.loaded()?.owner;
+        CData::pointer(py, &ty, symbol.addr() as usize, Some(owner))
     }
 
     fn unknown(&self, name: &str) -> PyErr {
@@ -182,7 +204,66 @@ fn open_by_name(py: Python<'_>, name: &str, flags: OpenFlags) -> PyResult<Librar
 impl Lib {
     /// The value of a declared name and whether it may be cached (functions
     /// and constants may; a global variable is read afresh every time).
-    fn resolve(&self, py: Python<'_>, name: &str) -> PyResult<(Py<PyAny>, bool)> {
+    #[pyo3(name = "resolve")]
+    fn resolve_name(&self, py: Python<'_>, name: &str) -> PyResult<(Py<PyAny>, bool)> {
+        match self.resolve(py, name)? {
+            Some(found) => Ok(found),
+            None => {
+                self.library()?;
+                Err(self.unknown(name))
+            }
+        }
+    }
+
+    /// Writes a declared global variable.
+    fn set_global(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let variable = self.ffi.decls().variable(name);
+        let Some(ty) = variable else {
+            self.library()?;
+            return Err(PyAttributeError::new_err(format!(
+                "cannot set '{name}': library '{}' has no global variable of that name",
+                self.name
+            )));
+        };
+        let symbol = self.symbol(name)?;
+        let size = ty.size().map_err(typed_error)?;
+        if !symbol.is_writable(size) {
+            return Err(PyAttributeError::new_err(format!(
+                "cannot set '{name}' in library '{}': the variable is in read-only memory \
+                 (a const global)",
+                self.name
+            )));
+        }
+        // SAFETY: the symbol is the declared global variable, checked above
+        // to lie in writable memory for its whole size; C semantics trust
+        // the declaration's type.
+        unsafe { py_to_c(&ty, value, symbol.addr().cast(), None) }
+    }
+
+    /// Every declared function, global variable and constant, sorted.
+    fn names(&self) -> Vec<String> {
+        let decls = self.ffi.decls();
+        let mut names: Vec<String> = decls
+            .functions()
+            .map(|(n, _)| n.to_string())
+            .chain(decls.variables().map(|(n, _)| n.to_string()))
+            .chain(decls.constants().map(|(n, ..)| n.to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Lib object for '{}'>", self.name)
+    }
+}
+
+impl Lib {
+    /// The value of a declared name and whether it may be cached (functions
+    /// and constants may; a global variable is read afresh every time), or
+    /// `None` if nothing of that name is declared.
+    fn resolve(&self, py: Python<'_>, name: &str) -> PyResult<Option<(Py<PyAny>, bool)>> {
         let (function, variable, constant) = {
             let decls = self.ffi.decls();
             (
@@ -216,61 +297,27 @@ impl Lib {
                 )?;
                 make_function(py, plan)?
             };
-            return Ok((object, true));
+            return Ok(Some((object, true)));
         }
         if let Some(ty) = variable {
             let symbol = self.symbol(name)?;
+            let owner = self.loaded()?.owner;
             if let CType::Array(elem, None) = &ty {
                 // `int x[];` has no known length: it reads as a pointer.
                 let pointer = CType::pointer_to((**elem).clone());
-                let value = CData::pointer(py, &pointer, symbol.addr() as usize, None)?;
-                return Ok((value.into_any(), false));
+                let value = CData::pointer(py, &pointer, symbol.addr() as usize, Some(owner))?;
+                return Ok(Some((value.into_any(), false)));
             }
             ty.size().map_err(typed_error)?;
             // SAFETY: the symbol is the declared global variable; C
             // semantics trust the declaration's type.
-            let value = unsafe { c_to_py(py, &ty, symbol.addr() as *const u8, None)? };
-            return Ok((value, false));
+            let value = unsafe { c_to_py(py, &ty, symbol.addr() as *const u8, Some(&owner))? };
+            return Ok(Some((value, false)));
         }
         if let Some(value) = constant {
             self.library()?;
-            return Ok((value.into_pyobject(py)?.into_any().unbind(), true));
+            return Ok(Some((value.into_pyobject(py)?.into_any().unbind(), true)));
         }
-        self.library()?;
-        Err(self.unknown(name))
-    }
-
-    /// Writes a declared global variable.
-    fn set_global(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let variable = self.ffi.decls().variable(name);
-        let Some(ty) = variable else {
-            self.library()?;
-            return Err(PyAttributeError::new_err(format!(
-                "cannot set '{name}': library '{}' has no global variable of that name",
-                self.name
-            )));
-        };
-        let symbol = self.symbol(name)?;
-        ty.size().map_err(typed_error)?;
-        // SAFETY: as in `resolve`; the write has the variable's size.
-        unsafe { py_to_c(&ty, value, symbol.addr().cast(), None) }
-    }
-
-    /// Every declared function, global variable and constant, sorted.
-    fn names(&self) -> Vec<String> {
-        let decls = self.ffi.decls();
-        let mut names: Vec<String> = decls
-            .functions()
-            .map(|(n, _)| n.to_string())
-            .chain(decls.variables().map(|(n, _)| n.to_string()))
-            .chain(decls.constants().map(|(n, ..)| n.to_string()))
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-
-    fn __repr__(&self) -> String {
-        format!("<Lib object for '{}'>", self.name)
+        Ok(None)
     }
 }

@@ -188,6 +188,94 @@ impl Symbol {
     pub fn library(&self) -> &Library {
         &self.library
     }
+
+    /// Whether the `len` bytes at this symbol may be written: they lie in a
+    /// writable segment of a loaded object, outside the part the loader
+    /// makes read-only after relocation (RELRO). A `const` global lives in a
+    /// read-only segment, and writing it would kill the process, whatever
+    /// a declaration says about it.
+    ///
+    /// ```
+    /// use ffi_raw::Library;
+    /// let this = Library::this();
+    /// // `environ` is an ordinary writable global; `strlen` is code.
+    /// assert!(this.symbol("environ").unwrap().is_writable(8));
+    /// assert!(!this.symbol("strlen").unwrap().is_writable(1));
+    /// ```
+    pub fn is_writable(&self, len: usize) -> bool {
+        is_writable_data(self.addr as usize, len)
+    }
+}
+
+/// Whether `[addr, addr + len)` is inside one writable, non-RELRO segment of
+/// an object the dynamic loader has loaded.
+fn is_writable_data(addr: usize, len: usize) -> bool {
+    struct Query {
+        start: usize,
+        end: usize,
+        writable: bool,
+    }
+
+    /// Called by `dl_iterate_phdr` for each loaded object; returns non-zero
+    /// to stop once the object holding the range is found. Only reads the
+    /// program headers it is given: nothing here can panic.
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut c_void,
+    ) -> libc::c_int {
+        // SAFETY: `data` is the `Query` passed below, borrowed exclusively
+        // for the iteration; `info` and its `phnum` headers are valid for
+        // this call (dl_iterate_phdr's contract).
+        let (query, headers, base) = unsafe {
+            let info = &*info;
+            let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
+            };
+            (&mut *data.cast::<Query>(), headers, info.dlpi_addr as usize)
+        };
+        let covers = |h: &libc::Elf64_Phdr| {
+            let start = base.wrapping_add(h.p_vaddr as usize);
+            let end = start.saturating_add(h.p_memsz as usize);
+            start <= query.start && query.end <= end
+        };
+        let mut in_object = false;
+        let mut writable = false;
+        for h in headers {
+            if h.p_type == libc::PT_LOAD && covers(h) {
+                in_object = true;
+                writable = h.p_flags & libc::PF_W != 0;
+            }
+        }
+        if !in_object {
+            return 0;
+        }
+        let overlaps = |h: &libc::Elf64_Phdr| {
+            let start = base.wrapping_add(h.p_vaddr as usize);
+            let end = start.saturating_add(h.p_memsz as usize);
+            start < query.end && query.start < end
+        };
+        let relro = headers
+            .iter()
+            .any(|h| h.p_type == libc::PT_GNU_RELRO && overlaps(h));
+        query.writable = writable && !relro;
+        1
+    }
+
+    let Some(end) = addr.checked_add(len.max(1)) else {
+        return false;
+    };
+    let mut query = Query {
+        start: addr,
+        end,
+        writable: false,
+    };
+    // SAFETY: `visit` matches the callback type, never unwinds, and only
+    // uses `data` as the `Query` it is given here, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut query).cast()) };
+    query.writable
 }
 
 impl fmt::Debug for Symbol {

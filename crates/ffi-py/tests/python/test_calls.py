@@ -259,12 +259,6 @@ def test_limits_of_integer_arguments_are_accepted(ffi, libc):
     assert libc.abs(-(2**31) + 1) == 2**31 - 1
 
 
-@pytest.mark.xfail(
-    reason="a pointer of another type is accepted silently: strlen(int[2]) "
-    "returns 0; cffi raises TypeError (implicit cast to 'char *' from a "
-    "different pointer type)",
-    strict=True,
-)
 def test_pointer_of_another_type_is_type_error(ffi, libc):
     with pytest.raises(TypeError):
         libc.strlen(ffi.new("int[2]"))

@@ -239,12 +239,6 @@ def test_index_error_names_index_and_length(ffi):
     message_has(excinfo, "4", "int[4]", "length 4")
 
 
-@pytest.mark.xfail(
-    reason="a pointer returned by ffi.new('T *') can be indexed past its one "
-    "item (p[1] reads outside the allocation); cffi raises IndexError "
-    "('can only be indexed by 0')",
-    strict=True,
-)
 def test_owning_pointer_to_one_item_can_only_be_indexed_by_0(types):
     p = types.new("int *", 5)
     with pytest.raises(IndexError):
@@ -283,12 +277,6 @@ def test_null_struct_member_access_raises(types):
         types.cast("struct pt *", 0).x
 
 
-@pytest.mark.xfail(
-    reason="indexing or slicing a primitive cdata (ffi.cast('int', 1)[0], "
-    "[0:1]) panics in cdata.rs ('pointers and arrays have items') and raises "
-    "pyo3's PanicException, a BaseException; cffi raises TypeError",
-    strict=True,
-)
 def test_indexing_a_primitive_is_type_error(ffi):
     for ctype in ("int", "char", "double"):
         value = ffi.cast(ctype, 1)

@@ -171,11 +171,6 @@ def test_const_double_global_is_readable(ffi, helper):
     assert helper.helper_ratio == 0.25
 
 
-@pytest.mark.xfail(
-    reason="assigning to an 'extern const' global writes into read-only "
-    "memory and the process dies with SIGSEGV; it should raise",
-    strict=True,
-)
 def test_assigning_a_const_global_raises_instead_of_crashing(helper_path):
     # Run in a child: the bug kills the process.
     code = textwrap.dedent(f"""
@@ -273,13 +268,6 @@ def test_function_fetched_before_dlclose_still_works(helper_path):
 
 
 @pytest.mark.ffi_py_only
-@pytest.mark.xfail(
-    reason="cdata pointing into a library's data (a global array read "
-    "through lib, ffi.addressof(lib, 'var')) does not keep the library "
-    "loaded, unlike lib functions: after ffi.dlclose(lib) reading it "
-    "segfaults (the library is unmapped)",
-    strict=True,
-)
 @pytest.mark.parametrize("kept", ["lib.helper_table", "ffi.addressof(lib, 'helper_counter')"])
 def test_data_pointer_fetched_before_dlclose_stays_readable(helper_path, kept):
     code = textwrap.dedent(f"""

@@ -43,12 +43,6 @@ def test_errno_survives_python_work_between_call_and_read(ffi, libc):
     assert ffi.errno == errno.EBADF
 
 
-@pytest.mark.xfail(
-    reason="library symbols whose name starts with '__' (e.g. glibc's "
-    "__errno_location) are unreachable: Lib.__getattr__ raises "
-    "AttributeError for every '__' name before looking at the declarations",
-    strict=True,
-)
 def test_c_sees_the_errno_set_from_python(ffi):
     ffi.cdef("int *__errno_location(void);")
     lib = ffi.dlopen(None)

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
-use ffi_raw::{CodePtr, StructType, Type};
+use ffi_raw::{CodePtr, Registers, Returned, StructType, Type};
 use libffi::middle as lf;
 
 // ---------------------------------------------------------------------------
@@ -134,6 +134,30 @@ unsafe fn ffi_raw_row<R: Copy + PartialEq + std::fmt::Debug>(
     });
 }
 
+/// The `ffi_raw_registers` row: the same call through
+/// `Cif::call_registers`, the argument registers filled from `regs` (as a
+/// binding converting each argument itself would), checked once with
+/// `check`, then timed.
+///
+/// # Safety
+/// `code` has `cif`'s signature and `regs` holds its arguments as
+/// `cif.register_layout()` says.
+unsafe fn ffi_raw_registers_row(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    cif: &ffi_raw::Cif,
+    code: CodePtr,
+    regs: &Registers,
+    check: impl Fn(Returned),
+) {
+    assert!(cif.register_layout().is_some());
+    // SAFETY: forwarded from this function's contract.
+    check(unsafe { cif.call_registers(code, regs) });
+    g.bench_function("ffi_raw_registers", |b| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { cif.call_registers(code, black_box(regs)) })
+    });
+}
+
 /// The `libffi_crate` row: one call checked against `want`, then timed
 /// `middle::Cif::call`s returning by value.
 ///
@@ -172,6 +196,13 @@ fn i64_to_i64(c: &mut Criterion) {
     // SAFETY: the callee has `cif`'s signature; `args` point to values that
     // outlive the group; `i64` is the return type's layout.
     unsafe { ffi_raw_row(&mut g, &cif, code, &args, 0i64, 42i64) };
+    let regs = Registers {
+        int: [x as u64, 0, 0, 0, 0, 0],
+        ..Registers::default()
+    };
+    // SAFETY: the callee has `cif`'s signature; its argument is in the
+    // first integer register.
+    unsafe { ffi_raw_registers_row(&mut g, &cif, code, &regs, |r| assert_eq!(r.int, 42)) };
 
     let lcif = lf::Cif::new([lf::Type::i64()], lf::Type::i64());
     let lcode = lf_code(add_one as *const ());
@@ -197,6 +228,13 @@ fn f64_f64_to_f64(c: &mut Criterion) {
     // SAFETY: the callee has `cif`'s signature; `args` point to values that
     // outlive the group; `f64` is the return type's layout.
     unsafe { ffi_raw_row(&mut g, &cif, code, &args, 0.0f64, 4.0f64) };
+    let regs = Registers {
+        sse: [x, y, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ..Registers::default()
+    };
+    // SAFETY: the callee has `cif`'s signature; its arguments are in the
+    // first two SSE registers.
+    unsafe { ffi_raw_registers_row(&mut g, &cif, code, &regs, |r| assert_eq!(r.sse, 4.0)) };
 
     let lcif = lf::Cif::new([lf::Type::f64(), lf::Type::f64()], lf::Type::f64());
     let lcode = lf_code(mul_add_one as *const ());
@@ -236,6 +274,13 @@ fn ptr3_to_ptr(c: &mut Criterion) {
     // SAFETY: the callee has `cif`'s signature; `args` point to values that
     // outlive the group; `*const c_void` is the return type's layout.
     unsafe { ffi_raw_row(&mut g, &cif, code, &args, std::ptr::null::<c_void>(), q) };
+    let regs = Registers {
+        int: [p as u64, q as u64, s as u64, 0, 0, 0],
+        ..Registers::default()
+    };
+    // SAFETY: the callee has `cif`'s signature; its arguments are in the
+    // first three integer registers.
+    unsafe { ffi_raw_registers_row(&mut g, &cif, code, &regs, |r| assert_eq!(r.int, q as u64)) };
 
     let lptr = lf::Type::pointer;
     let lcif = lf::Cif::new([lptr(), lptr(), lptr()], lptr());

@@ -313,7 +313,7 @@ pub(crate) unsafe fn py_to_c(
 }
 
 /// The address a Python object stands for as a `ty` (`to *`).
-fn pointer_from(
+pub(crate) fn pointer_from(
     ty: &CType,
     to: &CType,
     obj: &Bound<'_, PyAny>,

@@ -2,11 +2,16 @@
 //!
 //! `lib.f` is a builtin function object using CPython's fastcall convention,
 //! whose `self` is a [`CFunction`] holding a [`CallPlan`]: converters chosen
-//! once per function, a prepared `ffi_raw::Cif` (its register fast path on
-//! x86-64) and the code address. A call converts each argument straight
-//! from the caller's argument array into a stack buffer, calls C (with the
-//! GIL released unless the library opted out), and converts the result:
-//! no Python frames, no argument tuple, no heap allocation for scalars.
+//! once per function, a prepared `ffi_raw::Cif` and the code address.
+//!
+//! When every argument and the result are numbers or pointers passed in
+//! registers (most C functions), a call converts each argument straight
+//! from the caller's argument array into its argument register's slot
+//! (`ffi_raw::Registers`), calls C with the GIL released (unless the library
+//! opted out), and converts the returned register: no Python frames, no
+//! argument tuple, no heap allocation. Everything else (structs, `char`,
+//! `long double`, stack arguments) converts into a stack buffer and calls
+//! through `Cif::call`.
 
 use std::cell::Cell;
 use std::ffi::{CString, c_void};
@@ -14,7 +19,7 @@ use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use ffi_raw::{Cif, CodePtr, Library, Type};
+use ffi_raw::{ArgRegister, Cif, CodePtr, Library, Registers, Returned, Type};
 use ffi_typed::{CType, FunctionType};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -22,7 +27,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::cdata::{CData, Kind, Origin, Owned};
-use crate::convert::{IntLayout, Temporaries, c_to_py, int_layout, py_to_c, py_to_f64, py_to_int};
+use crate::convert::{
+    IntLayout, Temporaries, c_to_py, int_layout, pointer_from, py_to_c, py_to_f64, py_to_int,
+};
 use crate::errors::{raw_error, typed_error};
 
 thread_local! {
@@ -57,6 +64,7 @@ enum RetConv {
     Void,
     Int(IntLayout),
     F64,
+    F32,
     /// A struct or union returned by value: written into fresh owned memory.
     Record,
     /// A pointer: a cdata of the return type.
@@ -64,12 +72,127 @@ enum RetConv {
     Generic,
 }
 
+/// A call made through the argument registers.
+struct RegisterPlan {
+    args: Box<[RegisterArg]>,
+    ret: RegisterRet,
+}
+
+/// One argument of a register call: its converter and its register.
+struct RegisterArg {
+    conv: RegisterConv,
+    /// The index into `Registers::int` or `Registers::sse`.
+    slot: usize,
+}
+
+enum RegisterConv {
+    /// An integer whose range, as `i64`, is `min..=max`: an exact `int`
+    /// in that range converts inline; anything else (a cdata, an enum
+    /// name, `__index__`, an unsigned value above `i64::MAX`) takes
+    /// [`py_to_int`].
+    Int {
+        min: i64,
+        max: i64,
+        layout: IntLayout,
+    },
+    F64,
+    F32,
+    /// A pointer to `to` (from a cdata, bytes, a list, a function), through
+    /// [`pointer_from`].
+    Pointer {
+        to: CType,
+    },
+}
+
+/// How a register call's result is converted.
+#[derive(Clone, Copy)]
+enum RegisterRet {
+    Void,
+    Int(IntLayout),
+    F64,
+    F32,
+    /// A cdata of the return type.
+    Pointer,
+}
+
+/// The register plan for `fty`, if `cif` can make register calls and every
+/// argument and the result have a register converter.
+fn register_plan(cif: &Cif, fty: &FunctionType, ret: RetConv) -> Option<RegisterPlan> {
+    let layout = cif.register_layout()?;
+    let args = fty
+        .params
+        .iter()
+        .zip(layout.args())
+        .map(|(param, register)| {
+            let conv = match (param, int_layout(param)) {
+                (_, Some(layout)) => {
+                    let (min, max) = int_range(layout);
+                    RegisterConv::Int { min, max, layout }
+                }
+                (CType::Pointer(to), None) => RegisterConv::Pointer { to: (**to).clone() },
+                (CType::Scalar(s), None) if s.raw_type() == Type::F64 => RegisterConv::F64,
+                (CType::Scalar(s), None) if s.raw_type() == Type::F32 => RegisterConv::F32,
+                // `char`, wide characters: converted the general way.
+                _ => return None,
+            };
+            let slot = match *register {
+                ArgRegister::Int(n) | ArgRegister::Sse(n) => usize::from(n),
+            };
+            Some(RegisterArg { conv, slot })
+        })
+        .collect::<Option<Box<[RegisterArg]>>>()?;
+    let ret = match ret {
+        RetConv::Void => RegisterRet::Void,
+        RetConv::Int(layout) => RegisterRet::Int(layout),
+        RetConv::F64 => RegisterRet::F64,
+        RetConv::F32 => RegisterRet::F32,
+        RetConv::Pointer => RegisterRet::Pointer,
+        RetConv::Record | RetConv::Generic => return None,
+    };
+    Some(RegisterPlan { args, ret })
+}
+
+/// The values of an integer layout, as `i64` (capped at `i64::MAX`: larger
+/// unsigned values take the general conversion).
+fn int_range(layout: IntLayout) -> (i64, i64) {
+    let bits = layout.size as u32 * 8;
+    match (layout.is_bool, layout.signed) {
+        (true, _) => (0, 1),
+        (false, true) if bits >= 64 => (i64::MIN, i64::MAX),
+        (false, true) => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
+        (false, false) if bits >= 64 => (0, i64::MAX),
+        (false, false) => (0, (1i64 << bits) - 1),
+    }
+}
+
+/// The value of an exact `int` that fits `i64`; `None` for anything else.
+#[inline]
+fn exact_int(obj: *mut ffi::PyObject) -> Option<i64> {
+    // SAFETY: `obj` is a live object. For an exact int, the conversion
+    // cannot fail other than by overflow, which it reports in `overflow`
+    // (leaving no exception set).
+    unsafe {
+        if ffi::Py_TYPE(obj) != &raw mut ffi::PyLong_Type {
+            return None;
+        }
+        let mut overflow = 0;
+        let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+        (overflow == 0).then_some(v)
+    }
+}
+
+/// The value of an exact `float`; `None` for anything else.
+#[inline]
+fn exact_float(obj: *mut ffi::PyObject) -> Option<f64> {
+    // SAFETY: `obj` is a live object; for an exact float the call cannot
+    // fail.
+    unsafe { (ffi::Py_TYPE(obj) == &raw mut ffi::PyFloat_Type).then(|| ffi::PyFloat_AsDouble(obj)) }
+}
+
 /// Arguments whose total size fits here are converted on the stack.
 const INLINE_SCRATCH: usize = 32;
 /// Calls with at most this many arguments keep their pointers on the stack.
 const INLINE_ARGS: usize = 16;
-/// The all-numbers path handles up to this many arguments.
-const SCALAR_ARGS: usize = 8;
 
 /// Everything needed to call one C function, prepared once.
 pub(crate) struct CallPlan {
@@ -81,8 +204,9 @@ pub(crate) struct CallPlan {
     ret: RetConv,
     /// Scratch needed for the arguments, in 16-byte units.
     scratch_units: usize,
-    /// Whether every argument and the result are numbers (the hot path).
-    scalar_only: bool,
+    /// Set when the call can go through the argument registers (the hot
+    /// path).
+    registers: Option<RegisterPlan>,
     /// The return type's object, made once (pointer and struct returns
     /// become cdata of it).
     ret_ctype: Py<crate::ctypes::PyCType>,
@@ -118,6 +242,20 @@ impl CallPlan {
             .map_err(typed_error)?;
         let cif = Cif::new(raw_params, fty.ret.to_raw().map_err(typed_error)?)
             .map_err(|e| PyTypeError::new_err(format!("cannot call '{name}': {e}")))?;
+        CallPlan::with_cif(py, name, fty, cif, code, library, release_gil)
+    }
+
+    /// A plan calling through `cif`, prepared for `fty` (for a variadic
+    /// function, for one call's argument types).
+    fn with_cif(
+        py: Python<'_>,
+        name: &str,
+        fty: Arc<FunctionType>,
+        cif: Cif,
+        code: CodePtr,
+        library: Option<Library>,
+        release_gil: bool,
+    ) -> PyResult<CallPlan> {
         let mut offset = 0;
         let mut args = Vec::with_capacity(fty.params.len());
         for param in &fty.params {
@@ -129,15 +267,12 @@ impl CallPlan {
             (CType::Void, _) => RetConv::Void,
             (_, Some(layout)) => RetConv::Int(layout),
             (CType::Scalar(s), None) if s.raw_type() == Type::F64 => RetConv::F64,
+            (CType::Scalar(s), None) if s.raw_type() == Type::F32 => RetConv::F32,
             (CType::Record(_), None) => RetConv::Record,
             (CType::Pointer(_), None) => RetConv::Pointer,
             _ => RetConv::Generic,
         };
-        let scalar_only = args.len() <= SCALAR_ARGS
-            && args
-                .iter()
-                .all(|(conv, _)| !matches!(conv, ArgConv::Generic))
-            && matches!(ret, RetConv::Void | RetConv::Int(_) | RetConv::F64);
+        let registers = register_plan(&cif, &fty, ret);
         let ret_ctype = crate::ctypes::ctype_object(py, &fty.ret)?;
         Ok(CallPlan {
             name: name.to_string(),
@@ -147,7 +282,7 @@ impl CallPlan {
             args: args.into(),
             ret,
             scratch_units: offset,
-            scalar_only,
+            registers,
             ret_ctype,
             release_gil,
             _library: library,
@@ -160,10 +295,9 @@ impl CallPlan {
         if args.len() != self.args.len() {
             return Err(self.arg_count_error(args.len()));
         }
-        if self.scalar_only {
-            self.call_scalars(py, args)
-        } else {
-            self.call_general(py, args)
+        match &self.registers {
+            Some(plan) => self.call_registers(py, plan, args),
+            None => self.call_general(py, args),
         }
     }
 
@@ -178,37 +312,110 @@ impl CallPlan {
         ))
     }
 
-    /// The hot path: numbers in, a number (or nothing) out, every value in
-    /// one 8-byte slot on the stack.
+    /// The hot path: each argument converted into its register's slot.
     #[inline]
-    fn call_scalars(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> PyResult<Py<PyAny>> {
-        let mut values = [MaybeUninit::<u64>::uninit(); SCALAR_ARGS];
-        let mut ptrs = [MaybeUninit::<*const c_void>::uninit(); SCALAR_ARGS];
-        for (i, (&(conv, _), &arg)) in self.args.iter().zip(args).enumerate() {
-            // SAFETY: the caller's arguments are live for the call.
-            let obj = unsafe { Borrowed::from_ptr(py, arg) };
-            let param = &self.fty.params[i];
-            let bits = match conv {
-                ArgConv::Int(layout) => py_to_int(param, layout, &obj),
-                ArgConv::F64 => py_to_f64(param, &obj).map(f64::to_bits),
-                ArgConv::F32 => py_to_f64(param, &obj).map(|v| u64::from((v as f32).to_bits())),
-                ArgConv::Generic => unreachable!("scalar_only plans have no generic arguments"),
+    fn call_registers(
+        &self,
+        py: Python<'_>,
+        plan: &RegisterPlan,
+        args: &[*mut ffi::PyObject],
+    ) -> PyResult<Py<PyAny>> {
+        let mut regs = Registers::default();
+        let mut temps = Temporaries::default();
+        for (i, (arg, &obj)) in plan.args.iter().zip(args).enumerate() {
+            match &arg.conv {
+                &RegisterConv::Int { min, max, layout } => {
+                    regs.int[arg.slot] = match exact_int(obj) {
+                        Some(v) if min <= v && v <= max => v as u64,
+                        _ => self.convert_int(py, i, layout, obj)?,
+                    }
+                }
+                RegisterConv::F64 => {
+                    regs.sse[arg.slot] = match exact_float(obj) {
+                        Some(v) => v,
+                        None => self.convert_float(py, i, obj)?,
+                    }
+                }
+                RegisterConv::F32 => {
+                    let v = match exact_float(obj) {
+                        Some(v) => v,
+                        None => self.convert_float(py, i, obj)?,
+                    };
+                    regs.sse[arg.slot] = Registers::float_bits(v as f32);
+                }
+                RegisterConv::Pointer { to } => {
+                    regs.int[arg.slot] = self.convert_pointer(py, i, to, obj, &mut temps)? as u64;
+                }
             }
-            .map_err(|e| argument_error(py, e, &self.name, i))?;
-            values[i].write(bits);
-            ptrs[i].write(values[i].as_ptr().cast());
         }
-        // SAFETY: the first `args.len()` pointers were written above.
-        let ptrs = unsafe {
-            std::slice::from_raw_parts(ptrs.as_ptr().cast::<*const c_void>(), args.len())
-        };
-        let mut ret = MaybeUninit::<[u64; 2]>::uninit();
-        // SAFETY: each pointer is to an 8-byte slot holding its argument
-        // (little-endian, so narrower types read their low bytes); `ret`
-        // holds 16 bytes, more than any scalar return.
-        unsafe { self.invoke(ptrs, ret.as_mut_ptr().cast())? };
-        let ret_ptr = ret.as_ptr().cast::<u8>();
-        self.scalar_result(py, ret_ptr)
+        let out = self.with_errno_and_gil(|| {
+            // SAFETY: the plan's cif matches `code`'s declared signature, and
+            // `register_plan` placed the arguments by its register layout;
+            // pointer arguments stay valid until `temps` is dropped below.
+            unsafe { self.cif.call_registers(self.code, &regs) }
+        });
+        drop(temps);
+        self.register_result(py, plan.ret, out)
+    }
+
+    /// Argument `i` as an integer, the general way.
+    #[cold]
+    #[inline(never)]
+    fn convert_int(
+        &self,
+        py: Python<'_>,
+        i: usize,
+        layout: IntLayout,
+        obj: *mut ffi::PyObject,
+    ) -> PyResult<u64> {
+        // SAFETY: the caller's arguments are live for the call.
+        let obj = unsafe { Borrowed::from_ptr(py, obj) };
+        py_to_int(&self.fty.params[i], layout, &obj)
+            .map_err(|e| argument_error(py, e, &self.name, i))
+    }
+
+    /// Argument `i` as a double, the general way.
+    #[cold]
+    #[inline(never)]
+    fn convert_float(&self, py: Python<'_>, i: usize, obj: *mut ffi::PyObject) -> PyResult<f64> {
+        // SAFETY: the caller's arguments are live for the call.
+        let obj = unsafe { Borrowed::from_ptr(py, obj) };
+        py_to_f64(&self.fty.params[i], &obj).map_err(|e| argument_error(py, e, &self.name, i))
+    }
+
+    /// Argument `i` as a pointer.
+    fn convert_pointer(
+        &self,
+        py: Python<'_>,
+        i: usize,
+        to: &CType,
+        obj: *mut ffi::PyObject,
+        temps: &mut Temporaries,
+    ) -> PyResult<usize> {
+        // SAFETY: the caller's arguments are live for the call.
+        let obj = unsafe { Borrowed::from_ptr(py, obj) };
+        pointer_from(&self.fty.params[i], to, &obj, Some(temps))
+            .map_err(|e| argument_error(py, e, &self.name, i))
+    }
+
+    /// The value a register call returned.
+    #[inline]
+    fn register_result(
+        &self,
+        py: Python<'_>,
+        ret: RegisterRet,
+        out: Returned,
+    ) -> PyResult<Py<PyAny>> {
+        match ret {
+            RegisterRet::Void => Ok(py.None()),
+            RegisterRet::Int(layout) => int_object(py, out.int, layout),
+            RegisterRet::F64 => float_object(py, out.sse),
+            RegisterRet::F32 => float_object(py, f64::from(out.float())),
+            RegisterRet::Pointer => {
+                let addr = out.int as usize;
+                Ok(CData::pointer_of(py, self.ret_ctype.clone_ref(py), addr)?.into_any())
+            }
+        }
     }
 
     /// Converts a scalar result the call wrote at `ret`.
@@ -222,12 +429,12 @@ impl CallPlan {
                 let raw = unsafe { ret.cast::<u64>().read_unaligned() };
                 int_object(py, raw, layout)
             }
-            RetConv::F64 => {
-                // SAFETY: the call wrote a double.
-                let v = unsafe { ret.cast::<f64>().read_unaligned() };
-                // SAFETY: returns a new reference or NULL with an exception.
-                unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(v)) }
-                    .map(Bound::unbind)
+            // SAFETY: the call wrote a double.
+            RetConv::F64 => float_object(py, unsafe { ret.cast::<f64>().read_unaligned() }),
+            RetConv::F32 => {
+                // SAFETY: the call wrote a float.
+                let v = unsafe { ret.cast::<f32>().read_unaligned() };
+                float_object(py, f64::from(v))
             }
             RetConv::Pointer => {
                 // SAFETY: the call wrote a pointer.
@@ -317,17 +524,28 @@ impl CallPlan {
     /// `args` point to converted values of the parameter types; `ret` is
     /// valid for the return type.
     unsafe fn invoke(&self, args: &[*const c_void], ret: *mut c_void) -> PyResult<()> {
+        self.with_errno_and_gil(|| {
+            // SAFETY: forwarded from `invoke`'s contract; the plan's cif
+            // matches `code`'s declared signature.
+            unsafe { self.cif.call(self.code, args, ret) }
+        })
+        .map_err(raw_error)
+    }
+
+    /// Runs `call` (which touches no Python object) with `ffi.errno` in
+    /// `errno` and the GIL released (unless the library opted out), then
+    /// saves `errno` as `ffi.errno`.
+    #[inline(always)]
+    fn with_errno_and_gil<R>(&self, call: impl FnOnce() -> R) -> R {
         let run = || {
             SAVED_ERRNO.with(|saved| {
                 ffi_raw::set_errno(saved.get());
-                // SAFETY: forwarded from `invoke`'s contract; the plan's cif
-                // matches `code`'s declared signature.
-                let result = unsafe { self.cif.call(self.code, args, ret) };
+                let result = call();
                 saved.set(ffi_raw::errno());
                 result
             })
         };
-        let result = if self.release_gil {
+        if self.release_gil {
             // Released with CPython's own pair rather than pyo3's `detach`:
             // nothing here touches Python objects, and callbacks attach with
             // PyGILState_Ensure (which works whether or not this thread's
@@ -342,8 +560,7 @@ impl CallPlan {
             result
         } else {
             run()
-        };
-        result.map_err(raw_error)
+        }
     }
 }
 
@@ -365,6 +582,11 @@ fn int_object(py: Python<'_>, raw: u64, layout: IntLayout) -> PyResult<Py<PyAny>
     };
     // SAFETY: a new reference or NULL with an exception set.
     unsafe { Bound::from_owned_ptr_or_err(py, object) }.map(Bound::unbind)
+}
+
+fn float_object(py: Python<'_>, v: f64) -> PyResult<Py<PyAny>> {
+    // SAFETY: returns a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(v)) }.map(Bound::unbind)
 }
 
 /// Re-raises `err` (same class) with the function and argument named.
@@ -549,8 +771,15 @@ pub(crate) fn call_variadic(
         instance.ret.to_raw().map_err(typed_error)?,
     )
     .map_err(raw_error)?;
-    let mut plan = CallPlan::new(py, name, Arc::new(instance), code, library, release_gil)?;
-    plan.cif = cif;
+    let plan = CallPlan::with_cif(
+        py,
+        name,
+        Arc::new(instance),
+        cif,
+        code,
+        library,
+        release_gil,
+    )?;
     let ptrs: Vec<*mut ffi::PyObject> = args.iter().map(Bound::as_ptr).collect();
     plan.call(py, &ptrs)
 }

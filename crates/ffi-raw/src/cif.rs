@@ -50,6 +50,8 @@ pub struct Cif {
     ret_bounce: Option<usize>,
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     fast: Option<crate::fast::Plan>,
+    /// Set when [`Cif::call_registers`] can make calls of this signature.
+    pub(crate) registers: Option<crate::registers::RegisterLayout>,
 }
 
 // SAFETY: after preparation nothing writes to `raw` or the descriptors it
@@ -233,6 +235,10 @@ impl Cif {
             #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
             fast: match (purpose, fixed) {
                 (Purpose::Call, None) => crate::fast::Plan::new(&args, &ret),
+                _ => None,
+            },
+            registers: match (purpose, fixed) {
+                (Purpose::Call, None) => crate::registers::RegisterLayout::new(&args, &ret),
                 _ => None,
             },
             raw,

@@ -8,7 +8,9 @@
 //!   C layout; [`Target`] holds every platform fact in one place.
 //! - [`Cif`]: a signature (fixed or variadic) prepared once, called many
 //!   times from any thread. x86-64 register-only signatures take a prepared
-//!   fast path; everything else goes through libffi.
+//!   fast path; everything else goes through libffi. Callers that convert
+//!   arguments themselves can fill the argument registers directly
+//!   ([`Cif::call_registers`]).
 //! - [`Closure`]: a C function pointer that runs Rust; panics never unwind
 //!   into C ([`OnPanic`]).
 //! - [`errno`] / [`set_errno`] and [`Cif::call_with_errno`].
@@ -36,6 +38,7 @@ mod error;
 mod fast;
 mod library;
 mod platform;
+mod registers;
 mod types;
 
 pub use cif::Cif;
@@ -44,6 +47,7 @@ pub use errno::{errno, set_errno};
 pub use error::{Error, Position, Result};
 pub use library::{CodePtr, Library, OpenFlags, Symbol};
 pub use platform::{CScalar, Target};
+pub use registers::{ArgRegister, RegisterLayout, Registers, Returned};
 pub use types::{AggregateKind, ArrayType, StructType, Type};
 
 // The README's example is compiled and run as a doctest so it stays true.

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use ffi_raw::{Cif, Closure, Library, OpenFlags, Type};
+use ffi_raw::{ArgRegister, Cif, Closure, Library, OpenFlags, Registers, Type};
 use proptest::strategy::{Strategy, ValueTree};
 
 use corpus::{Case, Ty};
@@ -513,6 +513,56 @@ fn check_case(lib: &Library, k: usize, case: &Case) -> Result<(), String> {
         ));
     }
     x87_stack_empty("the call")?;
+
+    // Rust calls C again, through the argument registers directly.
+    if let Some(layout) = cif.register_layout() {
+        // SAFETY: as above.
+        unsafe { std::ptr::write_bytes(record.addr().cast::<u8>(), 0, record_len) };
+        let mut regs = Registers::default();
+        for ((ty, pattern), register) in args.iter().zip(&patterns).zip(layout.args()) {
+            let mut word = [0u8; 8];
+            word[..ty.size()].copy_from_slice(&pattern[..ty.size()]);
+            let bits = u64::from_le_bytes(word);
+            match *register {
+                ArgRegister::Int(r) => {
+                    let shift = 64 - 8 * ty.size() as u32;
+                    regs.int[usize::from(r)] = if ty.is_signed_integer() {
+                        (((bits << shift) as i64) >> shift) as u64
+                    } else {
+                        bits
+                    };
+                }
+                ArgRegister::Sse(r) => regs.sse[usize::from(r)] = f64::from_bits(bits),
+            }
+        }
+        // SAFETY: the callee has this signature; the registers hold its
+        // arguments as the layout says.
+        let out = unsafe { cif.call_registers(func.code_ptr(), &regs) };
+        // SAFETY: as above.
+        let recorded =
+            unsafe { std::slice::from_raw_parts(record.addr().cast::<u8>(), record_len) };
+        let mut pos = 0;
+        for (i, exp) in expected.iter().enumerate() {
+            let got = &recorded[pos..pos + exp.len()];
+            if got != exp.as_slice() {
+                return Err(format!(
+                    "register call: C callee received argument {i} ({}) as {}, expected {}",
+                    args[i],
+                    hex(got),
+                    hex(exp)
+                ));
+            }
+            pos += exp.len();
+        }
+        if let (Some(ty), Some(p)) = (&case.ret, &ret_pattern) {
+            let word = match ret {
+                Type::F32 | Type::F64 => out.sse.to_bits(),
+                _ => out.int,
+            };
+            compare_leaves("register call: return value", ty, p, &word.to_le_bytes())?;
+        }
+        x87_stack_empty("the register call")?;
+    }
 
     // C calls Rust (fixed arity only).
     if case.fixed.is_none() {

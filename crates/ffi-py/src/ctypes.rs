@@ -14,6 +14,7 @@ use ffi_raw::CScalar;
 use ffi_typed::{CType, RecordKind};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+use rustc_hash::FxHashMap;
 
 /// A C type, as `ffi.typeof()` returns it.
 #[pyclass(name = "CType", module = "ffi_py", frozen)]
@@ -91,7 +92,7 @@ impl Hash for Exact {
     }
 }
 
-static INTERNED: Mutex<Option<HashMap<Exact, Py<PyCType>>>> = Mutex::new(None);
+static INTERNED: Mutex<Option<FxHashMap<Exact, Py<PyCType>>>> = Mutex::new(None);
 
 /// The one `CType` object for `ty`.
 pub(crate) fn ctype_object(py: Python<'_>, ty: &CType) -> PyResult<Py<PyCType>> {
@@ -101,7 +102,7 @@ pub(crate) fn ctype_object(py: Python<'_>, ty: &CType) -> PyResult<Py<PyCType>> 
     if let Some(found) = INTERNED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .get(&key)
     {
         return Ok(found.clone_ref(py));
@@ -116,7 +117,7 @@ pub(crate) fn ctype_object(py: Python<'_>, ty: &CType) -> PyResult<Py<PyCType>> 
     )?;
     let mut table = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
     let entry = table
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .entry(key)
         .or_insert(object);
     Ok(entry.clone_ref(py))

@@ -1,5 +1,6 @@
 //! The `FFI` class: cffi's ABI-mode API over one namespace of declarations.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -7,7 +8,7 @@ use ffi_raw::CScalar;
 use ffi_typed::{CType, Declarations, Packing, ParseOptions, TagKind};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use crate::cdata::{CData, Kind, Origin, Owned, offset_addr};
 use crate::convert::{c_to_py, py_to_c, wide_to_str};
@@ -18,8 +19,9 @@ use crate::library::Lib;
 /// Declarations shared by an `FFI` and the libraries it opened.
 pub(crate) struct FfiState {
     pub(crate) decls: RwLock<Declarations>,
-    /// `typeof` results by spelling; cleared by every `cdef`.
-    types: Mutex<HashMap<String, Py<PyCType>>>,
+    /// Type objects by spelling (a dict keyed by the Python string, whose
+    /// hash CPython caches); cleared by every `cdef`.
+    types: Py<PyDict>,
 }
 
 impl FfiState {
@@ -59,18 +61,19 @@ impl Ffi {
                 cdecl.get_type().name()?
             )));
         };
-        let spelling = spelling.to_str()?;
-        let mut cache = self.state.types.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = cache.get(spelling) {
-            return Ok(found.clone_ref(py));
+        let cache = self.state.types.bind(py);
+        if let Some(found) = cache.get_item(spelling)? {
+            // SAFETY: only type objects are stored in the cache.
+            return Ok(unsafe { found.cast_into_unchecked::<PyCType>() }.unbind());
         }
+        let text = spelling.to_str()?;
         let ty = self
             .state
             .decls()
-            .parse_type(spelling)
-            .map_err(|e| CDefError::new_err(format!("cannot parse \"{spelling}\"\n{e}")))?;
+            .parse_type(text)
+            .map_err(|e| CDefError::new_err(format!("cannot parse \"{text}\"\n{e}")))?;
         let object = ctype_object(py, &ty)?;
-        cache.insert(spelling.to_string(), object.clone_ref(py));
+        cache.set_item(spelling, &object)?;
         Ok(object)
     }
 
@@ -97,12 +100,15 @@ impl Ffi {
                         "cannot instantiate ctype '{to}' of unknown size"
                     )));
                 }
-                ((**to).clone(), None)
+                (Cow::Borrowed(&**to), None)
             }
-            CType::Array(elem, Some(n)) => (CType::array_of((**elem).clone(), Some(*n)), Some(*n)),
+            CType::Array(_, Some(n)) => (Cow::Borrowed(ty), Some(*n)),
             CType::Array(elem, None) => {
                 let n = open_array_length(elem, init)?;
-                (CType::array_of((**elem).clone(), Some(n)), Some(n))
+                (
+                    Cow::Owned(CType::array_of((**elem).clone(), Some(n))),
+                    Some(n),
+                )
             }
             _ => {
                 return Err(PyTypeError::new_err(format!(
@@ -122,7 +128,10 @@ impl Ffi {
             // SAFETY: the allocation is `storage`'s size.
             unsafe { py_to_c(&storage, init, owned.addr() as *mut u8, None)? };
         }
-        CData::owning(py, ty, owned, length, Origin::Owning)
+        let owned = Arc::new(owned);
+        let addr = owned.addr();
+        let cdata = CData::build_typed(ctype, addr, length, Some(owned), Origin::Owning)?;
+        Py::new(py, cdata)
     }
 }
 
@@ -276,12 +285,12 @@ fn field_path(ty: &CType, fields: &[Bound<'_, PyAny>]) -> PyResult<(CType, usize
 impl Ffi {
     #[new]
     #[pyo3(signature = (backend = None))]
-    fn construct(backend: Option<&Bound<'_, PyAny>>) -> Ffi {
+    fn construct(py: Python<'_>, backend: Option<&Bound<'_, PyAny>>) -> Ffi {
         let _ = backend;
         Ffi {
             state: Arc::new(FfiState {
                 decls: RwLock::new(Declarations::new()),
-                types: Mutex::new(HashMap::new()),
+                types: PyDict::new(py).unbind(),
             }),
         }
     }
@@ -290,6 +299,7 @@ impl Ffi {
     #[pyo3(signature = (csource, r#override = false, packed = None, pack = None))]
     fn cdef(
         &self,
+        py: Python<'_>,
         csource: &str,
         r#override: bool,
         packed: Option<&Bound<'_, PyAny>>,
@@ -318,11 +328,7 @@ impl Ffi {
         decls
             .parse_with(csource, options)
             .map_err(|e| CDefError::new_err(e.to_string()))?;
-        self.state
-            .types
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.state.types.bind(py).clear();
         Ok(())
     }
 
@@ -407,7 +413,8 @@ impl Ffi {
             CType::Pointer(_) => {
                 let addr = cast_address(value, ty)?;
                 let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
-                CData::pointer(py, ty, addr, owner)
+                let cdata = CData::build_typed(ctype, addr, None, owner, Origin::Plain)?;
+                Py::new(py, cdata)
             }
             CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
             _ => Err(PyTypeError::new_err(format!(

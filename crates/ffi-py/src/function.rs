@@ -539,9 +539,8 @@ impl CallPlan {
     fn with_errno_and_gil<R>(&self, call: impl FnOnce() -> R) -> R {
         let run = || {
             SAVED_ERRNO.with(|saved| {
-                ffi_raw::set_errno(saved.get());
-                let result = call();
-                saved.set(ffi_raw::errno());
+                let (result, after) = ffi_raw::with_errno(saved.get(), call);
+                saved.set(after);
                 result
             })
         };

@@ -43,7 +43,7 @@ mod types;
 
 pub use cif::Cif;
 pub use closure::{Closure, ClosureArgs, OnPanic, Scalar};
-pub use errno::{errno, set_errno};
+pub use errno::{errno, set_errno, with_errno};
 pub use error::{Error, Position, Result};
 pub use library::{CodePtr, Library, OpenFlags, Symbol};
 pub use platform::{CScalar, Target};

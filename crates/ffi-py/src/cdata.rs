@@ -245,18 +245,9 @@ impl CData {
         )
     }
 
-    /// A pointer cdata with value `addr`.
-    pub(crate) fn pointer(
-        py: Python<'_>,
-        ty: &CType,
-        addr: usize,
-        owner: Option<Arc<Owned>>,
-    ) -> PyResult<Py<CData>> {
-        Py::new(py, CData::build(py, ty, addr, None, owner, Origin::Plain)?)
-    }
-
-    /// A struct, union or array cdata for the bytes at `addr`.
-    pub(crate) fn view(
+    /// A cdata of `ty` at `addr`: a pointer whose value is `addr`, or a
+    /// struct, union or array whose bytes are there; `owner` keeps them alive.
+    pub(crate) fn plain(
         py: Python<'_>,
         ty: &CType,
         addr: usize,
@@ -307,6 +298,17 @@ impl CData {
     /// The owner, to share with a cdata derived from this one.
     pub(crate) fn owner(&self) -> Option<Arc<Owned>> {
         self.owner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The owner to give a value of `ty` read from this cdata's memory: a
+    /// struct, union or array read is a view into that memory and must keep
+    /// it alive; numbers and pointers are copied out and need nothing (which
+    /// spares the hot paths, `p.x` and `a[i]`, a lock and a reference count).
+    fn owner_for_view_of(&self, ty: &CType) -> Option<Arc<Owned>> {
+        match ty {
+            CType::Record(_) | CType::Array(..) => self.owner(),
+            _ => None,
+        }
     }
 
     /// The address this cdata stands for as a pointer: a pointer's value, an
@@ -734,7 +736,7 @@ impl CData {
             return Ok(self.slice(py, slice)?.into_any());
         }
         let (addr, item) = self.element(py_index(key)?)?;
-        let owner = self.owner();
+        let owner = self.owner_for_view_of(item);
         // SAFETY: `addr` is a checked element of an array this cdata keeps
         // alive, or what a non-NULL pointer points to (C semantics).
         unsafe { c_to_py(py, item, addr as *const u8, owner.as_ref()) }
@@ -787,7 +789,7 @@ impl CData {
                     };
                     return Ok(v.into_pyobject(py)?.into_any().unbind());
                 }
-                let owner = this.owner();
+                let owner = this.owner_for_view_of(&field.ty);
                 // SAFETY: the member's bytes inside the record.
                 return unsafe {
                     c_to_py(py, &field.ty, (base + offset) as *const u8, owner.as_ref())
@@ -950,7 +952,7 @@ impl CData {
         };
         let addr = offset_addr(self.address()?, n, self.elem_size()?)?;
         let ty = CType::pointer_to(item);
-        Ok(CData::pointer(py, &ty, addr, self.owner())?.into_any())
+        Ok(CData::plain(py, &ty, addr, self.owner())?.into_any())
     }
 }
 

@@ -597,10 +597,10 @@ pub(crate) unsafe fn c_to_py(
         },
         CType::Pointer(_) => {
             let addr = usize::from_le_bytes(bytes.try_into().expect("pointer-sized"));
-            CData::pointer(py, ty, addr, None)?.into_any()
+            CData::plain(py, ty, addr, None)?.into_any()
         }
         CType::Record(_) | CType::Array(..) => {
-            CData::view(py, ty, src as usize, owner.cloned())?.into_any()
+            CData::plain(py, ty, src as usize, owner.cloned())?.into_any()
         }
         CType::Void | CType::Function(_) | CType::Enum(_) => {
             return Err(PyTypeError::new_err(format!(

@@ -686,7 +686,7 @@ impl Ffi {
             .address()?
             .checked_add(offset)
             .ok_or_else(|| PyIndexError::new_err("the address leaves the address space"))?;
-        CData::pointer(py, &CType::pointer_to(ty), addr, this.owner())
+        CData::plain(py, &CType::pointer_to(ty), addr, this.owner())
     }
 
     /// The C spelling of a type, with `replace_with` in the declarator
@@ -875,7 +875,7 @@ impl Ffi {
     #[classattr]
     #[pyo3(name = "NULL")]
     fn null(py: Python<'_>) -> PyResult<Py<CData>> {
-        CData::pointer(py, &CType::pointer_to(CType::Void), 0, None)
+        CData::plain(py, &CType::pointer_to(CType::Void), 0, None)
     }
 
     #[classattr]

@@ -161,7 +161,7 @@ impl Lib {
         };
         let symbol = self.symbol(name)?;
         let owner = self.loaded()?.owner;
-        CData::pointer(py, &ty, symbol.addr() as usize, Some(owner))
+        CData::plain(py, &ty, symbol.addr() as usize, Some(owner))
     }
 
     fn unknown(&self, name: &str) -> PyErr {
@@ -305,7 +305,7 @@ impl Lib {
             if let CType::Array(elem, None) = &ty {
                 // `int x[];` has no known length: it reads as a pointer.
                 let pointer = CType::pointer_to((**elem).clone());
-                let value = CData::pointer(py, &pointer, symbol.addr() as usize, Some(owner))?;
+                let value = CData::plain(py, &pointer, symbol.addr() as usize, Some(owner))?;
                 return Ok(Some((value.into_any(), false)));
             }
             ty.size().map_err(typed_error)?;

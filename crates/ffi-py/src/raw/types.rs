@@ -198,11 +198,14 @@ impl RawArray {
         length: &Bound<'_, PyAny>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let item = type_object(py, item)?;
-        let length: usize = length.extract().map_err(|_| {
-            PyValueError::new_err(format!(
-                "an array length must be an int >= 0, not {}",
+        let length: isize = length.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "an array length must be an int, not {}",
                 describe(length)
             ))
+        })?;
+        let length = usize::try_from(length).map_err(|_| {
+            PyValueError::new_err(format!("an array length must be >= 0, not {length}"))
         })?;
         let ty = ArrayType::new(item.get().ty.clone(), length)
             .map_err(|e| PyValueError::new_err(format!("invalid raw.Array: {e}")))?;

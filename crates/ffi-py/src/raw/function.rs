@@ -20,7 +20,8 @@ use super::value::{Keep, from_c, to_c};
 use crate::errors::raw_layer_error;
 use crate::function::{argument_error, saved_errno, set_saved_errno};
 
-/// Scratch of this many 16-byte units lives on the stack; more is heap.
+/// Argument scratch of this many 16-byte units, and this many argument
+/// pointers, live on the stack; more go to the heap.
 const INLINE_UNITS: usize = 16;
 
 /// A signature error from ffi-raw, with the position named as the
@@ -255,11 +256,17 @@ impl Function {
             )
             .map_err(|e| argument_error(py, e, &self.name, i))?;
         }
-        let ptrs: Vec<*const c_void> = self
-            .slots
-            .iter()
-            .map(|&unit| bytes[unit * 16..].as_ptr().cast())
-            .collect();
+        let mut inline_ptrs = [std::ptr::null::<c_void>(); INLINE_UNITS];
+        let mut heap_ptrs = Vec::new();
+        let ptrs: &mut [*const c_void] = if self.slots.len() <= INLINE_UNITS {
+            &mut inline_ptrs[..self.slots.len()]
+        } else {
+            heap_ptrs.resize(self.slots.len(), std::ptr::null());
+            &mut heap_ptrs
+        };
+        for (ptr, &unit) in ptrs.iter_mut().zip(self.slots.iter()) {
+            *ptr = bytes[unit * 16..].as_ptr().cast();
+        }
         let ret_ty = self.cif.return_type();
         let ret_units = ret_ty.size().div_ceil(16).max(1);
         let mut ret_inline = [0u128; 2];
@@ -274,7 +281,7 @@ impl Function {
         // its argument's type (16-aligned); `ret` is 16-aligned and holds
         // the return type's size. The memory of Memory arguments is held
         // by `keep` until after the call.
-        unsafe { self.invoke(&ptrs, ret.as_mut_ptr().cast())? };
+        unsafe { self.invoke(ptrs, ret.as_mut_ptr().cast())? };
         drop(keep);
         // SAFETY: as above, the return buffer viewed as bytes.
         let ret_bytes =

@@ -950,3 +950,18 @@ def test_raw_layer_does_not_leak(libc):
     gc.collect()
     growth = rss() - before
     assert growth < 4 * 1024 * 1024, f"RSS grew by {growth} bytes"
+
+
+def test_the_stubs_cover_the_module():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(raw.__file__).with_suffix(".pyi")).read_text())
+    stubbed = set()
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            stubbed.add(node.name)
+        elif isinstance(node, ast.AnnAssign):
+            stubbed.add(node.target.id)
+    assert set(raw.__all__) <= stubbed, set(raw.__all__) - stubbed
+    assert all(hasattr(raw, name) for name in raw.__all__)

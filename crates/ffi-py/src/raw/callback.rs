@@ -7,9 +7,13 @@
 //! wrong type or a panic never reaches C: it is reported to
 //! `sys.unraisablehook` and C gets the `default` value (zero unless given).
 
+use std::sync::Arc;
+
 use ffi_raw::{Closure, ClosureArgs, OnPanic, Type};
+use pyo3::PyTraverseError;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -23,7 +27,9 @@ use crate::callback::call_positional;
 #[pyclass(name = "Callback", module = "ffi_py.raw", frozen)]
 pub(crate) struct Callback {
     closure: Closure,
-    callable: Py<PyAny>,
+    /// Shared with the closure body: the callable is referenced once, so
+    /// the garbage collector can account for it (see `__traverse__`).
+    target: Arc<Target>,
     argtypes: Py<PyTuple>,
     restype: Py<RawType>,
 }
@@ -119,12 +125,13 @@ impl Callback {
             })?;
         }
         let nargs = args.len();
-        let target = Target {
+        let target = Arc::new(Target {
             callable: callable.clone().unbind(),
             args: args.clone(),
             ret: ret.clone(),
             default: default_bytes.clone(),
-        };
+        });
+        let body_target = Arc::clone(&target);
         let closure = Closure::with_on_panic(
             args,
             ret,
@@ -134,7 +141,7 @@ impl Callback {
                 // started outliving Python): attaching then is impossible.
                 // SAFETY: Py_IsInitialized may be called at any time.
                 if unsafe { ffi::Py_IsInitialized() } == 0 {
-                    ret.copy_from_slice(&target.default);
+                    ret.copy_from_slice(&body_target.default);
                     return;
                 }
                 // Attach as the cffi layer's callbacks do (see
@@ -146,10 +153,10 @@ impl Callback {
                 // SAFETY: attached until the Release below.
                 let py = unsafe { Python::assume_attached() };
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    target.run(py, args, ret)
+                    body_target.run(py, args, ret)
                 }));
                 if outcome.is_err() {
-                    ret.copy_from_slice(&target.default);
+                    ret.copy_from_slice(&body_target.default);
                 }
                 // SAFETY: releases what the Ensure above acquired.
                 unsafe { ffi::PyGILState_Release(state) };
@@ -158,7 +165,7 @@ impl Callback {
         .map_err(|e| signature_error(e, nargs))?;
         Ok(Callback {
             closure,
-            callable: callable.clone().unbind(),
+            target,
             argtypes,
             restype,
         })
@@ -172,7 +179,15 @@ impl Callback {
 
     #[getter]
     fn callable(&self, py: Python<'_>) -> Py<PyAny> {
-        self.callable.clone_ref(py)
+        self.target.callable.clone_ref(py)
+    }
+
+    /// A callable that refers back to its callback (`self.cb =
+    /// raw.Callback(self.method, ...)`) makes a cycle; reporting the
+    /// reference lets the collector free it. Nothing here is mutable, so
+    /// there is no `__clear__`: the cycle is broken at the other objects.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.target.callable)
     }
 
     #[getter]
@@ -197,6 +212,7 @@ impl Callback {
             })
             .collect();
         let callable = self
+            .target
             .callable
             .bind(py)
             .repr()

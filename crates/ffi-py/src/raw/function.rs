@@ -8,8 +8,10 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use ffi_raw::{Cif, CodePtr, Position, Type};
+use pyo3::PyTraverseError;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -80,7 +82,7 @@ pub(crate) struct Function {
     restype: Py<RawType>,
     /// What keeps the code alive: the Symbol (its library), Callback or
     /// Function it came from; nothing for a bare address.
-    _code_owner: Option<Py<PyAny>>,
+    code_owner: Option<Py<PyAny>>,
 }
 
 impl Function {
@@ -222,7 +224,7 @@ impl Function {
             argtypes,
             variadic,
             restype,
-            _code_owner: owner,
+            code_owner: owner,
         })
     }
 
@@ -325,6 +327,12 @@ impl Function {
     #[getter]
     fn release_gil(&self) -> bool {
         self.release_gil
+    }
+
+    /// The code owner may lead back here (a callback whose callable holds
+    /// this function); see `Callback::__traverse__`.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.code_owner)
     }
 
     fn __repr__(&self) -> String {

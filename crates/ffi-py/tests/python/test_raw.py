@@ -917,6 +917,25 @@ def test_a_function_keeps_its_callback_alive():
     assert call(41) == 42
 
 
+def test_reference_cycles_through_callbacks_and_functions_are_collected():
+    import weakref
+
+    class Sorter:
+        def __init__(self):
+            self.cb = raw.Callback(self.compare, ["i32"], "i32")
+            self.call = raw.Function(self.cb, ["i32"], "i32")
+
+        def compare(self, x):
+            return -x
+
+    sorter = Sorter()
+    assert sorter.call(3) == -3
+    alive = weakref.ref(sorter)
+    del sorter
+    gc.collect()
+    assert alive() is None
+
+
 # --- leaks ------------------------------------------------------------------
 
 

@@ -19,6 +19,8 @@ REQUIRED = {
     "ffi_py/__init__.pyi": "crates/ffi-py/python/ffi_py/__init__.pyi "
     "(type stubs for the public API: py.typed promises them, and the "
     "native module has no annotations of its own)",
+    "ffi_py/raw.py": "crates/ffi-py/python/ffi_py/raw.py (the raw layer's module)",
+    "ffi_py/raw.pyi": "crates/ffi-py/python/ffi_py/raw.pyi (type stubs for ffi_py.raw)",
 }
 
 

@@ -4,7 +4,8 @@
 use pyo3::PyErr;
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyAttributeError, PyException, PyIndexError, PyOverflowError, PyTypeError, PyValueError,
+    PyAttributeError, PyException, PyIndexError, PyMemoryError, PyOSError, PyOverflowError,
+    PyTypeError, PyValueError,
 };
 
 create_exception!(
@@ -53,4 +54,27 @@ pub(crate) fn typed_error(e: ffi_typed::Error) -> PyErr {
 /// A raw-layer error as a Python exception.
 pub(crate) fn raw_error(e: ffi_raw::Error) -> PyErr {
     FFIError::new_err(e.to_string())
+}
+
+/// A raw-layer error as the specific Python exception `ffi_py.raw` raises:
+/// loading is an OSError, a missing symbol an AttributeError, a signature
+/// libffi cannot pass a TypeError, an impossible layout a ValueError.
+pub(crate) fn raw_layer_error(e: ffi_raw::Error) -> PyErr {
+    use ffi_raw::Error as E;
+    let message = e.to_string();
+    match e {
+        E::Load { .. } => PyOSError::new_err(message),
+        E::Symbol { .. } => PyAttributeError::new_err(message),
+        E::VoidValue(_)
+        | E::ArrayByValue(_)
+        | E::NotByValue { .. }
+        | E::VariadicWithoutFixed
+        | E::ArgCount { .. }
+        | E::TypeMismatch { .. } => PyTypeError::new_err(message),
+        E::SymbolName(_) | E::EmptyStruct | E::Layout(_) | E::ReturnSize { .. } => {
+            PyValueError::new_err(message)
+        }
+        E::ClosureAlloc => PyMemoryError::new_err(message),
+        _ => FFIError::new_err(message),
+    }
 }

@@ -589,7 +589,7 @@ fn float_object(py: Python<'_>, v: f64) -> PyResult<Py<PyAny>> {
 }
 
 /// Re-raises `err` (same class) with the function and argument named.
-fn argument_error(py: Python<'_>, err: PyErr, name: &str, index: usize) -> PyErr {
+pub(crate) fn argument_error(py: Python<'_>, err: PyErr, name: &str, index: usize) -> PyErr {
     let message = err.value(py).to_string();
     let ty = err.get_type(py);
     PyErr::from_type(ty, format!("{name}() argument {}: {message}", index + 1))

@@ -21,6 +21,7 @@ mod errors;
 mod ffi;
 mod function;
 mod library;
+mod raw;
 
 /// The native module, `ffi_py._native`.
 #[pymodule]
@@ -45,5 +46,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "VerificationMissing",
         py.get_type::<errors::VerificationMissing>(),
     )?;
+    raw::register(m)?;
     Ok(())
 }

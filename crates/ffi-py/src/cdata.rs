@@ -19,8 +19,12 @@ use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyList, PySlice, PyString};
 
-use crate::convert::{self, c_to_py, int_layout, py_to_c};
-use crate::ctypes::{CharKind, PyCType, char_kind, ctype_object, flat_fields};
+use crate::convert::{
+    self, c_to_py, exact_float, exact_int, float_object, int_layout, int_object, int_range, py_to_c,
+};
+use crate::ctypes::{
+    CharKind, NumberKind, NumberMember, PyCType, char_kind, ctype_object, flat_fields,
+};
 use crate::errors::{FFIError, typed_error};
 
 /// Something a cdata keeps alive.
@@ -298,6 +302,35 @@ impl CData {
     /// The owner, to share with a cdata derived from this one.
     pub(crate) fn owner(&self) -> Option<Arc<Owned>> {
         self.owner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The number member called `name` (the same string object) of the
+    /// record this cdata is or points to, if it has one.
+    fn number_member(&self, py: Python<'_>, name: &Bound<'_, PyString>) -> Option<&NumberMember> {
+        let wanted = name.as_ptr();
+        self.ctype
+            .get()
+            .number_members(py)
+            .iter()
+            .find(|m| m.name.as_ptr() == wanted)
+    }
+
+    /// The declared type of member `name`, for error messages of the slow
+    /// conversions.
+    #[cold]
+    fn member_type(&self, name: &Bound<'_, PyString>) -> PyResult<CType> {
+        let key = name.to_str()?;
+        self.record_base()?
+            .and_then(|(record, _)| match record {
+                CType::Record(r) => r.body()?.field(key).map(|(_, f)| f.ty.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                pyo3::exceptions::PyAttributeError::new_err(format!(
+                    "cdata '{}' has no field '{key}'",
+                    self.cname()
+                ))
+            })
     }
 
     /// The owner to give a value of `ty` read from this cdata's memory: a
@@ -773,6 +806,27 @@ impl CData {
 
     fn __getattribute__(slf: &Bound<'_, CData>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
         let this = slf.get();
+        let py = slf.py();
+        if let Some(member) = this.number_member(py, name)
+            && let Some((_, base)) = this.record_base()?
+        {
+            let src = (base + member.offset) as *const u8;
+            // SAFETY: the member's bytes inside the record (see
+            // `record_base`), of the size its kind says.
+            return unsafe {
+                match member.kind {
+                    NumberKind::Int(layout) => {
+                        let mut word = [0u8; 8];
+                        std::ptr::copy_nonoverlapping(src, word.as_mut_ptr(), layout.size);
+                        int_object(py, u64::from_le_bytes(word), layout)
+                    }
+                    NumberKind::F64 => float_object(py, src.cast::<f64>().read_unaligned()),
+                    NumberKind::F32 => {
+                        float_object(py, f64::from(src.cast::<f32>().read_unaligned()))
+                    }
+                }
+            };
+        }
         if let Some((record, base)) = this.record_base()? {
             let key = name.to_str()?;
             if let CType::Record(r) = record
@@ -800,6 +854,39 @@ impl CData {
     }
 
     fn __setattr__(&self, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Some(member) = self.number_member(value.py(), name)
+            && let Some((_, base)) = self.record_base()?
+        {
+            let dst = (base + member.offset) as *mut u8;
+            match member.kind {
+                NumberKind::Int(layout) => {
+                    let (min, max) = int_range(layout);
+                    let v = match exact_int(value.as_ptr()) {
+                        Some(v) if min <= v && v <= max => v as u64,
+                        _ => convert::py_to_int(&self.member_type(name)?, layout, value)?,
+                    };
+                    // SAFETY: the member's bytes inside the record (see
+                    // `record_base`): `layout.size` of them.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), dst, layout.size)
+                    };
+                }
+                NumberKind::F64 | NumberKind::F32 => {
+                    let v = match exact_float(value.as_ptr()) {
+                        Some(v) => v,
+                        None => convert::py_to_f64(&self.member_type(name)?, value)?,
+                    };
+                    // SAFETY: as above, for a double or a float.
+                    unsafe {
+                        match member.kind {
+                            NumberKind::F32 => dst.cast::<f32>().write_unaligned(v as f32),
+                            _ => dst.cast::<f64>().write_unaligned(v),
+                        }
+                    }
+                }
+            }
+            return Ok(());
+        }
         let key = name.to_str()?;
         if let Some((record, base)) = self.record_base()?
             && let CType::Record(r) = record

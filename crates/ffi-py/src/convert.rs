@@ -629,3 +629,69 @@ pub(crate) fn wide_to_str(py: Python<'_>, units: &[u32], size: usize) -> PyResul
     };
     Ok(PyString::new(py, &s).into_any().unbind())
 }
+
+// Fast paths for numbers, shared by calls and member access.
+
+/// The values of an integer layout, as `i64` (capped at `i64::MAX`: larger
+/// unsigned values take the general conversion).
+pub(crate) fn int_range(layout: IntLayout) -> (i64, i64) {
+    let bits = layout.size as u32 * 8;
+    match (layout.is_bool, layout.signed) {
+        (true, _) => (0, 1),
+        (false, true) if bits >= 64 => (i64::MIN, i64::MAX),
+        (false, true) => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
+        (false, false) if bits >= 64 => (0, i64::MAX),
+        (false, false) => (0, (1i64 << bits) - 1),
+    }
+}
+
+/// The value of an exact `int` that fits `i64`; `None` for anything else.
+#[inline]
+pub(crate) fn exact_int(obj: *mut ffi::PyObject) -> Option<i64> {
+    // SAFETY: `obj` is a live object. For an exact int, the conversion
+    // cannot fail other than by overflow, which it reports in `overflow`
+    // (leaving no exception set).
+    unsafe {
+        if ffi::Py_TYPE(obj) != &raw mut ffi::PyLong_Type {
+            return None;
+        }
+        let mut overflow = 0;
+        let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+        (overflow == 0).then_some(v)
+    }
+}
+
+/// The value of an exact `float`; `None` for anything else.
+#[inline]
+pub(crate) fn exact_float(obj: *mut ffi::PyObject) -> Option<f64> {
+    // SAFETY: `obj` is a live object; for an exact float the call cannot
+    // fail.
+    unsafe { (ffi::Py_TYPE(obj) == &raw mut ffi::PyFloat_Type).then(|| ffi::PyFloat_AsDouble(obj)) }
+}
+
+/// A C integer (the low `layout.size` bytes of `raw`) as a Python int or bool.
+pub(crate) fn int_object(py: Python<'_>, raw: u64, layout: IntLayout) -> PyResult<Py<PyAny>> {
+    let shift = 64 - layout.size as u32 * 8;
+    let object = if layout.is_bool {
+        // SAFETY: returns a new reference to a bool singleton.
+        return Ok(unsafe {
+            Bound::from_owned_ptr(py, ffi::PyBool_FromLong(i64::from(raw as u8 != 0) as _))
+        }
+        .unbind());
+    } else if layout.signed {
+        // SAFETY: PyLong_FromLongLong returns a new reference or NULL with
+        // an exception set.
+        unsafe { ffi::PyLong_FromLongLong(((raw << shift) as i64) >> shift) }
+    } else {
+        // SAFETY: as above.
+        unsafe { ffi::PyLong_FromUnsignedLongLong(raw & (u64::MAX >> shift)) }
+    };
+    // SAFETY: a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, object) }.map(Bound::unbind)
+}
+
+/// A Python float.
+pub(crate) fn float_object(py: Python<'_>, v: f64) -> PyResult<Py<PyAny>> {
+    // SAFETY: returns a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(v)) }.map(Bound::unbind)
+}

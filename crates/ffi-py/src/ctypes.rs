@@ -8,13 +8,15 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ffi_raw::CScalar;
 use ffi_typed::{CType, RecordKind};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
+
+use crate::convert::{IntLayout, int_layout};
 
 /// A C type, as `ffi.typeof()` returns it.
 #[pyclass(name = "CType", module = "ffi_py", frozen)]
@@ -24,9 +26,81 @@ pub struct PyCType {
     pub(crate) size: Option<usize>,
     /// The C spelling (`int *`, `struct point`).
     pub(crate) cname: String,
+    /// For a struct or union, or a pointer to one: its number members, for
+    /// `cdata.name` without looking the name up as text (made on first use,
+    /// once the record is complete).
+    members: OnceLock<Box<[NumberMember]>>,
+}
+
+/// A struct or union member holding a number, prepared for `cdata.name`.
+pub(crate) struct NumberMember {
+    /// The member's name, interned: attribute names in Python source are
+    /// interned too, so a lookup is a pointer comparison.
+    pub(crate) name: Py<PyString>,
+    /// Its offset in the record.
+    pub(crate) offset: usize,
+    pub(crate) kind: NumberKind,
+}
+
+/// How a number member is stored.
+#[derive(Clone, Copy)]
+pub(crate) enum NumberKind {
+    Int(IntLayout),
+    F64,
+    F32,
 }
 
 impl PyCType {
+    /// A type object for `ty`.
+    fn new(ty: &CType) -> PyCType {
+        PyCType {
+            ty: ty.clone(),
+            size: ty.size().ok(),
+            cname: ty.to_string(),
+            members: OnceLock::new(),
+        }
+    }
+
+    /// The number members of the struct or union this type is or points to
+    /// (members that are not bitfields, not inside anonymous members);
+    /// empty for other types and for records not yet complete.
+    pub(crate) fn number_members(&self, py: Python<'_>) -> &[NumberMember] {
+        if let Some(members) = self.members.get() {
+            return members;
+        }
+        let record = match &self.ty {
+            CType::Record(r) => r,
+            CType::Pointer(to) => match &**to {
+                CType::Record(r) => r,
+                _ => return &[],
+            },
+            _ => return &[],
+        };
+        // An opaque record may be completed later: nothing is cached yet.
+        let Some(body) = record.body() else {
+            return &[];
+        };
+        self.members.get_or_init(|| {
+            body.fields
+                .iter()
+                .filter(|f| f.bits.is_none())
+                .filter_map(|f| {
+                    let kind = match (&f.ty, int_layout(&f.ty)) {
+                        (_, Some(layout)) => NumberKind::Int(layout),
+                        (CType::Scalar(CScalar::Double), None) => NumberKind::F64,
+                        (CType::Scalar(CScalar::Float), None) => NumberKind::F32,
+                        _ => return None,
+                    };
+                    Some(NumberMember {
+                        name: PyString::intern(py, f.name.as_deref()?).unbind(),
+                        offset: f.offset,
+                        kind,
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// The pointed-to or element type, for pointers and arrays.
     pub(crate) fn item_type(&self) -> Option<&CType> {
         match &self.ty {
@@ -107,14 +181,7 @@ pub(crate) fn ctype_object(py: Python<'_>, ty: &CType) -> PyResult<Py<PyCType>> 
     {
         return Ok(found.clone_ref(py));
     }
-    let object = Py::new(
-        py,
-        PyCType {
-            ty: ty.clone(),
-            size: ty.size().ok(),
-            cname: ty.to_string(),
-        },
-    )?;
+    let object = Py::new(py, PyCType::new(ty))?;
     let mut table = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
     let entry = table
         .get_or_insert_with(FxHashMap::default)

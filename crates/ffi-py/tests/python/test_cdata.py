@@ -637,3 +637,43 @@ def test_anonymous_struct_and_union_members(ffi):
     assert (a.kind, a.i, a.f, a.lo, a.hi) == (1, 0x3F800000, 1.0, 0, 3)
     assert ffi.sizeof("struct anon") == 12
     assert ffi.offsetof("struct anon", "hi") == 10
+
+
+def test_number_members_read_and_write_by_any_name_object(ffi):
+    # Attribute names in source are interned strings; a name built at run
+    # time is a different object with the same text. Both must reach the
+    # member, with the same range checks.
+    ffi.cdef("struct nums { signed char c; unsigned short u; float f; double d;"
+             " long l; unsigned long long q; _Bool b; };")
+    p = ffi.new("struct nums *")
+    values = dict(c=-128, u=65535, f=1.5, d=-2.25, l=-(2**63), q=2**64 - 1, b=True)
+    for name, value in values.items():
+        built = "".join(list(name))
+        setattr(p, built, value)
+        assert getattr(p, name) == value
+        assert getattr(p, built) == value
+    p.q = 0
+    p.b = 0
+    assert (p.q, p.b) == (0, False)
+    for name, bad, error in [("c", 128, OverflowError), ("u", -1, OverflowError),
+                             ("q", 2**64, OverflowError), ("b", 2, OverflowError),
+                             ("f", "x", TypeError), ("l", 1.5, TypeError)]:
+        with pytest.raises(error):
+            setattr(p, name, bad)
+        with pytest.raises(error):
+            setattr(p, "".join(list(name)), bad)
+    value = ffi.new("struct nums *")[0]  # the struct itself, not a pointer
+    value.d = 0.5
+    assert value.d == 0.5
+
+
+def test_members_of_a_struct_completed_after_its_pointer_type_was_used(ffi):
+    ffi.cdef("struct later;")
+    buf = ffi.new("char[64]")
+    q = ffi.cast("struct later *", buf)
+    with pytest.raises(AttributeError):
+        q.x
+    ffi.cdef("struct later { int x; double y; };")
+    q.x, q.y = 7, 0.25
+    assert (q.x, q.y) == (7, 0.25)
+    assert ffi.cast("int *", buf)[0] == 7

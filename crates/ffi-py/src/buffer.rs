@@ -1,6 +1,8 @@
 //! Raw bytes between cdata and Python objects: `ffi.buffer`,
 //! `ffi.from_buffer` and `ffi.memmove`.
 
+use std::sync::Arc;
+
 use ffi_typed::CType;
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -231,7 +233,7 @@ pub(crate) fn from_buffer(
         addr,
         _object: keep,
     };
-    CData::owning(py, &cdata_ty, owned, length, Origin::Buffer)
+    CData::owning(py, &cdata_ty, Arc::new(owned), length, Origin::Buffer)
 }
 
 /// `ffi.memmove(dest, src, n)`.

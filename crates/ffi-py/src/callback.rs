@@ -121,7 +121,13 @@ pub(crate) fn make_callback(
     )
     .map_err(crate::errors::raw_error)?;
     let owned = Owned::Closure(PyClosure { closure });
-    CData::owning(py, pointer_ty, owned, None, Origin::Callback(what))
+    CData::owning(
+        py,
+        pointer_ty,
+        Arc::new(owned),
+        None,
+        Origin::Callback(what),
+    )
 }
 
 impl Target {

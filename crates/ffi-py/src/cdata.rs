@@ -8,6 +8,7 @@
 //! arithmetic, so the memory lives while anything points into it.
 
 use std::alloc::Layout;
+use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,10 +28,19 @@ use crate::ctypes::{
 };
 use crate::errors::{FFIError, typed_error};
 
+/// Memory of at most this many bytes (16-aligned) is kept inside the
+/// `Arc<Owned>` itself: one allocation instead of two for small structs and
+/// arrays (a struct returned by value, `new("int[16]")`).
+const INLINE_BYTES: usize = 64;
+
 /// Something a cdata keeps alive.
 pub(crate) enum Owned {
     /// Zeroed memory from ffi_py's allocator.
     Memory { ptr: NonNull<u8>, layout: Layout },
+    /// Small zeroed memory, inside this value. C writes to it through
+    /// shared references, hence the cell; its address is stable because an
+    /// `Owned` holding it is only ever made inside its `Arc`.
+    Inline(UnsafeCell<[u128; INLINE_BYTES / 16]>),
     /// Memory from an `ffi.new_allocator` allocator, freed by its `free`.
     Custom {
         addr: usize,
@@ -57,13 +67,19 @@ unsafe impl Sync for Owned {}
 impl Owned {
     /// Zeroed memory for a value of `ty` (at least 1 byte, 16-aligned so any
     /// scalar fits).
-    pub(crate) fn zeroed(ty: &CType) -> PyResult<Owned> {
+    pub(crate) fn zeroed(ty: &CType) -> PyResult<Arc<Owned>> {
         let size = ty.size().map_err(typed_error)?;
         let align = ty.align().map_err(typed_error)?.max(16);
         Owned::zeroed_bytes(size, align)
     }
 
-    pub(crate) fn zeroed_bytes(size: usize, align: usize) -> PyResult<Owned> {
+    /// `size` zeroed bytes aligned to `align`.
+    pub(crate) fn zeroed_bytes(size: usize, align: usize) -> PyResult<Arc<Owned>> {
+        if size <= INLINE_BYTES && align <= 16 {
+            return Ok(Arc::new(Owned::Inline(UnsafeCell::new(
+                [0; INLINE_BYTES / 16],
+            ))));
+        }
         let layout = Layout::from_size_align(size.max(1), align)
             .map_err(|_| PyValueError::new_err(format!("cannot allocate {size} bytes")))?;
         // SAFETY: the layout has a non-zero size.
@@ -71,13 +87,14 @@ impl Owned {
         let ptr = NonNull::new(ptr).ok_or_else(|| {
             pyo3::exceptions::PyMemoryError::new_err(format!("cannot allocate {size} bytes"))
         })?;
-        Ok(Owned::Memory { ptr, layout })
+        Ok(Arc::new(Owned::Memory { ptr, layout }))
     }
 
     /// The address of the memory or object.
     pub(crate) fn addr(&self) -> usize {
         match self {
             Owned::Memory { ptr, .. } => ptr.as_ptr() as usize,
+            Owned::Inline(bytes) => bytes.get() as usize,
             Owned::Custom { addr, .. } | Owned::Object { addr, .. } => *addr,
             Owned::Closure(c) => c.code_addr(),
             Owned::Handle(object) => object.as_ptr() as usize,
@@ -108,7 +125,8 @@ impl Drop for Owned {
             Owned::Handle(object) => {
                 crate::ffi::unregister_handle(object.as_ptr() as usize);
             }
-            Owned::Closure(_) | Owned::Object { .. } | Owned::Library { .. } => {}
+            Owned::Inline(_) | Owned::Closure(_) | Owned::Object { .. } | Owned::Library { .. } => {
+            }
         }
     }
 }
@@ -272,11 +290,10 @@ impl CData {
     pub(crate) fn owning(
         py: Python<'_>,
         ty: &CType,
-        owned: Owned,
+        owned: Arc<Owned>,
         length: Option<usize>,
         origin: Origin,
     ) -> PyResult<Py<CData>> {
-        let owned = Arc::new(owned);
         let addr = owned.addr();
         Py::new(py, CData::build(py, ty, addr, length, Some(owned), origin)?)
     }

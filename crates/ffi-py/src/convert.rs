@@ -359,7 +359,7 @@ pub(crate) fn pointer_from(
             None
         };
         if let Some((array_ty, init)) = temporary {
-            let owned = Arc::new(Owned::zeroed(&array_ty)?);
+            let owned = Owned::zeroed(&array_ty)?;
             // SAFETY: the allocation is exactly `array_ty`'s size.
             unsafe { py_to_c(&array_ty, &init, owned.addr() as *mut u8, None)? };
             let addr = owned.addr();

@@ -118,7 +118,7 @@ impl Ffi {
         };
         let owned = match custom {
             Some(allocator) if allocator.alloc.is_some() => {
-                allocator.custom_memory(py, &storage)?
+                Arc::new(allocator.custom_memory(py, &storage)?)
             }
             _ => Owned::zeroed(&storage)?,
         };
@@ -128,7 +128,6 @@ impl Ffi {
             // SAFETY: the allocation is `storage`'s size.
             unsafe { py_to_c(&storage, init, owned.addr() as *mut u8, None)? };
         }
-        let owned = Arc::new(owned);
         let addr = owned.addr();
         let cdata = CData::build_typed(ctype, addr, length, Some(owned), Origin::Owning)?;
         Py::new(py, cdata)
@@ -760,7 +759,7 @@ impl Ffi {
         CData::owning(
             py,
             &CType::pointer_to(CType::Void),
-            owned,
+            Arc::new(owned),
             None,
             Origin::Handle(what),
         )

@@ -463,7 +463,6 @@ impl CallPlan {
             // SAFETY: the arguments are converted; the allocation is the
             // return type's size.
             unsafe { self.invoke(ptrs, owned.addr() as *mut c_void) }?;
-            let owned = Arc::new(owned);
             let addr = owned.addr();
             let cdata = CData::build_typed(
                 self.ret_ctype.clone_ref(py),

@@ -34,7 +34,7 @@ impl Memory {
             )));
         }
         Ok(Memory {
-            block: Mutex::new(Some(Arc::new(Owned::zeroed_bytes(size, align)?))),
+            block: Mutex::new(Some(Owned::zeroed_bytes(size, align)?)),
             size,
         })
     }

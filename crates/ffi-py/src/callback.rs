@@ -201,6 +201,8 @@ impl Target {
             Ok(())
         });
         if let Err(second) = outcome {
+            // Both are reported: the callback's exception, then onerror's.
+            err.write_unraisable(py, Some(self.callable.bind(py)));
             second.write_unraisable(py, Some(onerror.bind(py)));
         }
     }

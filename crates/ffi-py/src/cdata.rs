@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use ffi_raw::CScalar;
 use ffi_typed::{CType, Value};
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyList, PySlice, PyString};
@@ -26,7 +26,7 @@ use crate::convert::{
 use crate::ctypes::{
     CharKind, NumberKind, NumberMember, PyCType, char_kind, ctype_object, flat_fields,
 };
-use crate::errors::{FFIError, typed_error};
+use crate::errors::typed_error;
 
 /// Memory of at most this many bytes (16-aligned) is kept inside the
 /// `Arc<Owned>` itself: one allocation instead of two for small structs and
@@ -501,7 +501,7 @@ impl CData {
             (Kind::Pointer, CType::Pointer(to)) if matches!(**to, CType::Record(_)) => {
                 self.check_live()?;
                 if self.addr == 0 {
-                    return Err(FFIError::new_err(format!(
+                    return Err(PyRuntimeError::new_err(format!(
                         "cannot access a member through the NULL pointer '{}'",
                         self.cname()
                     )));
@@ -528,7 +528,7 @@ impl CData {
             }
             Kind::Pointer => {
                 if self.addr == 0 {
-                    return Err(FFIError::new_err(format!(
+                    return Err(PyRuntimeError::new_err(format!(
                         "cannot dereference the NULL pointer '{}'",
                         self.cname()
                     )));
@@ -610,6 +610,11 @@ impl CData {
             destructor,
             original,
         });
+    }
+
+    /// Removes `ffi.gc`'s destructor (`ffi.gc(p, None)`).
+    pub(crate) fn take_gc(&self) {
+        self.gc.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// `ffi.release`: runs the gc destructor or drops this cdata's hold on
@@ -744,13 +749,21 @@ impl CData {
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
         let py = other.py();
         let Ok(other) = other.cast::<CData>() else {
-            // A number compares by value with a primitive cdata.
-            if self.kind == Kind::Primitive
-                && let Some(mine) = self.primitive_value(py)?
-            {
-                return Ok(mine.bind(py).rich_compare(other, op)?.unbind());
-            }
-            return Ok(py.NotImplemented());
+            // A primitive cdata compares by its Python value: a number with
+            // numbers, a character with bytes or str (as cffi).
+            let mine = match (self.kind, self.ty()) {
+                (Kind::Primitive, CType::Scalar(s)) if char_kind(*s) != CharKind::No => {
+                    // SAFETY: `inline` holds the character (16 bytes, any
+                    // character type fits).
+                    Some(unsafe { c_to_py(py, self.ty(), self.inline.as_ptr(), None)? })
+                }
+                (Kind::Primitive, _) => self.primitive_value(py)?,
+                _ => None,
+            };
+            return match mine {
+                Some(mine) => Ok(mine.bind(py).rich_compare(other, op)?.unbind()),
+                None => Ok(py.NotImplemented()),
+            };
         };
         let other = other.get();
         let result = match (self.kind, other.kind) {

@@ -418,7 +418,7 @@ fn record_from(
             fields.len()
         };
         if items.len() > limit {
-            return Err(PyIndexError::new_err(format!(
+            return Err(PyValueError::new_err(format!(
                 "too many initializers for '{ty}' ({} > {limit})",
                 items.len()
             )));

@@ -5,7 +5,7 @@ use pyo3::PyErr;
 use pyo3::create_exception;
 use pyo3::exceptions::{
     PyAttributeError, PyException, PyIndexError, PyMemoryError, PyOSError, PyOverflowError,
-    PyTypeError, PyValueError,
+    PyRuntimeError, PyTypeError, PyValueError,
 };
 
 create_exception!(
@@ -42,7 +42,8 @@ pub(crate) fn typed_error(e: ffi_typed::Error) -> PyErr {
         E::IndexOutOfBounds { .. } => PyIndexError::new_err(message),
         E::UnknownField { .. } => PyAttributeError::new_err(message),
         E::Parse(_) => CDefError::new_err(message),
-        E::NullPointer(_) => FFIError::new_err(message),
+        // As cffi: dereferencing NULL is a RuntimeError.
+        E::NullPointer(_) => PyRuntimeError::new_err(message),
         E::Incomplete(_) | E::Layout { .. } | E::AlreadyComplete(_) | E::Value(_) => {
             PyValueError::new_err(message)
         }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ffi_raw::CScalar;
 use ffi_typed::{CType, Declarations, Packing, ParseOptions, TagKind};
-use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
@@ -460,7 +460,7 @@ impl Ffi {
         };
         let addr = this.address()?;
         if addr == 0 {
-            return Err(FFIError::new_err(
+            return Err(PyRuntimeError::new_err(
                 "string(): cannot read from a NULL pointer",
             ));
         }
@@ -524,7 +524,7 @@ impl Ffi {
         }
         let addr = this.address()?;
         if addr == 0 && length > 0 {
-            return Err(FFIError::new_err(
+            return Err(PyRuntimeError::new_err(
                 "unpack(): cannot read from a NULL pointer",
             ));
         }
@@ -624,13 +624,21 @@ impl Ffi {
             return Err(PyTypeError::new_err("offsetof() needs at least one field"));
         }
         let fields: Vec<_> = fields.iter().collect();
-        if let CType::Pointer(_) = ty
-            && fields[0].is_instance_of::<PyString>()
-        {
-            return Err(PyTypeError::new_err(format!(
-                "'{ty}' is not a struct or union"
-            )));
-        }
+        // A pointer to a struct or union names the members of its target,
+        // as cffi allows.
+        let ty = match ty {
+            CType::Pointer(to)
+                if fields[0].is_instance_of::<PyString>() && matches!(*to, CType::Record(_)) =>
+            {
+                (*to).clone()
+            }
+            CType::Pointer(_) if fields[0].is_instance_of::<PyString>() => {
+                return Err(PyTypeError::new_err(format!(
+                    "'{ty}' is not a struct or union"
+                )));
+            }
+            other => other,
+        };
         Ok(field_path(&ty, &fields)?.1)
     }
 
@@ -641,6 +649,10 @@ impl Ffi {
             return Ok(cdata.get().ctype.clone_ref(py));
         }
         if let Some((_, fty)) = crate::function::c_function_of(cdecl) {
+            return ctype_object(py, &CType::pointer_to(fty));
+        }
+        if let Ok(variadic) = cdecl.cast::<crate::library::VariadicFunction>() {
+            let fty = CType::Function(variadic.get().function_type());
             return ctype_object(py, &CType::pointer_to(fty));
         }
         if cdecl.is_instance_of::<PyString>() || cdecl.is_instance_of::<PyCType>() {
@@ -729,6 +741,11 @@ impl Ffi {
     ) -> PyResult<Py<CData>> {
         let _ = size;
         let this = cdata.get();
+        if destructor.is_none(py) {
+            // `gc(p, None)`: p no longer runs the destructor it was given.
+            this.take_gc();
+            return Ok(cdata.clone().unbind());
+        }
         let mut copy = CData::build(
             py,
             this.ty(),

@@ -51,6 +51,13 @@ pub struct VariadicFunction {
     release_gil: bool,
 }
 
+impl VariadicFunction {
+    /// The declared type (fixed parameters and `...`).
+    pub(crate) fn function_type(&self) -> Arc<ffi_typed::FunctionType> {
+        self.fty.clone()
+    }
+}
+
 #[pymethods]
 impl VariadicFunction {
     #[pyo3(signature = (*args))]

@@ -179,11 +179,6 @@ def test_exception_in_onerror_is_reported(ffi, unraisable):
     assert KeyError in [u.exc_type for u in unraisable]
 
 
-@pytest.mark.xfail(
-    reason="when onerror itself raises, only onerror's exception reaches "
-    "sys.unraisablehook; cffi reports the callback's exception too",
-    strict=True,
-)
 def test_exception_in_onerror_reports_the_original_too(ffi, unraisable):
     def onerror(*args):
         raise KeyError("in onerror")

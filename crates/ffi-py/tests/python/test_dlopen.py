@@ -225,11 +225,6 @@ def test_lib_functions_are_builtins_yet_typeof_works(ffi):
     assert lib.labs is lib.labs
 
 
-@pytest.mark.xfail(
-    reason="ffi.typeof(lib.f) fails for a variadic f: TypeError 'typeof() "
-    "expects a str, a CType or a cdata, not VariadicFunction'",
-    strict=True,
-)
 def test_typeof_a_variadic_library_function(ffi):
     ffi.cdef("int snprintf(char *, size_t, const char *, ...);")
     lib = ffi.dlopen(None)

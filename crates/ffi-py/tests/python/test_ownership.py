@@ -158,12 +158,6 @@ def test_with_block_on_gc_cdata_runs_the_destructor(ffi, libc):
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.xfail(
-    reason="ffi.gc(p, None) does not detach p's destructor: the destructor "
-    "still runs, and None itself is later called (TypeError reported as "
-    "unraisable); in cffi gc(p, None) removes the destructor",
-    strict=True,
-)
 def test_gc_none_detaches_the_destructor(ffi, libc):
     calls = []
     raw = libc.malloc(8)

@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ffi_raw::CScalar;
-use ffi_typed::{CType, RecordKind};
+use ffi_typed::{CType, FunctionType, RecordKind};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
@@ -51,6 +51,18 @@ pub(crate) enum NumberKind {
 }
 
 impl PyCType {
+    /// The signature of a function type or a pointer to one.
+    fn signature(&self) -> Option<&FunctionType> {
+        match &self.ty {
+            CType::Function(f) => Some(f),
+            CType::Pointer(to) => match &**to {
+                CType::Function(f) => Some(f),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// A type object for `ty`.
     fn new(ty: &CType) -> PyCType {
         PyCType {
@@ -252,7 +264,11 @@ impl PyCType {
     /// `'enum'`, `'function'` or `'void'`.
     #[getter]
     fn kind(&self) -> &'static str {
-        kind_name(&self.ty)
+        // As cffi: a function pointer type is a "function" type.
+        match self.signature() {
+            Some(_) => "function",
+            None => kind_name(&self.ty),
+        }
     }
 
     /// The C spelling of the type.
@@ -304,10 +320,10 @@ impl PyCType {
         Ok(Some(list))
     }
 
-    /// A function type's parameter types.
+    /// A function type's, or function pointer type's, parameter types.
     #[getter]
     fn args<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let CType::Function(f) = &self.ty else {
+        let Some(f) = self.signature() else {
             return Ok(None);
         };
         let params = f
@@ -321,25 +337,21 @@ impl PyCType {
     /// A function type's return type.
     #[getter]
     fn result(&self, py: Python<'_>) -> PyResult<Option<Py<PyCType>>> {
-        match &self.ty {
-            CType::Function(f) => Ok(Some(ctype_object(py, &f.ret)?)),
-            _ => Ok(None),
-        }
+        self.signature()
+            .map(|f| ctype_object(py, &f.ret))
+            .transpose()
     }
 
     /// Whether a function type is variadic.
     #[getter]
     fn ellipsis(&self) -> Option<bool> {
-        match &self.ty {
-            CType::Function(f) => Some(f.variadic),
-            _ => None,
-        }
+        self.signature().map(|f| f.variadic)
     }
 
     /// The calling convention (always the platform default, 2 as in cffi).
     #[getter]
     fn abi(&self) -> Option<i32> {
-        matches!(self.ty, CType::Function(_)).then_some(2)
+        self.signature().map(|_| 2)
     }
 
     /// An enum's `{value: name}`.

@@ -252,11 +252,6 @@ def test_typeof_is_interned_per_type(ffi):
     assert ffi.typeof("int *") != ffi.typeof("long *")
 
 
-@pytest.mark.xfail(
-    reason="function-pointer ctypes have kind 'pointer' and no args/result/"
-    "ellipsis/abi; in cffi typeof('int(*)(int, ...)') has kind 'function'",
-    strict=True,
-)
 def test_function_pointer_ctype_describes_the_signature(ffi):
     ct = ffi.typeof("int(*)(long, ...)")
     assert ct.kind == "function"

@@ -13,7 +13,7 @@ use crate::errors::{FFIError, typed_error};
 
 /// `ffi.buffer(cdata)`: the cdata's bytes, readable and writable by index
 /// and slice; keeps the cdata (and so its memory) alive.
-#[pyclass(name = "buffer", module = "ffi_py", frozen)]
+#[pyclass(name = "buffer", module = "ffi_py", frozen, subclass)]
 pub struct Buffer {
     _cdata: Py<CData>,
     addr: usize,
@@ -85,6 +85,12 @@ impl Buffer {
 
 #[pymethods]
 impl Buffer {
+    /// The address and length of the bytes, for `ffi_py._buffer.buffer`'s
+    /// `__buffer__` (which makes a memoryview that holds this object).
+    fn _ffi_py_memory(&self) -> (usize, usize) {
+        (self.addr, self.len)
+    }
+
     /// `ffi.buffer(cdata, size=-1)`: `ffi.buffer` is this type.
     #[new]
     #[pyo3(signature = (cdata, size = -1))]

@@ -20,6 +20,12 @@ from ffi_py._native import (
     __version__,
 )
 
+from ffi_py._buffer import buffer as _buffer
+
+# The buffer type with the buffer protocol (PEP 688, CPython 3.12+); the
+# native type cannot export it under the 3.10 stable ABI.
+FFI.buffer = _buffer
+
 RTLD_NOW = FFI.RTLD_NOW
 RTLD_LAZY = FFI.RTLD_LAZY
 RTLD_GLOBAL = FFI.RTLD_GLOBAL

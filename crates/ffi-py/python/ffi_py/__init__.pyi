@@ -82,6 +82,8 @@ class buffer:
     @overload
     def __getitem__(self, key: slice) -> bytes: ...
     def __setitem__(self, key: Union[int, slice], value: bytes) -> None: ...
+    def __buffer__(self, flags: int) -> memoryview:
+        """The buffer protocol (PEP 688): ``memoryview(buf)`` on CPython 3.12+."""
 
 class Lib:
     """A library from ``FFI.dlopen``: declared functions, variables and

@@ -38,6 +38,7 @@ variables (see ``_Settings``). It does four things:
 import faulthandler
 import json
 import os
+import re
 import sys
 import types
 
@@ -337,6 +338,9 @@ def read_expected_failures(path):
                 raise ValueError("%s:%d: expected '<node id>  # <reason>', got %r" % (path, number, line))
             if node_id in expected:
                 raise ValueError("%s:%d: %s is listed twice" % (path, number, node_id))
+            below = re.match(r"\[python < (\d+)\.(\d+)\] ", reason)
+            if below and sys.version_info[:2] >= (int(below.group(1)), int(below.group(2))):
+                continue  # expected to pass on this Python
             expected[node_id] = reason
     return expected
 

@@ -4,6 +4,9 @@ ffi.string, ffi.unpack, ffi.buffer, ffi.from_buffer, ffi.memmove and
 ffi.addressof, and the errors of each."""
 
 import array
+import gc
+
+import sys
 
 import pytest
 
@@ -511,9 +514,10 @@ def test_buffer_needs_a_pointer_or_array(ffi):
 
 
 @pytest.mark.xfail(
-    reason="ffi.buffer objects do not export the buffer protocol: "
-    "memoryview(ffi.buffer(p)) and bytearray(ffi.buffer(p)) raise TypeError "
-    "(deliberate for now: not in the CPython 3.10 limited API)",
+    sys.version_info < (3, 12),
+    reason="before CPython 3.12 (PEP 688) an extension built for the 3.10 "
+    "stable ABI cannot export the buffer protocol: memoryview(ffi.buffer(p)) "
+    "raises TypeError there",
     strict=True,
 )
 def test_buffer_supports_the_buffer_protocol(ffi):
@@ -523,6 +527,11 @@ def test_buffer_supports_the_buffer_protocol(ffi):
     assert bytearray(buf) == bytearray(b"\x01\x00\x00\x00\x02\x00\x00\x00")
     memoryview(buf)[0:4] = b"\x07\x00\x00\x00"
     assert a[0] == 7
+    # A view keeps the memory alive after the buffer and the cdata are gone.
+    view = memoryview(buf)
+    del buf, a
+    gc.collect()
+    assert view[4:8].tobytes() == b"\x02\x00\x00\x00"
 
 
 def test_from_buffer_shares_memory_with_the_python_object(ffi):

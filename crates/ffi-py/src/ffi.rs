@@ -304,7 +304,19 @@ impl Ffi {
         packed: Option<&Bound<'_, PyAny>>,
         pack: Option<usize>,
     ) -> PyResult<()> {
-        let packed = packed.map(|p| p.is_truthy()).transpose()?.unwrap_or(false);
+        let packed = match packed {
+            None => false,
+            // As cffi: other packings are spelt `pack=N`.
+            Some(p) if p.is_instance_of::<pyo3::types::PyBool>() || p.eq(0)? || p.eq(1)? => {
+                p.is_truthy()?
+            }
+            Some(p) => {
+                return Err(PyValueError::new_err(format!(
+                    "'packed' should be False or True, not {}; use 'pack' for other values",
+                    p.repr()?
+                )));
+            }
+        };
         let packing = match (packed, pack) {
             (true, Some(_)) => {
                 return Err(PyValueError::new_err(
@@ -738,13 +750,20 @@ impl Ffi {
         cdata: &Bound<'_, CData>,
         destructor: Py<PyAny>,
         size: isize,
-    ) -> PyResult<Py<CData>> {
+    ) -> PyResult<Option<Py<CData>>> {
         let _ = size;
         let this = cdata.get();
         if destructor.is_none(py) {
-            // `gc(p, None)`: p no longer runs the destructor it was given.
+            // `gc(p, None)`: p, returned by an earlier `gc`, no longer runs
+            // its destructor.
+            if this.origin != Origin::Gc {
+                return Err(PyTypeError::new_err(format!(
+                    "gc(p, None): cdata '{}' has no destructor (it was not returned by gc())",
+                    this.cname()
+                )));
+            }
             this.take_gc();
-            return Ok(cdata.clone().unbind());
+            return Ok(None);
         }
         let mut copy = CData::build(
             py,
@@ -758,7 +777,7 @@ impl Ffi {
         let copy = Py::new(py, copy)?;
         copy.get()
             .set_gc(destructor, cdata.clone().into_any().unbind());
-        Ok(copy)
+        Ok(Some(copy))
     }
 
     /// Frees a cdata's memory now (from new, gc, from_buffer, callback)

@@ -299,3 +299,14 @@ def test_ffi_error_is_the_module_exception():
     ffi = FFI()
     assert ffi.error is FFIError
     assert issubclass(CDefError, Exception)
+
+
+def test_packed_is_a_bool_and_pack_a_power_of_two(ffi):
+    with pytest.raises(ValueError):
+        ffi.cdef("struct a { char c; int i; };", packed=2)
+    with pytest.raises(ValueError):
+        ffi.cdef("struct b { char c; int i; };", pack=3)
+    with pytest.raises(ValueError):
+        ffi.cdef("struct c { char c; int i; };", packed=True, pack=1)
+    ffi.cdef("struct d { char c; int i; };", packed=1)
+    assert ffi.sizeof("struct d") == 5

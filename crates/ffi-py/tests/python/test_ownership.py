@@ -261,3 +261,12 @@ def test_from_handle_of_a_non_handle_raises(ffi):
         ffi.from_handle(ffi.NULL)
     with pytest.raises(FFIError):
         ffi.from_handle(ffi.new("int *"))
+
+
+def test_gc_none_needs_a_cdata_from_gc_and_returns_none(ffi):
+    p = ffi.new("int *", 1)
+    with pytest.raises(TypeError):
+        ffi.gc(p, None)
+    q = ffi.gc(p, lambda _: None)
+    assert ffi.gc(q, None) is None
+    assert ffi.gc(q, None) is None  # removing it again is harmless

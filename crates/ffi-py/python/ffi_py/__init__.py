@@ -12,19 +12,13 @@ The raw layer (libffi-level calls without declarations) is ``ffi_py.raw``.
 """
 
 from ffi_py._native import (
-    FFI,
     CDefError,
     FFIError,
     VerificationError,
     VerificationMissing,
     __version__,
 )
-
-from ffi_py._buffer import buffer as _buffer
-
-# The buffer type with the buffer protocol (PEP 688, CPython 3.12+); the
-# native type cannot export it under the 3.10 stable ABI.
-FFI.buffer = _buffer
+from ffi_py._ffi import FFI
 
 RTLD_NOW = FFI.RTLD_NOW
 RTLD_LAZY = FFI.RTLD_LAZY

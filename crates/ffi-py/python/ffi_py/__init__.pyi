@@ -93,6 +93,7 @@ class Lib:
     def __setattr__(self, name: str, value: Any) -> None: ...
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 _CDecl = Union[str, CType]
 
 class FFI:
@@ -141,6 +142,8 @@ class FFI:
     def typeof(self, cdecl: Any) -> CType: ...
     def addressof(self, cdata: Any, *fields: Union[str, int]) -> CData: ...
     def getctype(self, cdecl: _CDecl, replace_with: str = ...) -> str: ...
+    def init_once(self, func: Callable[[], _T], tag: Any) -> _T:
+        """Calls ``func()`` once per ``tag`` and returns its result every time."""
     @overload
     def gc(self, cdata: CData, destructor: Callable[[CData], Any], size: int = ...) -> CData: ...
     @overload

@@ -73,3 +73,42 @@ def test_dlclose_of_something_else_raises(ffi):
     # cffi raises AttributeError here, ffi_py TypeError.
     with pytest.raises((TypeError, AttributeError)):
         ffi.dlclose(5)
+
+
+def test_init_once_runs_once_per_tag_across_threads(ffi):
+    import threading
+    import time
+
+    calls = []
+
+    def init():
+        calls.append("start")
+        time.sleep(0.05)
+        calls.append("end")
+        return len(calls)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ffi.init_once(init, "a")))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["start", "end"] and results == [2] * 6
+    assert ffi.init_once(init, "b") == 4  # another tag runs again
+
+
+def test_init_once_retries_after_an_exception(ffi):
+    attempts = []
+
+    def init():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise KeyError("first try")
+        return None  # None is a result like any other
+
+    with pytest.raises(KeyError):
+        ffi.init_once(init, "t")
+    assert ffi.init_once(init, "t") is None
+    assert ffi.init_once(init, "t") is None
+    assert len(attempts) == 2

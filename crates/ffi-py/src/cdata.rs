@@ -695,15 +695,12 @@ impl CData {
         if let Some(v) = self.primitive_float() {
             return Ok((v.trunc() as i128).into_pyobject(py)?.into_any().unbind());
         }
-        match self.kind {
-            Kind::Pointer | Kind::Array => {
-                Ok(self.address()?.into_pyobject(py)?.into_any().unbind())
-            }
-            _ => Err(PyTypeError::new_err(format!(
-                "int() not supported on cdata '{}'",
-                self.cname()
-            ))),
-        }
+        // As cffi: a pointer's address is `ffi.cast("intptr_t", p)`.
+        Err(PyTypeError::new_err(format!(
+            "int() not supported on cdata '{}' (for an address, use \
+             ffi.cast(\"intptr_t\", p))",
+            self.cname()
+        )))
     }
 
     fn __index__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

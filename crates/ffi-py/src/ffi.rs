@@ -1078,6 +1078,10 @@ fn cast_primitive(py: Python<'_>, ty: &CType, value: &Bound<'_, PyAny>) -> PyRes
                 bytes = b;
             }
         }
+        // C's conversion to _Bool: any non-zero value, 0.1 included, is 1.
+        CType::Scalar(CScalar::Bool) if float_source => {
+            bytes[0] = u8::from(number(value, float_source, &as_int)? != 0.0);
+        }
         CType::Scalar(CScalar::Bool) => bytes[0] = u8::from(as_int(value)? != 0),
         _ => {
             let v = as_int(value)?;

@@ -7,7 +7,7 @@ use ffi_raw::{CodePtr, Library, OpenFlags};
 use ffi_typed::CType;
 use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyList, PyTuple};
 
 use crate::cdata::{CData, Owned};
 use crate::convert::{c_to_py, py_to_c};
@@ -233,6 +233,15 @@ impl Lib {
             )));
         };
         let symbol = self.symbol(name)?;
+        // `int x[];` takes as many items as it is given.
+        let ty = match ty {
+            CType::Array(elem, None)
+                if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() =>
+            {
+                CType::array_of((*elem).clone(), Some(value.len()?))
+            }
+            other => other,
+        };
         let size = ty.size().map_err(typed_error)?;
         if !symbol.is_writable(size) {
             return Err(PyAttributeError::new_err(format!(

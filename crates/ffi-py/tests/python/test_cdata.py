@@ -673,3 +673,17 @@ def test_members_of_a_struct_completed_after_its_pointer_type_was_used(ffi):
     q.x, q.y = 7, 0.25
     assert (q.x, q.y) == (7, 0.25)
     assert ffi.cast("int *", buf)[0] == 7
+
+
+def test_int_of_a_pointer_is_type_error_but_cast_gives_the_address(ffi):
+    p = ffi.new("float *", 1.5)
+    with pytest.raises(TypeError):
+        int(p)
+    with pytest.raises(TypeError):
+        float(p)
+    assert int(ffi.cast("intptr_t", p)) != 0
+
+
+def test_cast_to_bool_is_cs_conversion(ffi):
+    assert [int(ffi.cast("_Bool", v)) for v in (0.1, -0.0, 0.0, 2, 0)] == [1, 0, 0, 1, 0]
+    assert [int(ffi.cast("_Bool", b)) for b in (b"\x02", b"\x00", b"\x80")] == [1, 0, 1]

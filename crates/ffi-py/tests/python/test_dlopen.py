@@ -280,3 +280,15 @@ def test_data_pointer_fetched_before_dlclose_stays_readable(helper_path, kept):
     child = run_python(code)
     assert child.returncode == 0, f"child died with {child.returncode}"
     assert child.stdout.strip() in ("10", "7")
+
+
+def test_assigning_a_list_to_an_array_of_unknown_length(ffi, helper_path):
+    ffi.cdef("extern int helper_table[];")
+    lib = ffi.dlopen(str(helper_path))
+    before = [lib.helper_table[i] for i in range(4)]
+    with pytest.raises(TypeError):
+        len(lib.helper_table)
+    lib.helper_table = [41, 42]
+    assert [lib.helper_table[i] for i in range(4)] == [41, 42] + before[2:]
+    lib.helper_table = before
+    assert [lib.helper_table[i] for i in range(4)] == before

@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::ffi::{CString, c_void};
 use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ffi_raw::{ArgRegister, Cif, CodePtr, Library, Registers, Returned, Type};
 use ffi_typed::{CType, FunctionType};
@@ -25,6 +25,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
+use rustc_hash::FxHashMap;
 
 use crate::cdata::{CData, Kind, Origin, Owned};
 use crate::convert::{
@@ -668,20 +669,66 @@ pub(crate) fn call_pointer(
     };
     let addr = this.address()?;
     if addr == 0 {
-        return Err(crate::errors::FFIError::new_err(format!(
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
             "cannot call the NULL function pointer '{}'",
             this.cname()
         )));
     }
-    let name = this.cname().to_string();
-    let objects: Vec<Bound<'_, PyAny>> = args.iter().collect();
     let code = CodePtr(addr as *mut c_void);
     if fty.variadic {
-        return call_variadic(py, &name, &fty, code, None, true, &objects);
+        let objects: Vec<Bound<'_, PyAny>> = args.iter().collect();
+        return call_variadic(py, this.cname(), &fty, code, None, true, &objects);
     }
-    let plan = CallPlan::new(py, &name, fty, code, None, true)?;
-    let ptrs: Vec<*mut ffi::PyObject> = objects.iter().map(Bound::as_ptr).collect();
-    plan.call(py, &ptrs)
+    let plan = pointer_plan(py, this, fty, code)?;
+    let mut inline = [std::ptr::null_mut::<ffi::PyObject>(); INLINE_ARGS];
+    let ptrs: Vec<*mut ffi::PyObject>;
+    let ptrs: &[*mut ffi::PyObject] = if args.len() <= INLINE_ARGS {
+        for (slot, arg) in inline.iter_mut().zip(args.iter_borrowed()) {
+            *slot = arg.as_ptr();
+        }
+        &inline[..args.len()]
+    } else {
+        ptrs = args.iter().map(|a| a.as_ptr()).collect();
+        &ptrs
+    };
+    plan.call(py, ptrs)
+}
+
+/// Plans for calls through function pointers, by the pointer's type object
+/// (interned, so its address names the exact type) and the code address:
+/// preparing a plan costs far more than the call it makes.
+static POINTER_PLANS: Mutex<Option<PointerPlans>> = Mutex::new(None);
+
+/// (type object address, code address) -> plan.
+type PointerPlans = FxHashMap<(usize, usize), Arc<CallPlan>>;
+
+/// At most this many plans are kept; when full, the cache starts afresh.
+const POINTER_PLANS_MAX: usize = 256;
+
+/// The plan for calling the function-pointer cdata `this` (at `code`).
+fn pointer_plan(
+    py: Python<'_>,
+    this: &CData,
+    fty: Arc<FunctionType>,
+    code: CodePtr,
+) -> PyResult<Arc<CallPlan>> {
+    let key = (this.ctype.as_ptr() as usize, code.as_ptr() as usize);
+    let cached = POINTER_PLANS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|plans| plans.get(&key).cloned());
+    if let Some(plan) = cached {
+        return Ok(plan);
+    }
+    let plan = Arc::new(CallPlan::new(py, this.cname(), fty, code, None, true)?);
+    let mut plans = POINTER_PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    let plans = plans.get_or_insert_with(FxHashMap::default);
+    if plans.len() >= POINTER_PLANS_MAX {
+        plans.clear();
+    }
+    plans.insert(key, plan.clone());
+    Ok(plan)
 }
 
 /// Calls a variadic C function with these arguments.

@@ -356,3 +356,15 @@ def test_enum_argument_by_name(ffi):
     lib = ffi.dlopen(None)
     assert lib.abs("GREEN") == 7
     assert ffi.new("enum color *", "GREEN")[0] == 7
+
+
+def test_function_pointers_of_one_type_call_their_own_code(ffi):
+    double = ffi.callback("long(long)", lambda x: 2 * x)
+    negate = ffi.callback("long(long)", lambda x: -x)
+    fptrs = [ffi.cast("long(*)(long)", cb) for cb in (double, negate)]
+    for _ in range(3):  # later calls reuse what the first prepared
+        assert [fp(21) for fp in fptrs] == [42, -21]
+    with pytest.raises(TypeError):
+        fptrs[0]("x")
+    with pytest.raises(RuntimeError):
+        ffi.cast("long(*)(long)", 0)(1)

@@ -1,8 +1,10 @@
 //! The C type model.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use ffi_raw::{AggregateKind, ArrayType, CScalar, StructType, Target, Type};
 
@@ -45,12 +47,7 @@ impl CType {
 
     /// A new struct or union, incomplete until [`CType::complete`].
     pub fn new_record(kind: RecordKind, name: Option<&str>) -> CType {
-        CType::Record(Arc::new(Record {
-            kind,
-            name: name.map(str::to_string),
-            typedef_name: OnceLock::new(),
-            body: OnceLock::new(),
-        }))
+        CType::Record(Record::new(kind, name, true))
     }
 
     /// Completes a struct or union declared with [`CType::new_record`],
@@ -189,9 +186,34 @@ pub struct Record {
     /// For an anonymous record, the first typedef naming it: its C spelling.
     typedef_name: OnceLock<String>,
     body: OnceLock<RecordBody>,
+    /// Whether code outside the namespace that made this record may hold a
+    /// reference to it: set for records made with [`CType::new_record`],
+    /// and by a namespace when it hands out a type leading to the record
+    /// (see [`release_cycles`]). Never cleared.
+    escaped: AtomicBool,
 }
 
 impl Record {
+    fn new(kind: RecordKind, name: Option<&str>, escaped: bool) -> Arc<Record> {
+        LIVE_RECORDS.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Record {
+            kind,
+            name: name.map(str::to_string),
+            typedef_name: OnceLock::new(),
+            body: OnceLock::new(),
+            escaped: AtomicBool::new(escaped),
+        })
+    }
+
+    /// A record for a namespace's own use: not escaped until the namespace
+    /// hands it out (`CType::mark_escaped`). The weak handle is the
+    /// namespace's list entry, for [`release_cycles`].
+    pub(crate) fn new_private(kind: RecordKind, name: Option<&str>) -> (CType, Weak<Record>) {
+        let record = Record::new(kind, name, false);
+        let weak = Arc::downgrade(&record);
+        (CType::Record(record), weak)
+    }
+
     /// Struct or union.
     pub fn kind(&self) -> RecordKind {
         self.kind
@@ -206,6 +228,165 @@ impl Record {
     pub fn body(&self) -> Option<&RecordBody> {
         self.body.get()
     }
+}
+
+/// How many [`Record`]s exist in the process (made and not yet dropped).
+static LIVE_RECORDS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many struct and union types exist in the process right now: a leak
+/// detector for tests (`tests/cycles.rs`). Not part of the stable API.
+#[doc(hidden)]
+pub fn live_records() -> usize {
+    LIVE_RECORDS.load(Ordering::Relaxed)
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        LIVE_RECORDS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// ---- reference cycles ----
+//
+// A record's body holds its members' types, and a member's type may lead
+// back to the record (`struct node { struct node *next; }`), directly or
+// through other records: such records keep each other alive through their
+// `Arc`s forever. The public representation (`CType::Record(Arc<Record>)`,
+// `Field::ty` a `CType`, `Record::body` a plain borrow) requires every type
+// reachable from a body to be held strongly by it, so the cycles cannot be
+// avoided; they are broken instead, by the namespace that made the records,
+// when it knows nobody else can reach them:
+//
+// - A namespace (`parser::Declarations`) makes its records with
+//   `Record::new_private` (not escaped) and remembers them weakly.
+// - Whatever it hands out (lookups, iterators, `parse_type`) is first
+//   marked with `CType::mark_escaped`: every record on the way to the
+//   type's leaves (not through record bodies) is flagged escaped.
+// - When the namespace is dropped (and for the records of a failed parse
+//   when it is rolled back), `release_cycles` takes the bodies out of its
+//   records that are not reachable, through bodies, from an escaped record.
+//
+// Why that is sound: a record reaches other code only by being handed out
+// (then it is flagged) or through the body of a record that other code
+// holds (then it is reachable from a flagged one: bodies are never taken
+// from records reachable from a flagged one, and only grow otherwise, so
+// reachability from flagged records only grows). Records of a namespace
+// that are not reachable from a flagged record are therefore reachable only
+// through the namespace, which is being dropped (or rolled back) by its
+// exclusive owner: no reference to them, or into their bodies, can exist
+// elsewhere, and taking their bodies is unobservable.
+//
+// What it does not free: records a program took out of a namespace that
+// lie on a cycle stay alive after the program drops them, as before (with
+// this representation their last external owner cannot be detected).
+
+impl CType {
+    /// Flags every record this type leads to (through pointers, arrays and
+    /// function types, not through record bodies) as escaped: this type is
+    /// being handed out of its namespace.
+    pub(crate) fn mark_escaped(&self) {
+        let mut stack: Vec<&CType> = vec![self];
+        while let Some(ty) = stack.pop() {
+            match ty {
+                CType::Pointer(to) | CType::Array(to, _) => stack.push(to),
+                CType::Function(f) => {
+                    stack.push(&f.ret);
+                    stack.extend(&f.params);
+                }
+                CType::Record(r) => r.escaped.store(true, Ordering::Release),
+                CType::Void | CType::Scalar(_) | CType::Enum(_) => {}
+            }
+        }
+    }
+}
+
+impl FunctionType {
+    /// [`CType::mark_escaped`] for a function type handed out on its own.
+    pub(crate) fn mark_escaped(&self) {
+        self.ret.mark_escaped();
+        for p in &self.params {
+            p.mark_escaped();
+        }
+    }
+}
+
+/// Pushes the records `ty` leads to (not through record bodies).
+fn records_in<'a>(ty: &'a CType, out: &mut Vec<&'a Arc<Record>>) {
+    let mut stack: Vec<&CType> = vec![ty];
+    while let Some(ty) = stack.pop() {
+        match ty {
+            CType::Pointer(to) | CType::Array(to, _) => stack.push(to),
+            CType::Function(f) => {
+                stack.push(&f.ret);
+                stack.extend(&f.params);
+            }
+            CType::Record(r) => out.push(r),
+            CType::Void | CType::Scalar(_) | CType::Enum(_) => {}
+        }
+    }
+}
+
+/// Breaks the reference cycles among `records` (made by one namespace with
+/// [`Record::new_private`]) that nothing but the namespace can reach: takes
+/// the bodies out of those that are not reachable from an escaped record,
+/// so that they, and what their bodies held, are freed with the namespace.
+/// Returns how many bodies were taken.
+///
+/// # Safety
+///
+/// The caller must own the namespace that made `records` exclusively (it
+/// is being dropped, or rolled back under `&mut`), and that namespace must
+/// have marked with [`CType::mark_escaped`] every type it ever handed out.
+/// (Then no reference to a record that is not reachable from an escaped one
+/// can exist outside the namespace; see the comment above.) The caller must
+/// not use the types of the taken bodies' records as complete afterwards.
+pub(crate) unsafe fn release_cycles(records: &[Weak<Record>]) -> usize {
+    let alive: Vec<Arc<Record>> = records.iter().filter_map(Weak::upgrade).collect();
+    // Everything reachable from an escaped record, through bodies.
+    let mut reachable: HashSet<*const Record> = HashSet::new();
+    let mut work: Vec<&Arc<Record>> = alive
+        .iter()
+        .filter(|r| r.escaped.load(Ordering::Acquire))
+        .collect();
+    let mut found: Vec<&Arc<Record>> = Vec::new();
+    while let Some(record) = work.pop() {
+        if !reachable.insert(Arc::as_ptr(record)) {
+            continue;
+        }
+        if let Some(body) = record.body() {
+            for field in &body.fields {
+                records_in(&field.ty, &mut found);
+                work.append(&mut found);
+            }
+        }
+    }
+    drop(work);
+    let garbage: Vec<&Arc<Record>> = alive
+        .iter()
+        .filter(|r| !reachable.contains(&Arc::as_ptr(r)) && r.body.get().is_some())
+        .collect();
+    let mut bodies: Vec<RecordBody> = Vec::with_capacity(garbage.len());
+    for &record in &garbage {
+        let body = Arc::as_ptr(record).cast_mut();
+        // SAFETY: `record` is not reachable from an escaped record, so (by
+        // the caller's contract and the argument above) every reference to
+        // it is held by the namespace, by the bodies of other such records
+        // or by `alive` here, and none of them is being dereferenced: the
+        // walk above is over, and nothing else runs on these records. The
+        // pointer comes from the `Arc` (shared ownership, write provenance),
+        // and only the `body` field is borrowed mutably, briefly, to take
+        // its value out; the body is dropped below, after all are taken, so
+        // no drop runs while a `&mut` exists.
+        if let Some(taken) = unsafe { (*body).body.take() } {
+            bodies.push(taken);
+        }
+    }
+    let taken = bodies.len();
+    // Dropping the bodies only lowers the counts of records held in
+    // `alive` (or outside this set), so no record is freed, and no drop
+    // recurses, before `alive` goes.
+    drop(bodies);
+    taken
 }
 
 impl PartialEq for Record {

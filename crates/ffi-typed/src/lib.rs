@@ -39,6 +39,8 @@ pub mod parser;
 mod value;
 
 pub use call::Function;
+#[doc(hidden)]
+pub use ctype::live_records;
 pub use ctype::{CType, EnumType, Field, FunctionType, Record, RecordBody, RecordKind};
 pub use error::{Error, Result};
 pub use layout::{BitField, FieldDecl, Packing};

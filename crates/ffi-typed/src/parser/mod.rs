@@ -52,11 +52,11 @@ mod parse;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use ffi_raw::CScalar;
 
-use crate::ctype::{CType, FunctionType, RecordBody, RecordKind};
+use crate::ctype::{self, CType, FunctionType, Record, RecordBody, RecordKind};
 use crate::layout::{FieldDecl, Packing};
 
 use parse::{NsRef, Parser};
@@ -264,6 +264,7 @@ impl Declarations {
         self.ns.generation += 1;
         self.ns.journal.clear();
         self.ns.pending.clear();
+        self.ns.parse_start = self.ns.records.len();
         let result = Parser::new(src, NsRef::Mut(&mut self.ns), options).declarations();
         match result {
             Ok(()) => {
@@ -294,6 +295,8 @@ impl Declarations {
             return Ok(ty.clone());
         }
         let ty = Parser::new(name, NsRef::Shared(&self.ns), ParseOptions::default()).type_name()?;
+        // Cached types are handed out again without this step.
+        ty.mark_escaped();
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= TYPE_CACHE_CAPACITY {
             cache.clear();
@@ -305,7 +308,7 @@ impl Declarations {
     /// The type a typedef names (not the predeclared ones).
     pub fn typedef(&self, name: &str) -> Option<CType> {
         match self.ns.ordinary.get(name)? {
-            Symbol::Typedef(ty) => Some(ty.ty.clone()),
+            Symbol::Typedef(ty) => Some(escaping(&ty.ty).clone()),
             _ => None,
         }
     }
@@ -313,13 +316,13 @@ impl Declarations {
     /// A struct, union or enum by tag.
     pub fn tag(&self, kind: TagKind, name: &str) -> Option<CType> {
         let entry = self.ns.tags.get(name)?;
-        (TagKind::of(&entry.ty) == Some(kind)).then(|| entry.ty.clone())
+        (TagKind::of(&entry.ty) == Some(kind)).then(|| escaping(&entry.ty).clone())
     }
 
     /// A declared function.
     pub fn function(&self, name: &str) -> Option<Arc<FunctionType>> {
         match self.ns.ordinary.get(name)? {
-            Symbol::Function(f) => Some(f.clone()),
+            Symbol::Function(f) => Some(escaping_function(f).clone()),
             _ => None,
         }
     }
@@ -327,7 +330,7 @@ impl Declarations {
     /// A declared global variable's type.
     pub fn variable(&self, name: &str) -> Option<CType> {
         match self.ns.ordinary.get(name)? {
-            Symbol::Variable(ty) => Some(ty.ty.clone()),
+            Symbol::Variable(ty) => Some(escaping(&ty.ty).clone()),
             _ => None,
         }
     }
@@ -343,7 +346,7 @@ impl Declarations {
     /// Every typedef, in declaration order.
     pub fn typedefs(&self) -> impl Iterator<Item = (&str, &CType)> {
         self.ns.ordinary.iter().filter_map(|(n, s)| match s {
-            Symbol::Typedef(ty) => Some((n, &ty.ty)),
+            Symbol::Typedef(ty) => Some((n, escaping(&ty.ty))),
             _ => None,
         })
     }
@@ -353,13 +356,13 @@ impl Declarations {
         self.ns
             .tags
             .iter()
-            .filter_map(|(n, e)| Some((TagKind::of(&e.ty)?, n, &e.ty)))
+            .filter_map(|(n, e)| Some((TagKind::of(&e.ty)?, n, escaping(&e.ty))))
     }
 
     /// Every function, in declaration order.
     pub fn functions(&self) -> impl Iterator<Item = (&str, &Arc<FunctionType>)> {
         self.ns.ordinary.iter().filter_map(|(n, s)| match s {
-            Symbol::Function(f) => Some((n, f)),
+            Symbol::Function(f) => Some((n, escaping_function(f))),
             _ => None,
         })
     }
@@ -367,7 +370,7 @@ impl Declarations {
     /// Every variable, in declaration order.
     pub fn variables(&self) -> impl Iterator<Item = (&str, &CType)> {
         self.ns.ordinary.iter().filter_map(|(n, s)| match s {
-            Symbol::Variable(ty) => Some((n, &ty.ty)),
+            Symbol::Variable(ty) => Some((n, escaping(&ty.ty))),
             _ => None,
         })
     }
@@ -381,10 +384,27 @@ impl Declarations {
     }
 }
 
+/// `ty`, marked as handed out of its namespace (see `ctype::release_cycles`).
+fn escaping(ty: &CType) -> &CType {
+    ty.mark_escaped();
+    ty
+}
+
+fn escaping_function(f: &Arc<FunctionType>) -> &Arc<FunctionType> {
+    f.mark_escaped();
+    f
+}
+
 impl Drop for Declarations {
-    /// Drops the declarations newest first: a type refers only to older
-    /// ones, which are then still alive, so no drop recurses deeply.
+    /// Frees the records nothing outside can reach (breaking their cycles),
+    /// then drops the declarations newest first: a type refers only to
+    /// older ones, which are then still alive, so no drop recurses deeply.
     fn drop(&mut self) {
+        // SAFETY: the namespace is being dropped by its owner, and every
+        // type it handed out went through `escaping`/`escaping_function`
+        // (the lookups and iterators above) or `parse_type` (marked before
+        // it is cached and returned).
+        unsafe { ctype::release_cycles(&self.ns.records) };
         while self.ns.ordinary.entries.pop().is_some() {}
         while self.ns.tags.entries.pop().is_some() {}
     }
@@ -637,6 +657,13 @@ pub(crate) struct Namespace {
     pub scalar_pointers: Vec<Ty>,
     /// `FILE`: an opaque struct.
     pub file: CType,
+    /// Every struct and union this namespace made (see
+    /// `ctype::release_cycles`); dead entries are pruned now and then.
+    pub records: Vec<Weak<Record>>,
+    /// `records.len()` when the current parse began.
+    pub parse_start: usize,
+    /// `records.len()` after the last pruning.
+    pub records_pruned: usize,
 }
 
 impl Namespace {
@@ -660,7 +687,17 @@ impl Namespace {
             generation: 0,
             scalar_pointers,
             file: CType::new_record(RecordKind::Struct, Some("_IO_FILE")),
+            records: Vec::new(),
+            parse_start: 0,
+            records_pruned: 0,
         }
+    }
+
+    /// A new struct or union, remembered for `ctype::release_cycles`.
+    pub(crate) fn new_record(&mut self, kind: RecordKind, name: Option<&str>) -> CType {
+        let (ty, weak) = Record::new_private(kind, name);
+        self.records.push(weak);
+        ty
     }
 
     pub(crate) fn push_ordinary(&mut self, name: &str, symbol: Symbol) {
@@ -687,6 +724,10 @@ impl Namespace {
 
     fn commit(&mut self) {
         self.journal.clear();
+        if self.records.len() >= 2 * self.records_pruned.max(64) {
+            self.records.retain(|r| r.strong_count() > 0);
+            self.records_pruned = self.records.len();
+        }
         for p in std::mem::take(&mut self.pending) {
             // The stand-in's layout succeeded, so the original's (same
             // members, same packing) does too; it is complete already only
@@ -716,5 +757,11 @@ impl Namespace {
                 }
             }
         }
+        // Nothing outside the namespace has seen what the failed parse made.
+        // SAFETY: `rollback` runs under `&mut` of the namespace's owner, and
+        // the records of this parse were never handed out (no lookup can run
+        // during a parse), so none is escaped or reachable from outside.
+        unsafe { ctype::release_cycles(&self.records[self.parse_start..]) };
+        self.records.truncate(self.parse_start);
     }
 }

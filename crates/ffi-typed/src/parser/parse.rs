@@ -424,6 +424,17 @@ impl<'s, 'n> Parser<'s, 'n> {
         }
     }
 
+    /// A struct or union made by this parse, owned by the namespace (see
+    /// `ctype::release_cycles`).
+    fn new_record(&mut self, kind: RecordKind, name: Option<&str>) -> CType {
+        match self.ns_mut() {
+            Some(ns) => ns.new_record(kind, name),
+            // Type names define no records; should one ever be made, an
+            // escaped record is merely never released.
+            None => CType::new_record(kind, name),
+        }
+    }
+
     fn lookup_type(&self, name: &str) -> Lookup {
         match self.ns().ordinary.get(name) {
             Some(Symbol::Typedef(ty)) => Lookup::Type(ty.clone()),
@@ -807,7 +818,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         }
         match self.ns_mut() {
             Some(ns) => {
-                let ty = CType::new_record(record_kind(kind), Some(name));
+                let ty = ns.new_record(record_kind(kind), Some(name));
                 ns.push_tag(name, ty.clone());
                 Ok(ty)
             }
@@ -847,7 +858,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         let (ty, target) = match (name, name_tok) {
             (Some(name), Some(name_tok)) => match self.ns().tags.position(name) {
                 None => {
-                    let ty = CType::new_record(rk, Some(name));
+                    let ty = self.new_record(rk, Some(name));
                     if let Some(ns) = self.ns_mut() {
                         ns.push_tag(name, ty.clone());
                     }
@@ -862,7 +873,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     if !complete && entry.generation == generation {
                         (entry.ty, Target::Fresh)
                     } else if !complete || allow_override {
-                        let ty = CType::new_record(rk, Some(name));
+                        let ty = self.new_record(rk, Some(name));
                         if let Some(ns) = self.ns_mut() {
                             ns.replace_tag(index, ty.clone());
                         }
@@ -876,7 +887,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     }
                 }
             },
-            _ => (CType::new_record(rk, None), Target::Fresh),
+            _ => (self.new_record(rk, None), Target::Fresh),
         };
 
         let lbrace = self.bump();
@@ -906,7 +917,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                 }
             }
             Target::Compare => {
-                let probe = CType::new_record(rk, name);
+                let probe = self.new_record(rk, name);
                 probe
                     .complete(fields, packing)
                     .map_err(|e| self.error(at, e.to_string()))?;

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use ffi_raw::{AggregateKind, ArrayType, CScalar, StructType, Target, Type};
 
 use crate::error::{Error, Result};
-use crate::layout::{self, BitField, FieldDecl, Packing};
+use crate::layout::{self, BitField, BitfieldRules, FieldDecl, Packing};
 
 /// A C type. Cloning is cheap (aggregates are shared).
 ///
@@ -51,15 +51,28 @@ impl CType {
     }
 
     /// Completes a struct or union declared with [`CType::new_record`],
-    /// computing its layout as gcc does.
+    /// computing its layout as the host's C compiler does
+    /// ([`BitfieldRules::HOST`]).
     pub fn complete(&self, fields: Vec<FieldDecl>, packing: Packing) -> Result<()> {
+        self.complete_with(fields, packing, &BitfieldRules::HOST)
+    }
+
+    /// [`CType::complete`] with another ABI's bitfield rules (for instance
+    /// [`BitfieldRules::MS`], which is what `__attribute__((ms_struct))`
+    /// selects in gcc).
+    pub fn complete_with(
+        &self,
+        fields: Vec<FieldDecl>,
+        packing: Packing,
+        rules: &BitfieldRules,
+    ) -> Result<()> {
         let CType::Record(record) = self else {
             return Err(Error::Layout {
                 ty: self.to_string(),
                 reason: "only a struct or union can be completed".into(),
             });
         };
-        let body = layout::layout_record(self, record.kind, fields, packing)?;
+        let body = layout::layout_record(self, record.kind, fields, packing, rules)?;
         record
             .body
             .set(body)

@@ -43,7 +43,7 @@ pub use call::Function;
 pub use ctype::live_records;
 pub use ctype::{CType, EnumType, Field, FunctionType, Record, RecordBody, RecordKind};
 pub use error::{Error, Result};
-pub use layout::{BitField, FieldDecl, Packing};
+pub use layout::{BitField, BitfieldAllocation, BitfieldRules, FieldDecl, Packing, ZeroWidth};
 pub use memory::{CBox, View, ViewMut, c_string_at, wide_string_at};
 pub use parser::{Declarations, ParseOptions, TagKind};
 pub use value::Value;

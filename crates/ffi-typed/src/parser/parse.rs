@@ -12,7 +12,7 @@ use super::{
     ParseOptions, Pending, Symbol, TagKind, Ty, Val,
 };
 use crate::ctype::{CType, EnumType, FunctionType, RecordKind};
-use crate::layout::FieldDecl;
+use crate::layout::{BitfieldRules, FieldDecl};
 
 pub(crate) type PResult<T> = Result<T, ParseError>;
 
@@ -1091,7 +1091,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                 return Err(self.error(at, format!("bit-field {what} has invalid type '{ty}'")));
             }
             let bits = match ty {
-                CType::Scalar(CScalar::Bool) => 1,
+                CType::Scalar(CScalar::Bool) => u64::from(BitfieldRules::HOST.bool_width),
                 _ => ty.size().unwrap_or(0) as u64 * 8,
             };
             if width as u64 > bits {

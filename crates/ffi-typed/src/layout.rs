@@ -672,6 +672,157 @@ mod tests {
         assert_eq!(layout(&s), (8, 8, vec![(0, None), (8, None)]));
     }
 
+    fn ms(kind: RecordKind, fields: Vec<FieldDecl>, packing: Packing) -> CType {
+        let ty = CType::new_record(kind, None);
+        ty.complete_with(fields, packing, &BitfieldRules::MS)
+            .unwrap();
+        ty
+    }
+
+    fn bits(width: u32, shift: u32) -> Option<BitField> {
+        Some(BitField { width, shift })
+    }
+
+    // Expected values: gcc 12 with `__attribute__((ms_struct))`.
+
+    #[test]
+    fn ms_bitfields_share_units_of_one_type_size() {
+        let (c, i) = (scalar(CScalar::Char), scalar(CScalar::Int));
+        // struct { char a : 4; int b : 4; }: b starts an int unit.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", c.clone(), 4),
+                FieldDecl::bits("b", i.clone(), 4),
+            ],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&s), (8, 4, vec![(0, bits(4, 0)), (4, bits(4, 0))]));
+        // struct { int a : 4; unsigned b : 4; }: same size, same unit.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", i.clone(), 4),
+                FieldDecl::bits("b", scalar(CScalar::UInt), 4),
+            ],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&s), (4, 4, vec![(0, bits(4, 0)), (0, bits(4, 4))]));
+        // struct { int a : 10; int b : 10; int c : 20; }: c does not fit.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", i.clone(), 10),
+                FieldDecl::bits("b", i.clone(), 10),
+                FieldDecl::bits("c", i.clone(), 20),
+            ],
+            Packing::Natural,
+        );
+        assert_eq!(
+            layout(&s),
+            (
+                8,
+                4,
+                vec![(0, bits(10, 0)), (1, bits(10, 2)), (4, bits(20, 0))]
+            )
+        );
+        // struct { int a : 3; char c; }: the int unit is used up.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", i.clone(), 3),
+                FieldDecl::new("c", c.clone()),
+            ],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&s), (8, 4, vec![(0, bits(3, 0)), (4, None)]));
+        // packed { char a : 4; int b : 4; char c; }: units stay whole.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", c.clone(), 4),
+                FieldDecl::bits("b", i.clone(), 4),
+                FieldDecl::new("c", c.clone()),
+            ],
+            Packing::Packed,
+        );
+        assert_eq!(
+            layout(&s),
+            (6, 1, vec![(0, bits(4, 0)), (1, bits(4, 0)), (5, None)])
+        );
+        // #pragma pack(1) struct { int a : 3; }: the unit counts at the end.
+        let s = ms(
+            RecordKind::Struct,
+            vec![FieldDecl::bits("a", i, 3)],
+            Packing::Pack(1),
+        );
+        assert_eq!(layout(&s), (4, 1, vec![(0, bits(3, 0))]));
+    }
+
+    #[test]
+    fn ms_zero_width_and_unnamed_bitfields() {
+        let (c, i, ll) = (
+            scalar(CScalar::Char),
+            scalar(CScalar::Int),
+            scalar(CScalar::LongLong),
+        );
+        // struct { char a; int : 0; char b; }: ignored after a non-bitfield.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::new("a", c.clone()),
+                unnamed(i.clone(), 0),
+                FieldDecl::new("b", c.clone()),
+            ],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&s), (2, 1, vec![(0, None), (1, None)]));
+        // struct { char a : 3; long long : 0; char b; }: after a bitfield it
+        // aligns the next member and the record.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", c.clone(), 3),
+                unnamed(ll.clone(), 0),
+                FieldDecl::new("b", c.clone()),
+            ],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&s), (16, 8, vec![(0, bits(3, 0)), (8, None)]));
+        // packed: the position is not aligned, the record still is.
+        let s = ms(
+            RecordKind::Struct,
+            vec![
+                FieldDecl::bits("a", c.clone(), 3),
+                unnamed(i.clone(), 0),
+                FieldDecl::new("b", c.clone()),
+            ],
+            Packing::Packed,
+        );
+        assert_eq!(layout(&s), (4, 4, vec![(0, bits(3, 0)), (1, None)]));
+        // struct { char a; int : 4; }: an unnamed bitfield aligns the record.
+        let s = ms(
+            RecordKind::Struct,
+            vec![FieldDecl::new("a", c.clone()), unnamed(i.clone(), 4)],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&s), (8, 4, vec![(0, None), (4, bits(4, 0))]));
+        // union { char a : 3; int : 2; } likewise; union { char a : 3; int : 0; }
+        // is not affected.
+        let u = ms(
+            RecordKind::Union,
+            vec![FieldDecl::bits("a", c.clone(), 3), unnamed(i.clone(), 2)],
+            Packing::Natural,
+        );
+        assert_eq!(layout(&u).0, 4);
+        let u = ms(
+            RecordKind::Union,
+            vec![FieldDecl::bits("a", c, 3), unnamed(i, 0)],
+            Packing::Natural,
+        );
+        assert_eq!((layout(&u).0, layout(&u).1), (1, 1));
+    }
+
     #[test]
     fn huge_records_are_errors_not_wraps() {
         let huge = CType::array_of(scalar(CScalar::Char), Some(usize::MAX / 4));

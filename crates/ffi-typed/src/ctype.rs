@@ -298,42 +298,40 @@ impl CType {
     /// function types, not through record bodies) as escaped: this type is
     /// being handed out of its namespace.
     pub(crate) fn mark_escaped(&self) {
-        let mut stack: Vec<&CType> = vec![self];
-        while let Some(ty) = stack.pop() {
-            match ty {
-                CType::Pointer(to) | CType::Array(to, _) => stack.push(to),
-                CType::Function(f) => {
-                    stack.push(&f.ret);
-                    stack.extend(&f.params);
-                }
-                CType::Record(r) => r.escaped.store(true, Ordering::Release),
-                CType::Void | CType::Scalar(_) | CType::Enum(_) => {}
-            }
-        }
+        records_in([self], |r| r.escaped.store(true, Ordering::Release));
     }
 }
 
 impl FunctionType {
     /// [`CType::mark_escaped`] for a function type handed out on its own.
     pub(crate) fn mark_escaped(&self) {
-        self.ret.mark_escaped();
-        for p in &self.params {
-            p.mark_escaped();
-        }
+        records_in(std::iter::once(&self.ret).chain(&self.params), |r| {
+            r.escaped.store(true, Ordering::Release)
+        });
     }
 }
 
-/// Pushes the records `ty` leads to (not through record bodies).
-fn records_in<'a>(ty: &'a CType, out: &mut Vec<&'a Arc<Record>>) {
-    let mut stack: Vec<&CType> = vec![ty];
+/// Calls `found` with every record the types lead to through pointers,
+/// arrays and function types (not through record bodies). A function type
+/// shared by several parameters is visited once, so the work is linear in
+/// the number of distinct parts, not in the (possibly exponential) number
+/// of paths.
+fn records_in<'a>(
+    types: impl IntoIterator<Item = &'a CType>,
+    mut found: impl FnMut(&'a Arc<Record>),
+) {
+    let mut stack: Vec<&CType> = types.into_iter().collect();
+    let mut functions: HashSet<*const FunctionType> = HashSet::new();
     while let Some(ty) = stack.pop() {
         match ty {
             CType::Pointer(to) | CType::Array(to, _) => stack.push(to),
             CType::Function(f) => {
-                stack.push(&f.ret);
-                stack.extend(&f.params);
+                if functions.insert(Arc::as_ptr(f)) {
+                    stack.push(&f.ret);
+                    stack.extend(&f.params);
+                }
             }
-            CType::Record(r) => out.push(r),
+            CType::Record(r) => found(r),
             CType::Void | CType::Scalar(_) | CType::Enum(_) => {}
         }
     }
@@ -367,10 +365,8 @@ pub(crate) unsafe fn release_cycles(records: &[Weak<Record>]) -> usize {
             continue;
         }
         if let Some(body) = record.body() {
-            for field in &body.fields {
-                records_in(&field.ty, &mut found);
-                work.append(&mut found);
-            }
+            records_in(body.fields.iter().map(|f| &f.ty), |r| found.push(r));
+            work.append(&mut found);
         }
     }
     drop(work);
@@ -561,9 +557,32 @@ pub struct FunctionType {
 // ---- C spelling ----
 
 impl CType {
+    /// How many characters of parameter spellings [`CType::declare`] (and
+    /// `to_string`) writes before it abbreviates the remaining parameters
+    /// as `…`. Types share their parts, so a type built through this API can
+    /// have an exponentially long spelling; the parser's types stay far
+    /// below this (see [`MAX_TYPE_PARTS`](crate::parser::MAX_TYPE_PARTS)).
+    pub const MAX_SPELLING: usize = 1 << 20;
+
     /// This type declaring `name` (which may be empty): `int (*name)[4]`.
+    ///
+    /// The parameter lists of a type whose spelling would be longer than
+    /// [`CType::MAX_SPELLING`] characters are cut short with `…`.
+    ///
+    /// ```
+    /// use ffi_raw::CScalar;
+    /// use ffi_typed::CType;
+    ///
+    /// let row = CType::array_of(CType::Scalar(CScalar::Int), Some(4));
+    /// assert_eq!(CType::pointer_to(row).declare("p"), "int(*p)[4]");
+    /// ```
     pub fn declare(&self, name: &str) -> String {
-        let (base, declarator) = self.split_declarator(name.to_string());
+        let mut budget = CType::MAX_SPELLING;
+        self.declare_within(name, &mut budget)
+    }
+
+    fn declare_within(&self, name: &str, budget: &mut usize) -> String {
+        let (base, declarator) = self.split_declarator(name.to_string(), budget);
         if declarator.is_empty() {
             base
         } else if declarator.starts_with('[') || declarator.starts_with('(') {
@@ -573,22 +592,36 @@ impl CType {
         }
     }
 
-    /// Splits into the base type's name and the declarator around `inner`.
-    fn split_declarator(&self, inner: String) -> (String, String) {
+    /// Splits into the base type's name and the declarator around `inner`;
+    /// parameter spellings are charged to `budget`.
+    fn split_declarator(&self, inner: String, budget: &mut usize) -> (String, String) {
         match self {
             CType::Pointer(to) => {
                 let wrapped = match &**to {
                     CType::Array(..) | CType::Function(_) => format!("(*{inner})"),
                     _ => format!("*{inner}"),
                 };
-                to.split_declarator(wrapped)
+                to.split_declarator(wrapped, budget)
             }
             CType::Array(elem, len) => {
                 let len = len.map(|n| n.to_string()).unwrap_or_default();
-                elem.split_declarator(format!("{inner}[{len}]"))
+                elem.split_declarator(format!("{inner}[{len}]"), budget)
             }
             CType::Function(f) => {
-                let mut params: Vec<String> = f.params.iter().map(|p| p.declare("")).collect();
+                let mut params: Vec<String> = Vec::with_capacity(f.params.len().min(64));
+                for p in &f.params {
+                    if *budget == 0 {
+                        params.push("…".into());
+                        break;
+                    }
+                    // Charge what this parameter adds beyond the
+                    // parameters inside it, charged already.
+                    let before = *budget;
+                    let spelled = p.declare_within("", budget);
+                    let inside = before - *budget;
+                    *budget = budget.saturating_sub(spelled.len().saturating_sub(inside).max(1));
+                    params.push(spelled);
+                }
                 if f.variadic {
                     params.push("...".into());
                 }
@@ -596,7 +629,7 @@ impl CType {
                     params.push("void".into());
                 }
                 f.ret
-                    .split_declarator(format!("{inner}({})", params.join(", ")))
+                    .split_declarator(format!("{inner}({})", params.join(", ")), budget)
             }
             base => (base.base_name(), inner),
         }

@@ -65,6 +65,13 @@ use parse::{NsRef, Parser};
 pub const MAX_NESTING: u32 = 100;
 /// How many derivations (pointer, array, function) a type may have.
 pub const MAX_TYPE_DEPTH: u16 = 200;
+/// How many parts a type may have, counting every pointer, array, function
+/// and base type in its C spelling, typedefs expanded: a typedef used twice
+/// counts twice. (Types share their parts, so without this limit a few
+/// lines, `typedef void (*f1)(f0, f0); typedef void (*f2)(f1, f1); ...`,
+/// could declare a type whose spelling, and any walk over it, is
+/// exponentially long.)
+pub const MAX_TYPE_PARTS: u32 = 1 << 16;
 /// How many type names [`Declarations::parse_type`] remembers.
 const TYPE_CACHE_CAPACITY: usize = 1024;
 
@@ -115,10 +122,27 @@ impl ParseError {
 
 impl fmt::Display for ParseError {
     /// `line 3:14: expected ';'`, then the line and a caret under the column.
+    /// Of a line longer than 160 characters only the 160 around the column
+    /// are shown, with `…` where it was cut.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const WINDOW: usize = 160;
         writeln!(f, "line {}:{}: {}", self.line, self.column, self.message)?;
-        writeln!(f, "{}", self.source_line)?;
-        write!(f, "{}^", " ".repeat(self.column.saturating_sub(1)))
+        let chars = self.source_line.chars().count();
+        if chars <= WINDOW {
+            writeln!(f, "{}", self.source_line)?;
+            return write!(f, "{}^", " ".repeat(self.column.saturating_sub(1)));
+        }
+        let at = self.column.saturating_sub(1).min(chars);
+        let first = at.saturating_sub(WINDOW / 2).min(chars - WINDOW);
+        let shown: String = self.source_line.chars().skip(first).take(WINDOW).collect();
+        let (before, after) = (first > 0, first + WINDOW < chars);
+        writeln!(
+            f,
+            "{}{shown}{}",
+            if before { "…" } else { "" },
+            if after { "…" } else { "" }
+        )?;
+        write!(f, "{}^", " ".repeat(at - first + usize::from(before)))
     }
 }
 
@@ -508,16 +532,22 @@ impl<V> Table<V> {
     }
 }
 
-/// A type and how many derivations deep it is.
+/// A type, how many derivations deep it is, and how many parts its
+/// expansion has (see [`MAX_TYPE_PARTS`]).
 #[derive(Clone, Debug)]
 pub(crate) struct Ty {
     pub ty: CType,
     pub depth: u16,
+    pub parts: u32,
 }
 
 impl Ty {
     pub(crate) fn base(ty: CType) -> Ty {
-        Ty { ty, depth: 1 }
+        Ty {
+            ty,
+            depth: 1,
+            parts: 1,
+        }
     }
 }
 
@@ -581,40 +611,85 @@ impl Symbol {
 /// enumerators are, so that parsing a declaration again is not a
 /// redefinition. (Anonymous types cannot refer to themselves, so this ends.)
 pub(crate) fn same_type(a: &CType, b: &CType) -> bool {
-    match (a, b) {
-        (CType::Pointer(x), CType::Pointer(y)) => same_type(x, y),
-        (CType::Array(x, n), CType::Array(y, m)) => n == m && same_type(x, y),
-        (CType::Function(f), CType::Function(g)) => same_function(f, g),
-        (CType::Record(r), CType::Record(s)) if r.name().is_none() && s.name().is_none() => {
-            r.kind() == s.kind()
-                && match (r.body(), s.body()) {
-                    (Some(x), Some(y)) => same_body(x, y),
-                    _ => false,
-                }
-        }
-        (CType::Enum(e), CType::Enum(f)) if e.name.is_none() && f.name.is_none() => {
-            e.values == f.values
-        }
-        _ => a == b,
-    }
-}
-
-fn same_function(f: &FunctionType, g: &FunctionType) -> bool {
-    f.variadic == g.variadic
-        && f.params.len() == g.params.len()
-        && same_type(&f.ret, &g.ret)
-        && f.params.iter().zip(&g.params).all(|(p, q)| same_type(p, q))
+    Same::default().ty(a, b)
 }
 
 /// Same members (names, types, offsets, bitfields) and layout.
 pub(crate) fn same_body(x: &RecordBody, y: &RecordBody) -> bool {
-    x.size == y.size
-        && x.align == y.align
-        && x.packing == y.packing
-        && x.fields.len() == y.fields.len()
-        && x.fields.iter().zip(&y.fields).all(|(f, g)| {
-            f.name == g.name && f.offset == g.offset && f.bits == g.bits && same_type(&f.ty, &g.ty)
-        })
+    Same::default().body(x, y)
+}
+
+/// The comparison behind [`same_type`]. Types share their parts, so a type
+/// built from a few declarations can have exponentially many paths
+/// (`typedef void (*f1)(f0, f0); typedef void (*f2)(f1, f1); ...`): pairs of
+/// shared parts already compared are remembered, which keeps the work
+/// proportional to the parts' number, not to the paths'. (Remembering a
+/// pair as equal before its comparison ends is safe: the answer is a
+/// conjunction, so a difference anywhere ends the whole comparison.)
+#[derive(Default)]
+struct Same {
+    seen: std::collections::HashSet<(usize, usize), BuildHasherDefault<FxHasher>>,
+}
+
+impl Same {
+    /// Whether the pair of shared parts at these addresses is new.
+    fn first_time<T>(&mut self, x: &Arc<T>, y: &Arc<T>) -> bool {
+        !Arc::ptr_eq(x, y)
+            && self.seen.insert((
+                Arc::as_ptr(x) as *const u8 as usize,
+                Arc::as_ptr(y) as *const u8 as usize,
+            ))
+    }
+
+    fn ty(&mut self, a: &CType, b: &CType) -> bool {
+        match (a, b) {
+            (CType::Pointer(x), CType::Pointer(y)) => !self.first_time(x, y) || self.ty(x, y),
+            (CType::Array(x, n), CType::Array(y, m)) => {
+                n == m && (!self.first_time(x, y) || self.ty(x, y))
+            }
+            (CType::Function(f), CType::Function(g)) => {
+                !self.first_time(f, g) || self.function(f, g)
+            }
+            (CType::Record(r), CType::Record(s)) if r.name().is_none() && s.name().is_none() => {
+                if !self.first_time(r, s) {
+                    return true;
+                }
+                r.kind() == s.kind()
+                    && match (r.body(), s.body()) {
+                        (Some(x), Some(y)) => self.body(x, y),
+                        _ => false,
+                    }
+            }
+            (CType::Enum(e), CType::Enum(f)) if e.name.is_none() && f.name.is_none() => {
+                Arc::ptr_eq(e, f) || e.values == f.values
+            }
+            _ => a == b,
+        }
+    }
+
+    fn function(&mut self, f: &FunctionType, g: &FunctionType) -> bool {
+        f.variadic == g.variadic
+            && f.params.len() == g.params.len()
+            && self.ty(&f.ret, &g.ret)
+            && f.params.iter().zip(&g.params).all(|(p, q)| self.ty(p, q))
+    }
+
+    fn body(&mut self, x: &RecordBody, y: &RecordBody) -> bool {
+        x.size == y.size
+            && x.align == y.align
+            && x.packing == y.packing
+            && x.fields.len() == y.fields.len()
+            && x.fields.iter().zip(&y.fields).all(|(f, g)| {
+                f.name == g.name
+                    && f.offset == g.offset
+                    && f.bits == g.bits
+                    && self.ty(&f.ty, &g.ty)
+            })
+    }
+}
+
+fn same_function(f: &FunctionType, g: &FunctionType) -> bool {
+    Same::default().function(f, g)
 }
 
 /// A tag and the parse that bound it.
@@ -673,11 +748,13 @@ impl Namespace {
             .map(|&s| Ty {
                 ty: CType::pointer_to(CType::Scalar(s)),
                 depth: 2,
+                parts: 2,
             })
             .collect();
         scalar_pointers.push(Ty {
             ty: CType::pointer_to(CType::Void),
             depth: 2,
+            parts: 2,
         });
         Namespace {
             ordinary: Table::new(),

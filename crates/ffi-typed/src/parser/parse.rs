@@ -8,8 +8,8 @@ use ffi_raw::CScalar;
 
 use super::lexer::{Kw, LexError, Lexer, P, Tok, Token};
 use super::{
-    Constant, ConstantKind, IntTy, MAX_NESTING, MAX_TYPE_DEPTH, Namespace, ParseError,
-    ParseOptions, Pending, Symbol, TagKind, Ty, Val,
+    Constant, ConstantKind, IntTy, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, Namespace,
+    ParseError, ParseOptions, Pending, Symbol, TagKind, Ty, Val,
 };
 use crate::ctype::{CType, EnumType, FunctionType, RecordKind};
 use crate::layout::{BitfieldRules, FieldDecl};
@@ -64,6 +64,8 @@ pub(crate) enum Op {
     Function {
         params: Vec<CType>,
         depth: u16,
+        /// The parameters' parts, added up.
+        parts: u32,
         variadic: bool,
         at: Token,
     },
@@ -398,6 +400,19 @@ impl<'s, 'n> Parser<'s, 'n> {
                 "type nested too deeply (more than {MAX_TYPE_DEPTH} pointer, array and function levels)"
             ),
         )
+    }
+
+    /// `parts + more`, failing past [`MAX_TYPE_PARTS`].
+    fn more_parts(&self, parts: u32, more: u32, at: Token) -> PResult<u32> {
+        match parts.checked_add(more) {
+            Some(total) if total <= MAX_TYPE_PARTS => Ok(total),
+            _ => Err(self.error(
+                at,
+                format!(
+                    "type too large (more than {MAX_TYPE_PARTS} pointer, array, function and base types, counting each use of a typedef)"
+                ),
+            )),
+        }
     }
 
     fn deeper(&self, depth: u16, at: Token) -> PResult<u16> {
@@ -1343,13 +1358,12 @@ impl<'s, 'n> Parser<'s, 'n> {
             Tok::P(P::Ellipsis) => return Err(self.placeholder(t)),
             _ => {
                 let v = self.const_expr()?;
+                if v.v < 0 {
+                    return Err(self.error(t, "array size must be a non-negative integer constant"));
+                }
                 match usize::try_from(v.v) {
                     Ok(n) if n <= isize::MAX as usize => Some(n),
-                    _ => {
-                        return Err(
-                            self.error(t, "array size must be a non-negative integer constant")
-                        );
-                    }
+                    _ => return Err(self.error(t, "array is too large")),
                 }
             }
         };
@@ -1362,6 +1376,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         self.enter(lparen)?;
         let mut params: Vec<CType> = Vec::new();
         let mut depth = 0u16;
+        let mut parts = 0u32;
         let mut variadic = false;
         // The first parameter of type void: (where, named, how many before).
         let mut void_param: Option<(Token, bool)> = None;
@@ -1385,12 +1400,13 @@ impl<'s, 'n> Parser<'s, 'n> {
                 let ty = match ty.ty {
                     CType::Array(elem, _) => Ty {
                         ty: CType::Pointer(elem),
-                        depth: ty.depth,
+                        ..ty
                     },
                     CType::Function(_) => self.pointer_to(ty, t)?,
                     _ => ty,
                 };
                 depth = depth.max(ty.depth);
+                parts = self.more_parts(parts, ty.parts, t)?;
                 params.push(ty.ty);
                 let sep = self.peek();
                 match sep.kind {
@@ -1418,6 +1434,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         Ok(Op::Function {
             params,
             depth,
+            parts,
             variadic,
             at: lparen,
         })
@@ -1433,9 +1450,11 @@ impl<'s, 'n> Parser<'s, 'n> {
             return Ok(shared.clone());
         }
         let depth = self.deeper(ty.depth, at)?;
+        let parts = self.more_parts(ty.parts, 1, at)?;
         Ok(Ty {
             ty: CType::pointer_to(ty.ty),
             depth,
+            parts,
         })
     }
 
@@ -1461,14 +1480,17 @@ impl<'s, 'n> Parser<'s, 'n> {
                         return Err(self.error(at, "array is too large"));
                     }
                     let depth = self.deeper(ty.depth, at)?;
+                    let parts = self.more_parts(ty.parts, 1, at)?;
                     Ty {
                         ty: CType::array_of(ty.ty, len),
                         depth,
+                        parts,
                     }
                 }
                 Op::Function {
                     params,
                     depth,
+                    parts,
                     variadic,
                     at,
                 } => {
@@ -1482,6 +1504,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                         _ => {}
                     }
                     let depth = self.deeper(ty.depth.max(depth), at)?;
+                    let parts = self.more_parts(ty.parts, parts.saturating_add(1), at)?;
                     Ty {
                         ty: CType::Function(Arc::new(FunctionType {
                             ret: ty.ty,
@@ -1489,6 +1512,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                             variadic,
                         })),
                         depth,
+                        parts,
                     }
                 }
             };

@@ -130,6 +130,23 @@ impl CType {
     /// bitfields, and structs whose packing changes their layout map to
     /// `StructType::memory_only`, which the raw layer refuses to pass by
     /// value with an error naming the reason.
+    ///
+    /// ```
+    /// use ffi_raw::{AggregateKind, Type};
+    /// use ffi_typed::Declarations;
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("struct pair { long a; double b; }; union u { int i; float f; };").unwrap();
+    /// let Type::Struct(pair) = decls.parse_type("struct pair").unwrap().to_raw().unwrap() else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!((pair.size(), pair.by_value_obstacle()), (16, None));
+    /// let Type::Struct(u) = decls.parse_type("union u").unwrap().to_raw().unwrap() else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(u.by_value_obstacle(), Some(AggregateKind::Union));
+    /// assert_eq!(decls.parse_type("char *").unwrap().to_raw().unwrap(), Type::Pointer);
+    /// ```
     pub fn to_raw(&self) -> Result<Type> {
         Ok(match self {
             CType::Void => Type::Void,
@@ -450,6 +467,19 @@ impl RecordBody {
 
     /// Finds a member by name, looking into anonymous struct and union
     /// members as C does; returns it with its offset from this record's start.
+    ///
+    /// ```
+    /// use ffi_typed::{CType, Declarations};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("struct s { char c; union { int i; double d; }; short t; };").unwrap();
+    /// let CType::Record(s) = decls.parse_type("struct s").unwrap() else { unreachable!() };
+    /// let body = s.body().unwrap();
+    /// let (offset, d) = body.field("d").unwrap();
+    /// assert_eq!((offset, d.ty.to_string()), (8, "double".to_string()));
+    /// assert_eq!(body.field("t").unwrap().0, 16);
+    /// assert!(body.field("x").is_none());
+    /// ```
     pub fn field(&self, name: &str) -> Option<(usize, &Field)> {
         for field in &self.fields {
             match &field.name {
@@ -500,6 +530,17 @@ impl EnumType {
     /// An enum with these enumerators; the underlying type is chosen as
     /// gcc chooses it (`unsigned int` if no value is negative and all fit,
     /// else `int` if all fit, else the 64-bit type that holds them all).
+    ///
+    /// ```
+    /// use ffi_raw::CScalar;
+    /// use ffi_typed::EnumType;
+    ///
+    /// let e = EnumType::new(Some("sign"), vec![("NEG".into(), -1), ("POS".into(), 1)]).unwrap();
+    /// assert_eq!(e.underlying, CScalar::Int);
+    /// let big = EnumType::new(None, vec![("BIG".into(), 1 << 40)]).unwrap();
+    /// assert_eq!(big.underlying, CScalar::ULong);
+    /// assert!(EnumType::new(None, vec![("A".into(), -1), ("B".into(), u64::MAX as i128)]).is_err());
+    /// ```
     pub fn new(name: Option<&str>, values: Vec<(String, i128)>) -> Result<EnumType> {
         let min = values.iter().map(|v| v.1).min().unwrap_or(0);
         let max = values.iter().map(|v| v.1).max().unwrap_or(0);

@@ -1001,6 +1001,11 @@ fn parse_type_cache_is_bounded() {
         assert_eq!(ty, CType::array_of(scalar(CScalar::Int), Some(n)));
     }
     assert_eq!(d.parse_type("struct s").unwrap().size().unwrap(), 4);
+    // Long names are parsed every time rather than remembered.
+    let long = format!("int{}[2]", " ".repeat(1 << 20));
+    for _ in 0..3 {
+        assert_eq!(d.parse_type(&long).unwrap().size().unwrap(), 8);
+    }
 }
 
 #[test]

@@ -315,7 +315,18 @@ impl CType {
     /// function types, not through record bodies) as escaped: this type is
     /// being handed out of its namespace.
     pub(crate) fn mark_escaped(&self) {
-        records_in([self], |r| r.escaped.store(true, Ordering::Release));
+        // Most types are a chain of pointers and arrays: no walk needed.
+        let mut ty = self;
+        loop {
+            match ty {
+                CType::Pointer(to) | CType::Array(to, _) => ty = to,
+                CType::Record(r) => return r.escaped.store(true, Ordering::Release),
+                CType::Function(_) => {
+                    return records_in([ty], |r| r.escaped.store(true, Ordering::Release));
+                }
+                CType::Void | CType::Scalar(_) | CType::Enum(_) => return,
+            }
+        }
     }
 }
 
@@ -337,20 +348,66 @@ fn records_in<'a>(
     types: impl IntoIterator<Item = &'a CType>,
     mut found: impl FnMut(&'a Arc<Record>),
 ) {
-    let mut stack: Vec<&CType> = types.into_iter().collect();
-    let mut functions: HashSet<*const FunctionType> = HashSet::new();
+    // The types to visit and the function types seen: the first few in
+    // place (most types have a handful of parts), the rest on the heap.
+    let mut stack = SmallStack::default();
+    for ty in types {
+        stack.push(ty);
+    }
+    let mut few: [*const FunctionType; 8] = [std::ptr::null(); 8];
+    let mut few_len = 0;
+    let mut many: HashSet<*const FunctionType> = HashSet::new();
+    let mut first_visit = |f: *const FunctionType| {
+        if few[..few_len].contains(&f) {
+            false
+        } else if few_len < few.len() {
+            few[few_len] = f;
+            few_len += 1;
+            true
+        } else {
+            many.insert(f)
+        }
+    };
     while let Some(ty) = stack.pop() {
         match ty {
             CType::Pointer(to) | CType::Array(to, _) => stack.push(to),
             CType::Function(f) => {
-                if functions.insert(Arc::as_ptr(f)) {
+                if first_visit(Arc::as_ptr(f)) {
                     stack.push(&f.ret);
-                    stack.extend(&f.params);
+                    f.params.iter().for_each(|p| stack.push(p));
                 }
             }
             CType::Record(r) => found(r),
             CType::Void | CType::Scalar(_) | CType::Enum(_) => {}
         }
+    }
+}
+
+/// A stack of types that allocates only past 16 entries.
+#[derive(Default)]
+struct SmallStack<'a> {
+    inline: [Option<&'a CType>; 16],
+    len: usize,
+    spilled: Vec<&'a CType>,
+}
+
+impl<'a> SmallStack<'a> {
+    fn push(&mut self, ty: &'a CType) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(ty);
+                self.len += 1;
+            }
+            None => self.spilled.push(ty),
+        }
+    }
+
+    fn pop(&mut self) -> Option<&'a CType> {
+        if let Some(ty) = self.spilled.pop() {
+            return Some(ty);
+        }
+        self.len = self.len.checked_sub(1)?;
+        self.inline[self.len].take()
     }
 }
 

@@ -443,7 +443,8 @@ pub(crate) unsafe fn release_cycles(records: &[Weak<Record>]) -> usize {
             work.append(&mut found);
         }
     }
-    drop(work);
+    // No reference into a body may outlive the walk.
+    drop((work, found));
     let garbage: Vec<&Arc<Record>> = alive
         .iter()
         .filter(|r| !reachable.contains(&Arc::as_ptr(r)) && r.body.get().is_some())

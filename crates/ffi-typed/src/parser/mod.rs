@@ -40,10 +40,17 @@
 //! `__attribute__`, preprocessor directives other than `#define` (and
 //! `#define` only between declarations), cffi's `...` placeholders.
 //!
-//! Limits, so that no input can exhaust the stack: syntactic nesting
-//! (parentheses, declarators, struct bodies, parameter lists, operators) is
-//! at most [`MAX_NESTING`] deep, and a type at most [`MAX_TYPE_DEPTH`]
-//! derivations (pointer, array, function) deep.
+//! Limits, so that no input can exhaust the stack, take unbounded time or
+//! memory, or overflow a size, each refused with an error at its
+//! line:column: syntactic nesting (parentheses, declarators, struct bodies,
+//! parameter lists, operators, `sizeof`, conditional expressions) is at
+//! most [`MAX_NESTING`] deep; a type has at most [`MAX_TYPE_DEPTH`]
+//! derivations (pointer, array, function) and at most [`MAX_TYPE_PARTS`]
+//! parts, typedefs expanded; an array's size in bytes, also through
+//! typedefs, is at most `isize::MAX`, and a record's members add up to less
+//! than 2^60 bytes; integer literals and constant expressions are 64-bit
+//! (an overflow of a signed value, a shift past the width or a division by
+//! zero is an error); a source is smaller than 4 GiB.
 
 mod expr;
 mod lexer;
@@ -231,6 +238,13 @@ pub enum ConstantKind {
 /// (`int8_t`..`uint64_t`, `size_t`, `ssize_t`, `intptr_t`, `uintptr_t`,
 /// `ptrdiff_t`, `wchar_t`, `char16_t`, `char32_t`, `FILE`) are predeclared;
 /// a typedef of the same name replaces them.
+///
+/// Types handed out (by the lookups, the iterators and
+/// [`parse_type`](Declarations::parse_type)) stay valid and complete for as
+/// long as they are held, also after the namespace is dropped. Dropping it
+/// frees everything else it made, self-referential structs included; the
+/// structs on a cycle that were handed out (and what they lead to) are
+/// kept for the rest of the process (see `docs/architecture.md`).
 ///
 /// ```
 /// use ffi_typed::{Declarations, TagKind};

@@ -94,6 +94,39 @@ impl Function {
     ///
     /// # Safety
     /// As for [`Function::call`].
+    ///
+    /// ```
+    /// use ffi_raw::{CScalar, Library};
+    /// use ffi_typed::{CBox, CType, Declarations, Function, Value};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("int snprintf(char *buf, size_t size, const char *format, ...);").unwrap();
+    /// let snprintf = Function::new(
+    ///     decls.function("snprintf").unwrap(),
+    ///     Library::this().symbol("snprintf").unwrap(),
+    /// )
+    /// .unwrap();
+    /// let buf = CBox::new(decls.parse_type("char[32]").unwrap()).unwrap();
+    /// let format = c"%d/%.1f";
+    /// // SAFETY: snprintf's declared type is libc's; the buffer holds 32
+    /// // bytes and the format's conversions match the extra arguments.
+    /// let n = unsafe {
+    ///     snprintf.call_variadic(
+    ///         &[
+    ///             Value::Pointer(buf.as_ptr() as usize),
+    ///             Value::Int(32),
+    ///             Value::Pointer(format.as_ptr() as usize),
+    ///         ],
+    ///         &[
+    ///             (CType::Scalar(CScalar::Int), Value::Int(7)),
+    ///             (CType::Scalar(CScalar::Float), Value::Float(2.5)),
+    ///         ],
+    ///     )
+    /// }
+    /// .unwrap();
+    /// assert_eq!(n, Some(Value::Int(5)));
+    /// assert_eq!(buf.view().string().unwrap(), b"7/2.5");
+    /// ```
     pub unsafe fn call_variadic(
         &self,
         fixed: &[Value],

@@ -1,13 +1,15 @@
 //! The C type model.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use ffi_raw::{AggregateKind, ArrayType, CScalar, StructType, Target, Type};
 
 use crate::error::{Error, Result};
-use crate::layout::{self, BitField, FieldDecl, Packing};
+use crate::layout::{self, BitField, BitfieldRules, FieldDecl, Packing};
 
 /// A C type. Cloning is cheap (aggregates are shared).
 ///
@@ -45,24 +47,32 @@ impl CType {
 
     /// A new struct or union, incomplete until [`CType::complete`].
     pub fn new_record(kind: RecordKind, name: Option<&str>) -> CType {
-        CType::Record(Arc::new(Record {
-            kind,
-            name: name.map(str::to_string),
-            typedef_name: OnceLock::new(),
-            body: OnceLock::new(),
-        }))
+        CType::Record(Record::new(kind, name, true))
     }
 
     /// Completes a struct or union declared with [`CType::new_record`],
-    /// computing its layout as gcc does.
+    /// computing its layout as the host's C compiler does
+    /// ([`BitfieldRules::HOST`]).
     pub fn complete(&self, fields: Vec<FieldDecl>, packing: Packing) -> Result<()> {
+        self.complete_with(fields, packing, &BitfieldRules::HOST)
+    }
+
+    /// [`CType::complete`] with another ABI's bitfield rules (for instance
+    /// [`BitfieldRules::MS`], which is what `__attribute__((ms_struct))`
+    /// selects in gcc).
+    pub fn complete_with(
+        &self,
+        fields: Vec<FieldDecl>,
+        packing: Packing,
+        rules: &BitfieldRules,
+    ) -> Result<()> {
         let CType::Record(record) = self else {
             return Err(Error::Layout {
                 ty: self.to_string(),
                 reason: "only a struct or union can be completed".into(),
             });
         };
-        let body = layout::layout_record(self, record.kind, fields, packing)?;
+        let body = layout::layout_record(self, record.kind, fields, packing, rules)?;
         record
             .body
             .set(body)
@@ -120,6 +130,23 @@ impl CType {
     /// bitfields, and structs whose packing changes their layout map to
     /// `StructType::memory_only`, which the raw layer refuses to pass by
     /// value with an error naming the reason.
+    ///
+    /// ```
+    /// use ffi_raw::{AggregateKind, Type};
+    /// use ffi_typed::Declarations;
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("struct pair { long a; double b; }; union u { int i; float f; };").unwrap();
+    /// let Type::Struct(pair) = decls.parse_type("struct pair").unwrap().to_raw().unwrap() else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!((pair.size(), pair.by_value_obstacle()), (16, None));
+    /// let Type::Struct(u) = decls.parse_type("union u").unwrap().to_raw().unwrap() else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(u.by_value_obstacle(), Some(AggregateKind::Union));
+    /// assert_eq!(decls.parse_type("char *").unwrap().to_raw().unwrap(), Type::Pointer);
+    /// ```
     pub fn to_raw(&self) -> Result<Type> {
         Ok(match self {
             CType::Void => Type::Void,
@@ -189,9 +216,34 @@ pub struct Record {
     /// For an anonymous record, the first typedef naming it: its C spelling.
     typedef_name: OnceLock<String>,
     body: OnceLock<RecordBody>,
+    /// Whether code outside the namespace that made this record may hold a
+    /// reference to it: set for records made with [`CType::new_record`],
+    /// and by a namespace when it hands out a type leading to the record
+    /// (see [`release_cycles`]). Never cleared.
+    escaped: AtomicBool,
 }
 
 impl Record {
+    fn new(kind: RecordKind, name: Option<&str>, escaped: bool) -> Arc<Record> {
+        LIVE_RECORDS.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Record {
+            kind,
+            name: name.map(str::to_string),
+            typedef_name: OnceLock::new(),
+            body: OnceLock::new(),
+            escaped: AtomicBool::new(escaped),
+        })
+    }
+
+    /// A record for a namespace's own use: not escaped until the namespace
+    /// hands it out (`CType::mark_escaped`). The weak handle is the
+    /// namespace's list entry, for [`release_cycles`].
+    pub(crate) fn new_private(kind: RecordKind, name: Option<&str>) -> (CType, Weak<Record>) {
+        let record = Record::new(kind, name, false);
+        let weak = Arc::downgrade(&record);
+        (CType::Record(record), weak)
+    }
+
     /// Struct or union.
     pub fn kind(&self) -> RecordKind {
         self.kind
@@ -206,6 +258,219 @@ impl Record {
     pub fn body(&self) -> Option<&RecordBody> {
         self.body.get()
     }
+}
+
+/// How many [`Record`]s exist in the process (made and not yet dropped).
+static LIVE_RECORDS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many struct and union types exist in the process right now: a leak
+/// detector for tests (`tests/cycles.rs`). Not part of the stable API.
+#[doc(hidden)]
+pub fn live_records() -> usize {
+    LIVE_RECORDS.load(Ordering::Relaxed)
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        LIVE_RECORDS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// ---- reference cycles ----
+//
+// A record's body holds its members' types, and a member's type may lead
+// back to the record (`struct node { struct node *next; }`), directly or
+// through other records: such records keep each other alive through their
+// `Arc`s forever. The public representation (`CType::Record(Arc<Record>)`,
+// `Field::ty` a `CType`, `Record::body` a plain borrow) requires every type
+// reachable from a body to be held strongly by it, so the cycles cannot be
+// avoided; they are broken instead, by the namespace that made the records,
+// when it knows nobody else can reach them:
+//
+// - A namespace (`parser::Declarations`) makes its records with
+//   `Record::new_private` (not escaped) and remembers them weakly.
+// - Whatever it hands out (lookups, iterators, `parse_type`) is first
+//   marked with `CType::mark_escaped`: every record on the way to the
+//   type's leaves (not through record bodies) is flagged escaped.
+// - When the namespace is dropped (and for the records of a failed parse
+//   when it is rolled back), `release_cycles` takes the bodies out of its
+//   records that are not reachable, through bodies, from an escaped record.
+//
+// Why that is sound: a record reaches other code only by being handed out
+// (then it is flagged) or through the body of a record that other code
+// holds (then it is reachable from a flagged one: bodies are never taken
+// from records reachable from a flagged one, and only grow otherwise, so
+// reachability from flagged records only grows). Records of a namespace
+// that are not reachable from a flagged record are therefore reachable only
+// through the namespace, which is being dropped (or rolled back) by its
+// exclusive owner: no reference to them, or into their bodies, can exist
+// elsewhere, and taking their bodies is unobservable.
+//
+// What it does not free: records a program took out of a namespace that
+// lie on a cycle stay alive after the program drops them, as before (with
+// this representation their last external owner cannot be detected).
+
+impl CType {
+    /// Flags every record this type leads to (through pointers, arrays and
+    /// function types, not through record bodies) as escaped: this type is
+    /// being handed out of its namespace.
+    pub(crate) fn mark_escaped(&self) {
+        // Most types are a chain of pointers and arrays: no walk needed.
+        let mut ty = self;
+        loop {
+            match ty {
+                CType::Pointer(to) | CType::Array(to, _) => ty = to,
+                CType::Record(r) => return r.escaped.store(true, Ordering::Release),
+                CType::Function(_) => {
+                    return records_in([ty], |r| r.escaped.store(true, Ordering::Release));
+                }
+                CType::Void | CType::Scalar(_) | CType::Enum(_) => return,
+            }
+        }
+    }
+}
+
+impl FunctionType {
+    /// [`CType::mark_escaped`] for a function type handed out on its own.
+    pub(crate) fn mark_escaped(&self) {
+        records_in(std::iter::once(&self.ret).chain(&self.params), |r| {
+            r.escaped.store(true, Ordering::Release)
+        });
+    }
+}
+
+/// Calls `found` with every record the types lead to through pointers,
+/// arrays and function types (not through record bodies). A function type
+/// shared by several parameters is visited once, so the work is linear in
+/// the number of distinct parts, not in the (possibly exponential) number
+/// of paths.
+fn records_in<'a>(
+    types: impl IntoIterator<Item = &'a CType>,
+    mut found: impl FnMut(&'a Arc<Record>),
+) {
+    // The types to visit and the function types seen: the first few in
+    // place (most types have a handful of parts), the rest on the heap.
+    let mut stack = SmallStack::default();
+    for ty in types {
+        stack.push(ty);
+    }
+    let mut few: [*const FunctionType; 8] = [std::ptr::null(); 8];
+    let mut few_len = 0;
+    let mut many: HashSet<*const FunctionType> = HashSet::new();
+    let mut first_visit = |f: *const FunctionType| {
+        if few[..few_len].contains(&f) {
+            false
+        } else if few_len < few.len() {
+            few[few_len] = f;
+            few_len += 1;
+            true
+        } else {
+            many.insert(f)
+        }
+    };
+    while let Some(ty) = stack.pop() {
+        match ty {
+            CType::Pointer(to) | CType::Array(to, _) => stack.push(to),
+            CType::Function(f) => {
+                if first_visit(Arc::as_ptr(f)) {
+                    stack.push(&f.ret);
+                    f.params.iter().for_each(|p| stack.push(p));
+                }
+            }
+            CType::Record(r) => found(r),
+            CType::Void | CType::Scalar(_) | CType::Enum(_) => {}
+        }
+    }
+}
+
+/// A stack of types that allocates only past 16 entries.
+#[derive(Default)]
+struct SmallStack<'a> {
+    inline: [Option<&'a CType>; 16],
+    len: usize,
+    spilled: Vec<&'a CType>,
+}
+
+impl<'a> SmallStack<'a> {
+    fn push(&mut self, ty: &'a CType) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(ty);
+                self.len += 1;
+            }
+            None => self.spilled.push(ty),
+        }
+    }
+
+    fn pop(&mut self) -> Option<&'a CType> {
+        if let Some(ty) = self.spilled.pop() {
+            return Some(ty);
+        }
+        self.len = self.len.checked_sub(1)?;
+        self.inline[self.len].take()
+    }
+}
+
+/// Breaks the reference cycles among `records` (made by one namespace with
+/// [`Record::new_private`]) that nothing but the namespace can reach: takes
+/// the bodies out of those that are not reachable from an escaped record,
+/// so that they, and what their bodies held, are freed with the namespace.
+/// Returns how many bodies were taken.
+///
+/// # Safety
+///
+/// The caller must own the namespace that made `records` exclusively (it
+/// is being dropped, or rolled back under `&mut`), and that namespace must
+/// have marked with [`CType::mark_escaped`] every type it ever handed out.
+/// (Then no reference to a record that is not reachable from an escaped one
+/// can exist outside the namespace; see the comment above.) The caller must
+/// not use the types of the taken bodies' records as complete afterwards.
+pub(crate) unsafe fn release_cycles(records: &[Weak<Record>]) -> usize {
+    let alive: Vec<Arc<Record>> = records.iter().filter_map(Weak::upgrade).collect();
+    // Everything reachable from an escaped record, through bodies.
+    let mut reachable: HashSet<*const Record> = HashSet::new();
+    let mut work: Vec<&Arc<Record>> = alive
+        .iter()
+        .filter(|r| r.escaped.load(Ordering::Acquire))
+        .collect();
+    let mut found: Vec<&Arc<Record>> = Vec::new();
+    while let Some(record) = work.pop() {
+        if !reachable.insert(Arc::as_ptr(record)) {
+            continue;
+        }
+        if let Some(body) = record.body() {
+            records_in(body.fields.iter().map(|f| &f.ty), |r| found.push(r));
+            work.append(&mut found);
+        }
+    }
+    // No reference into a body may outlive the walk.
+    drop((work, found));
+    let garbage: Vec<&Arc<Record>> = alive
+        .iter()
+        .filter(|r| !reachable.contains(&Arc::as_ptr(r)) && r.body.get().is_some())
+        .collect();
+    let mut bodies: Vec<RecordBody> = Vec::with_capacity(garbage.len());
+    for &record in &garbage {
+        let body = Arc::as_ptr(record).cast_mut();
+        // SAFETY: `record` is not reachable from an escaped record, so (by
+        // the caller's contract and the argument above) every reference to
+        // it is held by the namespace, by the bodies of other such records
+        // or by `alive` here, and none of them is being dereferenced: the
+        // walk above is over, and nothing else runs on these records. The
+        // pointer comes from the `Arc` (shared ownership, write provenance),
+        // and only the `body` field is borrowed mutably, briefly, to take
+        // its value out; the body is dropped below, after all are taken, so
+        // no drop runs while a `&mut` exists.
+        if let Some(taken) = unsafe { (*body).body.take() } {
+            bodies.push(taken);
+        }
+    }
+    let taken = bodies.len();
+    // Dropping the bodies only lowers the counts of records held in
+    // `alive` (or outside this set), so no record is freed, and no drop
+    // recurses, before `alive` goes.
+    drop(bodies);
+    taken
 }
 
 impl PartialEq for Record {
@@ -260,6 +525,19 @@ impl RecordBody {
 
     /// Finds a member by name, looking into anonymous struct and union
     /// members as C does; returns it with its offset from this record's start.
+    ///
+    /// ```
+    /// use ffi_typed::{CType, Declarations};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("struct s { char c; union { int i; double d; }; short t; };").unwrap();
+    /// let CType::Record(s) = decls.parse_type("struct s").unwrap() else { unreachable!() };
+    /// let body = s.body().unwrap();
+    /// let (offset, d) = body.field("d").unwrap();
+    /// assert_eq!((offset, d.ty.to_string()), (8, "double".to_string()));
+    /// assert_eq!(body.field("t").unwrap().0, 16);
+    /// assert!(body.field("x").is_none());
+    /// ```
     pub fn field(&self, name: &str) -> Option<(usize, &Field)> {
         for field in &self.fields {
             match &field.name {
@@ -310,6 +588,17 @@ impl EnumType {
     /// An enum with these enumerators; the underlying type is chosen as
     /// gcc chooses it (`unsigned int` if no value is negative and all fit,
     /// else `int` if all fit, else the 64-bit type that holds them all).
+    ///
+    /// ```
+    /// use ffi_raw::CScalar;
+    /// use ffi_typed::EnumType;
+    ///
+    /// let e = EnumType::new(Some("sign"), vec![("NEG".into(), -1), ("POS".into(), 1)]).unwrap();
+    /// assert_eq!(e.underlying, CScalar::Int);
+    /// let big = EnumType::new(None, vec![("BIG".into(), 1 << 40)]).unwrap();
+    /// assert_eq!(big.underlying, CScalar::ULong);
+    /// assert!(EnumType::new(None, vec![("A".into(), -1), ("B".into(), u64::MAX as i128)]).is_err());
+    /// ```
     pub fn new(name: Option<&str>, values: Vec<(String, i128)>) -> Result<EnumType> {
         let min = values.iter().map(|v| v.1).min().unwrap_or(0);
         let max = values.iter().map(|v| v.1).max().unwrap_or(0);
@@ -367,9 +656,32 @@ pub struct FunctionType {
 // ---- C spelling ----
 
 impl CType {
+    /// How many characters of parameter spellings [`CType::declare`] (and
+    /// `to_string`) writes before it abbreviates the remaining parameters
+    /// as `…`. Types share their parts, so a type built through this API can
+    /// have an exponentially long spelling; the parser's types stay far
+    /// below this (see [`MAX_TYPE_PARTS`](crate::parser::MAX_TYPE_PARTS)).
+    pub const MAX_SPELLING: usize = 1 << 20;
+
     /// This type declaring `name` (which may be empty): `int (*name)[4]`.
+    ///
+    /// The parameter lists of a type whose spelling would be longer than
+    /// [`CType::MAX_SPELLING`] characters are cut short with `…`.
+    ///
+    /// ```
+    /// use ffi_raw::CScalar;
+    /// use ffi_typed::CType;
+    ///
+    /// let row = CType::array_of(CType::Scalar(CScalar::Int), Some(4));
+    /// assert_eq!(CType::pointer_to(row).declare("p"), "int(*p)[4]");
+    /// ```
     pub fn declare(&self, name: &str) -> String {
-        let (base, declarator) = self.split_declarator(name.to_string());
+        let mut budget = CType::MAX_SPELLING;
+        self.declare_within(name, &mut budget)
+    }
+
+    fn declare_within(&self, name: &str, budget: &mut usize) -> String {
+        let (base, declarator) = self.split_declarator(name.to_string(), budget);
         if declarator.is_empty() {
             base
         } else if declarator.starts_with('[') || declarator.starts_with('(') {
@@ -379,22 +691,36 @@ impl CType {
         }
     }
 
-    /// Splits into the base type's name and the declarator around `inner`.
-    fn split_declarator(&self, inner: String) -> (String, String) {
+    /// Splits into the base type's name and the declarator around `inner`;
+    /// parameter spellings are charged to `budget`.
+    fn split_declarator(&self, inner: String, budget: &mut usize) -> (String, String) {
         match self {
             CType::Pointer(to) => {
                 let wrapped = match &**to {
                     CType::Array(..) | CType::Function(_) => format!("(*{inner})"),
                     _ => format!("*{inner}"),
                 };
-                to.split_declarator(wrapped)
+                to.split_declarator(wrapped, budget)
             }
             CType::Array(elem, len) => {
                 let len = len.map(|n| n.to_string()).unwrap_or_default();
-                elem.split_declarator(format!("{inner}[{len}]"))
+                elem.split_declarator(format!("{inner}[{len}]"), budget)
             }
             CType::Function(f) => {
-                let mut params: Vec<String> = f.params.iter().map(|p| p.declare("")).collect();
+                let mut params: Vec<String> = Vec::with_capacity(f.params.len().min(64));
+                for p in &f.params {
+                    if *budget == 0 {
+                        params.push("…".into());
+                        break;
+                    }
+                    // Charge what this parameter adds beyond the
+                    // parameters inside it, charged already.
+                    let before = *budget;
+                    let spelled = p.declare_within("", budget);
+                    let inside = before - *budget;
+                    *budget = budget.saturating_sub(spelled.len().saturating_sub(inside).max(1));
+                    params.push(spelled);
+                }
                 if f.variadic {
                     params.push("...".into());
                 }
@@ -402,7 +728,7 @@ impl CType {
                     params.push("void".into());
                 }
                 f.ret
-                    .split_declarator(format!("{inner}({})", params.join(", ")))
+                    .split_declarator(format!("{inner}({})", params.join(", ")), budget)
             }
             base => (base.base_name(), inner),
         }

@@ -9,7 +9,12 @@ pub enum Error {
     Incomplete(String),
     /// A declaration that cannot be laid out.
     #[error("invalid layout of {ty}: {reason}")]
-    Layout { ty: String, reason: String },
+    Layout {
+        /// The type being laid out, as C spells it.
+        ty: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A struct or union completed twice.
     #[error("{0} is already complete")]
     AlreadyComplete(String),
@@ -21,16 +26,31 @@ pub enum Error {
     Value(String),
     /// An index past the end of an array of known length.
     #[error("index {index} is out of bounds (length {len})")]
-    IndexOutOfBounds { index: usize, len: usize },
+    IndexOutOfBounds {
+        /// The index asked for.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
     /// A struct or union has no member of that name.
     #[error("{ty} has no member named '{field}'")]
-    UnknownField { ty: String, field: String },
+    UnknownField {
+        /// The struct or union, as C spells it.
+        ty: String,
+        /// The name asked for.
+        field: String,
+    },
     /// A NULL pointer where a value is needed.
     #[error("dereferencing a NULL pointer of type {0}")]
     NullPointer(String),
     /// An argument of a call could not be converted.
     #[error("argument {index}: {source}")]
-    Argument { index: usize, source: Box<Error> },
+    Argument {
+        /// The argument's position, from 0.
+        index: usize,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
     /// A malformed declaration.
     #[error("{0}")]
     Parse(#[from] crate::parser::ParseError),

@@ -204,6 +204,18 @@ impl<'a> View<'a> {
     }
 
     /// A member by name (also inside anonymous members).
+    ///
+    /// ```
+    /// use ffi_typed::{CBox, Declarations, Value};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("struct tagged { int tag; union { long l; double d; }; };").unwrap();
+    /// let mut b = CBox::new(decls.parse_type("struct tagged").unwrap()).unwrap();
+    /// b.view_mut().field("d").unwrap().write(&Value::Float(0.5)).unwrap();
+    /// let d = b.view().field("d").unwrap();
+    /// assert_eq!((d.ty().to_string(), d.addr() - b.as_ptr() as usize), ("double".into(), 8));
+    /// assert_eq!(d.read().unwrap(), Value::Float(0.5));
+    /// ```
     pub fn field(&self, name: &str) -> Result<View<'a>> {
         self.no_bits()?;
         let (offset, field) = member(&self.ty, name)?;
@@ -238,6 +250,15 @@ impl<'a> View<'a> {
 
     /// The string in a `char`/`signed char`/`unsigned char` array: the bytes
     /// up to the first NUL, or all of them.
+    ///
+    /// ```
+    /// use ffi_typed::{CBox, Declarations, Value};
+    ///
+    /// let decls = Declarations::new();
+    /// let chars: Vec<Value> = b"hi\0there".iter().map(|&c| Value::Int(c as i128)).collect();
+    /// let b = CBox::with_value(decls.parse_type("char[8]").unwrap(), &Value::Array(chars)).unwrap();
+    /// assert_eq!(b.view().string().unwrap(), b"hi");
+    /// ```
     pub fn string(&self) -> Result<Vec<u8>> {
         match &self.ty {
             CType::Array(elem, Some(_)) if is_char(elem) => {
@@ -253,11 +274,31 @@ impl<'a> View<'a> {
     }
 
     /// Follows the pointer held here; `len` is the pointee count if known
-    /// (`None`: one value).
+    /// (`None`: one value). A NULL pointer is an error.
     ///
     /// # Safety
     /// The pointer must point to `len.unwrap_or(1)` valid values of the
     /// pointee type that stay unmodified for `'b`.
+    ///
+    /// ```
+    /// use ffi_typed::{CBox, Declarations, Value};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("struct node { int value; struct node *next; };").unwrap();
+    /// let node = decls.parse_type("struct node").unwrap();
+    /// let mut second = CBox::new(node.clone()).unwrap();
+    /// second.view_mut().field("value").unwrap().write(&Value::Int(2)).unwrap();
+    /// let mut first = CBox::new(node).unwrap();
+    /// let next = Value::Pointer(second.as_ptr() as usize);
+    /// first.view_mut().field("next").unwrap().write(&next).unwrap();
+    ///
+    /// let view = first.view();
+    /// // SAFETY: `next` points to `second`, alive and unchanged while used.
+    /// let pointee = unsafe { view.field("next").unwrap().deref(None) }.unwrap();
+    /// assert_eq!(pointee.field("value").unwrap().read().unwrap(), Value::Int(2));
+    /// // SAFETY: NULL is refused before anything is read.
+    /// assert!(unsafe { pointee.field("next").unwrap().deref(None) }.is_err());
+    /// ```
     pub unsafe fn deref<'b>(&self, len: Option<usize>) -> Result<View<'b>> {
         self.no_bits()?;
         let CType::Pointer(to) = &self.ty else {
@@ -394,6 +435,16 @@ fn is_char(ty: &CType) -> bool {
 /// # Safety
 /// Unless NULL (an error), `ptr` must point to a readable NUL-terminated
 /// string.
+///
+/// ```
+/// use ffi_typed::c_string_at;
+///
+/// let s = c"text";
+/// // SAFETY: a NUL-terminated string.
+/// assert_eq!(unsafe { c_string_at(s.as_ptr().cast()) }.unwrap(), b"text");
+/// // SAFETY: NULL is refused.
+/// assert!(unsafe { c_string_at(std::ptr::null()) }.is_err());
+/// ```
 pub unsafe fn c_string_at(ptr: *const c_void) -> Result<Vec<u8>> {
     if ptr.is_null() {
         return Err(Error::NullPointer("char *".into()));

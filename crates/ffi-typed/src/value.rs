@@ -90,6 +90,30 @@ impl Value {
     /// Integers out of range are an error, never truncated; `_Bool` takes
     /// only 0 and 1; records and arrays may give fewer members than the
     /// type has (the rest are left as they are).
+    ///
+    /// ```
+    /// use ffi_typed::{Declarations, Value};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("struct rgb { unsigned char r, g, b; };").unwrap();
+    /// let rgb = decls.parse_type("struct rgb").unwrap();
+    /// let mut bytes = [0u8; 3];
+    /// let orange = Value::Record(vec![
+    ///     (Some("r".into()), Value::Int(255)),
+    ///     (Some("g".into()), Value::Int(165)),
+    /// ]);
+    /// orange.write_to(&rgb, &mut bytes).unwrap();
+    /// assert_eq!(bytes, [255, 165, 0]);
+    /// assert!(Value::Int(256).write_to(&decls.parse_type("unsigned char").unwrap(), &mut bytes[..1]).is_err());
+    /// assert_eq!(
+    ///     Value::read_from(&rgb, &bytes).unwrap(),
+    ///     Value::Record(vec![
+    ///         (Some("r".into()), Value::Int(255)),
+    ///         (Some("g".into()), Value::Int(165)),
+    ///         (Some("b".into()), Value::Int(0)),
+    ///     ])
+    /// );
+    /// ```
     pub fn write_to(&self, ty: &CType, out: &mut [u8]) -> Result<()> {
         let size = sized_for(ty, out.len())?;
         if let Some((size, signed, is_bool)) = int_layout(ty) {

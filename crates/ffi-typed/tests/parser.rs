@@ -40,11 +40,20 @@ fn assert_error(err: &ParseError, line: usize, column: usize, message: &str) {
         lines.next().unwrap(),
         format!("line {line}:{column}: {message}")
     );
-    assert_eq!(lines.next().unwrap_or(""), err.source_line);
-    assert_eq!(
-        lines.next().unwrap(),
-        format!("{}^", " ".repeat(column - 1))
-    );
+    let shown = lines.next().unwrap_or("");
+    let caret = lines.next().unwrap();
+    if err.source_line.chars().count() <= 160 {
+        assert_eq!(shown, err.source_line);
+        assert_eq!(caret, format!("{}^", " ".repeat(column - 1)));
+    } else {
+        // A window of the line: the caret is under the same character.
+        assert_eq!(caret.trim_start(), "^");
+        assert_eq!(
+            shown.chars().nth(caret.len() - 1),
+            err.source_line.chars().nth(column - 1),
+            "{rendered}"
+        );
+    }
 }
 
 #[track_caller]
@@ -992,6 +1001,11 @@ fn parse_type_cache_is_bounded() {
         assert_eq!(ty, CType::array_of(scalar(CScalar::Int), Some(n)));
     }
     assert_eq!(d.parse_type("struct s").unwrap().size().unwrap(), 4);
+    // Long names are parsed every time rather than remembered.
+    let long = format!("int{}[2]", " ".repeat(1 << 20));
+    for _ in 0..3 {
+        assert_eq!(d.parse_type(&long).unwrap().size().unwrap(), 8);
+    }
 }
 
 #[test]
@@ -1564,6 +1578,242 @@ fn long_flat_inputs_do_not_recurse() {
         80_000
     );
     drop(d); // newest first: no deep drop either
+}
+
+/// Runs `f` on its own thread and fails if it takes more than 30 seconds:
+/// for inputs that would take exponential time if a limit were missing.
+#[track_caller]
+fn within_30s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let start = std::time::Instant::now();
+    let worker = std::thread::spawn(f);
+    while !worker.is_finished() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "still running after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    worker
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+#[test]
+fn sizes_and_values_are_capped() {
+    // Array sizes: every product is checked against isize::MAX.
+    check_error("int x[1LL<<62][1LL<<62];", 1, 15, "array is too large");
+    check_error("int x[1LL<<62];", 1, 6, "array is too large");
+    check_error("char x[18446744073709551615u];", 1, 8, "array is too large");
+    check_error(
+        "typedef int T[1LL<<40]; typedef T U[1LL<<40];",
+        1,
+        36,
+        "array is too large",
+    );
+    check_error(
+        "#define N sizeof(char[1ULL<<62])\nint y[N];",
+        2,
+        6,
+        "array is too large",
+    );
+    let d = parse("#define N sizeof(char[1ULL<<62])");
+    assert_eq!(d.constant("N"), Some(1 << 62));
+    // Records: the sum of the members, before any layout.
+    check_error(
+        "struct s { char a[1LL<<61]; char b[1LL<<61]; char c[1LL<<61]; };",
+        1,
+        8,
+        "struct s is too large",
+    );
+    // Integer literals: at most 64 bits, however many digits.
+    check_error(
+        &format!("#define X {}", "9".repeat(100_000)),
+        1,
+        11,
+        "integer constant is too large",
+    );
+    check_error(
+        "#define X 18446744073709551616",
+        1,
+        11,
+        "integer constant is too large",
+    );
+    check_error(
+        "#define X 0x10000000000000000",
+        1,
+        11,
+        "integer constant is too large",
+    );
+    let d = parse(&format!("#define X 0x{}1", "0".repeat(100_000)));
+    assert_eq!(d.constant("X"), Some(1));
+    check_error(
+        "#define X '\\x100000000'",
+        1,
+        11,
+        "hex escape sequence out of range",
+    );
+    // Widths and enumerators.
+    check_error(
+        "struct s { int x : 99999999999; };",
+        1,
+        20,
+        "bit-field width must be a non-negative integer constant",
+    );
+    check_error(
+        "struct s { long x : 65; };",
+        1,
+        17,
+        "width of bit-field 'x' (65 bits) exceeds its type (64 bits)",
+    );
+    check_error(
+        "enum e { A = 18446744073709551615, B };",
+        1,
+        36,
+        "enumerator value overflows",
+    );
+    check_error(
+        "enum e { A = -1, B = 18446744073709551615 };",
+        1,
+        6,
+        "invalid layout of enum e: values from -1 to 18446744073709551615 fit no integer type",
+    );
+    // Constant expressions: arithmetic overflow, shifts past the width.
+    check_error(
+        "#define X (9223372036854775807L + 1)",
+        1,
+        33,
+        "integer overflow in constant expression",
+    );
+    check_error(
+        "#define X (1L << 64)",
+        1,
+        15,
+        "shift count out of range in constant expression",
+    );
+}
+
+#[test]
+fn more_nesting_is_capped() {
+    let too_deep = "nesting too deep (more than 100 levels)";
+    // Conditional expressions nest to the right.
+    let err = parse_err(&format!("#define X {}1", "1 ? 1 : ".repeat(50_000)));
+    assert_eq!(err.message, too_deep);
+    // sizeof inside array sizes inside sizeof ...
+    let err = parse_err(&format!(
+        "#define X {}1{}",
+        "sizeof(char[".repeat(50_000),
+        "])".repeat(50_000)
+    ));
+    assert_eq!(err.message, too_deep);
+    // Struct bodies in parameter lists in struct bodies ...
+    let err = parse_err(&"struct { void (*f)(struct { int x; ".repeat(50_000));
+    assert_eq!(err.message, too_deep);
+    // parse_type: the same limits.
+    let d = Declarations::new();
+    assert_eq!(
+        d.parse_type(&"(".repeat(100_000)).unwrap_err().message,
+        "expected a type name"
+    );
+    assert_eq!(
+        d.parse_type(&format!("int{}", "(*".repeat(100_000)))
+            .unwrap_err()
+            .message,
+        too_deep
+    );
+}
+
+#[test]
+fn types_with_shared_parts_are_capped() {
+    // Each typedef uses the one before twice: 2^n parts after n lines.
+    let chain = |n: usize, prefix: &str| {
+        let mut src = format!("typedef void (*{prefix}0)(void);\n");
+        for i in 1..=n {
+            src.push_str(&format!(
+                "typedef void (*{prefix}{i})({prefix}{p}, {prefix}{p});\n",
+                p = i - 1
+            ));
+        }
+        src
+    };
+    check_error(
+        &chain(60, "f"),
+        15,
+        26,
+        "type too large (more than 65536 pointer, array, function and base types, counting each use of a typedef)",
+    );
+    // Below the limit, everything that walks such a type stays fast:
+    // spelling it, redeclaring it, comparing it with an equal type built
+    // separately (which shares none of its parts).
+    within_30s(move || {
+        let mut src = chain(13, "f") + &chain(13, "g");
+        src.push_str("typedef f13 same; typedef g13 same; typedef f13 same;\n");
+        src.push_str(&chain(13, "f"));
+        let d = parse(&src);
+        let spelled = d.typedef("same").unwrap().to_string();
+        // f0 spells `void` twice, each f(i) once and f(i-1) twice.
+        assert_eq!(spelled.matches("void").count(), 3 * (1 << 13) - 1);
+        assert!(!spelled.contains('…'));
+    });
+    // Anonymous structs are compared member by member when redeclared:
+    // with shared parts remembered, 50 doubling levels take no time.
+    within_30s(|| {
+        let mut src = String::from("typedef struct { int x; } A0; typedef struct { int x; } B0;\n");
+        for i in 1..=50 {
+            src.push_str(&format!(
+                "typedef struct {{ A{p} a, b; }} A{i}; typedef struct {{ B{p} a, b; }} B{i};\n",
+                p = i - 1
+            ));
+        }
+        src.push_str("typedef A50 T; typedef B50 T;\n");
+        let d = parse(&src);
+        assert_eq!(d.typedef("T").unwrap().size().unwrap(), 4 << 50);
+    });
+}
+
+#[test]
+fn spellings_are_bounded() {
+    // A type built through the API with 2^64 paths.
+    let mut ty = CType::pointer_to(CType::Function(std::sync::Arc::new(FunctionType {
+        ret: CType::Void,
+        params: vec![],
+        variadic: false,
+    })));
+    for _ in 0..64 {
+        ty = CType::pointer_to(CType::Function(std::sync::Arc::new(FunctionType {
+            ret: CType::Void,
+            params: vec![ty.clone(), ty],
+            variadic: false,
+        })));
+    }
+    let spelled = within_30s(move || ty.to_string());
+    assert!(
+        spelled.len() < CType::MAX_SPELLING + 64 * 200,
+        "{}",
+        spelled.len()
+    );
+    assert!(spelled.contains('…'));
+    // A name of a million characters, used a thousand times.
+    let mut src = format!("typedef struct {} *T;\nvoid f(", "n".repeat(1 << 20));
+    src.push_str(&vec!["T"; 1000].join(", "));
+    src.push_str(");");
+    let d = parse(&src);
+    let f = CType::Function(d.function("f").unwrap());
+    let spelled = within_30s(move || f.to_string());
+    assert!(spelled.len() < 3 << 20, "{}", spelled.len());
+}
+
+#[test]
+fn errors_on_long_lines_show_a_window() {
+    let src = format!("int {} x;", "a".repeat(1000));
+    let err = parse_err(&src);
+    assert_eq!((err.line, err.column), (1, 1006));
+    let rendered = err.to_string();
+    let lines: Vec<&str> = rendered.lines().collect();
+    assert_eq!(lines[0], "line 1:1006: expected ';' after declaration");
+    assert_eq!(lines[1], format!("…{} x;", "a".repeat(157)));
+    assert_eq!(lines[2], format!("{}^", " ".repeat(159)));
+    let caret = lines[2].len() - 1;
+    assert_eq!(lines[1].chars().nth(caret), Some('x'));
 }
 
 // ---- layouts against gcc ----

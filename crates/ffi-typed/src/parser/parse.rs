@@ -8,11 +8,11 @@ use ffi_raw::CScalar;
 
 use super::lexer::{Kw, LexError, Lexer, P, Tok, Token};
 use super::{
-    Constant, ConstantKind, IntTy, MAX_NESTING, MAX_TYPE_DEPTH, Namespace, ParseError,
-    ParseOptions, Pending, Symbol, TagKind, Ty, Val,
+    Constant, ConstantKind, IntTy, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, Namespace,
+    ParseError, ParseOptions, Pending, Symbol, TagKind, Ty, Val,
 };
 use crate::ctype::{CType, EnumType, FunctionType, RecordKind};
-use crate::layout::FieldDecl;
+use crate::layout::{BitfieldRules, FieldDecl};
 
 pub(crate) type PResult<T> = Result<T, ParseError>;
 
@@ -64,6 +64,8 @@ pub(crate) enum Op {
     Function {
         params: Vec<CType>,
         depth: u16,
+        /// The parameters' parts, added up.
+        parts: u32,
         variadic: bool,
         at: Token,
     },
@@ -400,6 +402,19 @@ impl<'s, 'n> Parser<'s, 'n> {
         )
     }
 
+    /// `parts + more`, failing past [`MAX_TYPE_PARTS`].
+    fn more_parts(&self, parts: u32, more: u32, at: Token) -> PResult<u32> {
+        match parts.checked_add(more) {
+            Some(total) if total <= MAX_TYPE_PARTS => Ok(total),
+            _ => Err(self.error(
+                at,
+                format!(
+                    "type too large (more than {MAX_TYPE_PARTS} pointer, array, function and base types, counting each use of a typedef)"
+                ),
+            )),
+        }
+    }
+
     fn deeper(&self, depth: u16, at: Token) -> PResult<u16> {
         if depth >= MAX_TYPE_DEPTH {
             Err(self.too_deep(at))
@@ -421,6 +436,17 @@ impl<'s, 'n> Parser<'s, 'n> {
         match &mut self.ns {
             NsRef::Mut(ns) => Some(ns),
             NsRef::Shared(_) => None,
+        }
+    }
+
+    /// A struct or union made by this parse, owned by the namespace (see
+    /// `ctype::release_cycles`).
+    fn new_record(&mut self, kind: RecordKind, name: Option<&str>) -> CType {
+        match self.ns_mut() {
+            Some(ns) => ns.new_record(kind, name),
+            // Type names define no records; should one ever be made, an
+            // escaped record is merely never released.
+            None => CType::new_record(kind, name),
         }
     }
 
@@ -807,7 +833,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         }
         match self.ns_mut() {
             Some(ns) => {
-                let ty = CType::new_record(record_kind(kind), Some(name));
+                let ty = ns.new_record(record_kind(kind), Some(name));
                 ns.push_tag(name, ty.clone());
                 Ok(ty)
             }
@@ -847,7 +873,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         let (ty, target) = match (name, name_tok) {
             (Some(name), Some(name_tok)) => match self.ns().tags.position(name) {
                 None => {
-                    let ty = CType::new_record(rk, Some(name));
+                    let ty = self.new_record(rk, Some(name));
                     if let Some(ns) = self.ns_mut() {
                         ns.push_tag(name, ty.clone());
                     }
@@ -862,7 +888,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     if !complete && entry.generation == generation {
                         (entry.ty, Target::Fresh)
                     } else if !complete || allow_override {
-                        let ty = CType::new_record(rk, Some(name));
+                        let ty = self.new_record(rk, Some(name));
                         if let Some(ns) = self.ns_mut() {
                             ns.replace_tag(index, ty.clone());
                         }
@@ -876,7 +902,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     }
                 }
             },
-            _ => (CType::new_record(rk, None), Target::Fresh),
+            _ => (self.new_record(rk, None), Target::Fresh),
         };
 
         let lbrace = self.bump();
@@ -906,7 +932,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                 }
             }
             Target::Compare => {
-                let probe = CType::new_record(rk, name);
+                let probe = self.new_record(rk, name);
                 probe
                     .complete(fields, packing)
                     .map_err(|e| self.error(at, e.to_string()))?;
@@ -1080,7 +1106,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                 return Err(self.error(at, format!("bit-field {what} has invalid type '{ty}'")));
             }
             let bits = match ty {
-                CType::Scalar(CScalar::Bool) => 1,
+                CType::Scalar(CScalar::Bool) => u64::from(BitfieldRules::HOST.bool_width),
                 _ => ty.size().unwrap_or(0) as u64 * 8,
             };
             if width as u64 > bits {
@@ -1332,13 +1358,12 @@ impl<'s, 'n> Parser<'s, 'n> {
             Tok::P(P::Ellipsis) => return Err(self.placeholder(t)),
             _ => {
                 let v = self.const_expr()?;
+                if v.v < 0 {
+                    return Err(self.error(t, "array size must be a non-negative integer constant"));
+                }
                 match usize::try_from(v.v) {
                     Ok(n) if n <= isize::MAX as usize => Some(n),
-                    _ => {
-                        return Err(
-                            self.error(t, "array size must be a non-negative integer constant")
-                        );
-                    }
+                    _ => return Err(self.error(t, "array is too large")),
                 }
             }
         };
@@ -1351,6 +1376,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         self.enter(lparen)?;
         let mut params: Vec<CType> = Vec::new();
         let mut depth = 0u16;
+        let mut parts = 0u32;
         let mut variadic = false;
         // The first parameter of type void: (where, named, how many before).
         let mut void_param: Option<(Token, bool)> = None;
@@ -1374,12 +1400,13 @@ impl<'s, 'n> Parser<'s, 'n> {
                 let ty = match ty.ty {
                     CType::Array(elem, _) => Ty {
                         ty: CType::Pointer(elem),
-                        depth: ty.depth,
+                        ..ty
                     },
                     CType::Function(_) => self.pointer_to(ty, t)?,
                     _ => ty,
                 };
                 depth = depth.max(ty.depth);
+                parts = self.more_parts(parts, ty.parts, t)?;
                 params.push(ty.ty);
                 let sep = self.peek();
                 match sep.kind {
@@ -1407,6 +1434,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         Ok(Op::Function {
             params,
             depth,
+            parts,
             variadic,
             at: lparen,
         })
@@ -1422,9 +1450,11 @@ impl<'s, 'n> Parser<'s, 'n> {
             return Ok(shared.clone());
         }
         let depth = self.deeper(ty.depth, at)?;
+        let parts = self.more_parts(ty.parts, 1, at)?;
         Ok(Ty {
             ty: CType::pointer_to(ty.ty),
             depth,
+            parts,
         })
     }
 
@@ -1450,14 +1480,17 @@ impl<'s, 'n> Parser<'s, 'n> {
                         return Err(self.error(at, "array is too large"));
                     }
                     let depth = self.deeper(ty.depth, at)?;
+                    let parts = self.more_parts(ty.parts, 1, at)?;
                     Ty {
                         ty: CType::array_of(ty.ty, len),
                         depth,
+                        parts,
                     }
                 }
                 Op::Function {
                     params,
                     depth,
+                    parts,
                     variadic,
                     at,
                 } => {
@@ -1471,6 +1504,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                         _ => {}
                     }
                     let depth = self.deeper(ty.depth.max(depth), at)?;
+                    let parts = self.more_parts(ty.parts, parts.saturating_add(1), at)?;
                     Ty {
                         ty: CType::Function(Arc::new(FunctionType {
                             ret: ty.ty,
@@ -1478,6 +1512,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                             variadic,
                         })),
                         depth,
+                        parts,
                     }
                 }
             };

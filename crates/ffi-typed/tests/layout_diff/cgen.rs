@@ -97,13 +97,14 @@ fn int_ty(k: usize, ty: IntTy) -> String {
     }
 }
 
-/// `struct`/`union`, with the packed attribute if it has it.
-fn keyword(rec: &Rec) -> &'static str {
-    match (rec.union, rec.packing) {
-        (false, Packing::Packed) => "struct __attribute__((packed))",
-        (true, Packing::Packed) => "union __attribute__((packed))",
-        (false, _) => "struct",
-        (true, _) => "union",
+/// `struct`/`union`, with the packed and ms_struct attributes it has.
+fn keyword(rec: &Rec) -> String {
+    let kw = if rec.union { "union" } else { "struct" };
+    match (rec.packing, rec.ms) {
+        (Packing::Packed, true) => format!("{kw} __attribute__((packed, ms_struct))"),
+        (Packing::Packed, false) => format!("{kw} __attribute__((packed))"),
+        (_, true) => format!("{kw} __attribute__((ms_struct))"),
+        (_, false) => kw.to_string(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use ffi_raw::CScalar;
-use ffi_typed::{CType, EnumType, FieldDecl, RecordKind};
+use ffi_typed::{BitfieldRules, CType, EnumType, FieldDecl, RecordKind};
 
 use crate::cgen::record_tag;
 use crate::model::{Case, IntTy, Member, Probe, Rec, Step, Ty};
@@ -89,7 +89,12 @@ fn build_rec(k: usize, rec: &Rec, tagged: bool, enums: &[Arc<EnumType>]) -> Resu
             },
         });
     }
-    ty.complete(decls, rec.packing)
+    let rules = if rec.ms {
+        BitfieldRules::MS
+    } else {
+        BitfieldRules::SYSV
+    };
+    ty.complete_with(decls, rec.packing, &rules)
         .map_err(|e| format!("ffi-typed rejects r{}: {e}", rec.id))?;
     Ok(ty)
 }

@@ -118,11 +118,13 @@ fn record(depth: u32) -> BoxedStrategy<Rec> {
     let max = if depth == DEPTH { 8 } else { 5 };
     (
         prop_oneof![3 => Just(false), 1 => Just(true)],
+        prop_oneof![3 => Just(false), 1 => Just(true)],
         packing(),
         proptest::collection::vec(member(depth), 1..=max),
     )
-        .prop_map(|(union, packing, members)| Rec {
+        .prop_map(|(union, ms, packing, members)| Rec {
             union,
+            ms,
             packing,
             members,
             id: 0,
@@ -431,6 +433,58 @@ pub const CATALOGUE: &[&str] = &[
     "0|S{1,ASp{1,6},1}",
     "0|S{1,AS{b6:3},1}",
     "0|U{AS{1,B6:3},AS{4,B6:20}}",
+    // Microsoft bitfields (ms_struct): a type of another size starts a new
+    // unit; a unit's unused bits count; non-bitfields end the unit.
+    "0|Sm{B1:4,B6:4}",
+    "0|Sm{B6:4,B7:4}",
+    "0|Sm{B10:40,B6:10}",
+    "0|Sm{B6:3,1}",
+    "0|Sm{1,B6:4,B1:2}",
+    "0|Sm{B6:10,B6:10,B6:20}",
+    "0|Sm{B6:10,B6:20,B6:10,B6:30,B6:2}",
+    "0|Sm{B0:1,B1:1}",
+    "0|Sm{B4:3,b6:4,B1:2}",
+    "0|Sm{B6:3,F1}",
+    "0|Sm{B1:3,S{1}}",
+    "0|Sm{B6:3,Be0:3,B7:2}",
+    // ... unnamed bitfields align the record ...
+    "0|Sm{1,b6:4}",
+    "0|Sm{B1:2,b6:3}",
+    "0|Sm{1,b10:3}",
+    "0|Um{B1:3,b6:2}",
+    "0|Um{1,b10:3}",
+    // ... zero-width bitfields act only right after a bitfield ...
+    "0|Sm{1,b6:0,1}",
+    "0|Sm{b6:0,1}",
+    "0|Sm{B6:3,b6:0,1}",
+    "0|Sm{B1:3,b6:0}",
+    "0|Sm{B1:3,b10:0,1}",
+    "0|Sm{B6:3,b1:0,1}",
+    "0|Sm{B1:3,b6:0,b6:0,1}",
+    "0|Sm{B1:3,b4:0,b6:0,1}",
+    "0|Sm{B6:3,b6:0,B1:2}",
+    "0|Sm{B10:3,b6:0,1}",
+    "0|Sm{6,b6:0,1}",
+    "0|Sm{B6:3,1,b6:0,1}",
+    "0|Um{B1:3,b6:0}",
+    // ... under packing.
+    "0|Smp{B1:4,B6:4,1}",
+    "0|Smp{B1:3,b6:0,1}",
+    "0|Smp{B1:3,b10:0}",
+    "0|Smp{1,B6:30,B6:30,B6:3}",
+    "0|Sm1{B6:3}",
+    "0|Sm1{1,B6:10,B6:10,B6:20}",
+    "0|Sm2{B1:4,B6:4,B10:3}",
+    "0|Sm2{1,b6:0,1}",
+    "0|Sm2{B1:3,b10:0,1}",
+    "0|Sm4{B1:3,b10:0,1}",
+    "0|Sm4{1,B10:3}",
+    "0|Um1{B6:3}",
+    "0|Ump{1,B6:3}",
+    // An ms_struct record inside a System V one and the other way round.
+    "0|S{1,Sm{B1:3,B6:3},B1:2}",
+    "0|Sm{1,AS{B6:3,B1:2},1}",
+    "0|Sm{1,ASm{B6:3,B1:2},1}",
     // Arrays of structs and zero-length arrays.
     "0|S{1,[3;S{26,1}]}",
     "0|S{1,[0;26]}",

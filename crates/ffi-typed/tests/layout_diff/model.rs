@@ -46,6 +46,9 @@ impl EnumDef {
 #[derive(Clone, Debug)]
 pub struct Rec {
     pub union: bool,
+    /// Laid out with Microsoft's bitfield rules: `__attribute__((ms_struct))`
+    /// in C, `BitfieldRules::MS` in ffi-typed.
+    pub ms: bool,
     pub packing: Packing,
     pub members: Vec<Member>,
     /// Assigned by [`Case::assign_names`]: `r{id}` is its tag (anonymous
@@ -305,7 +308,7 @@ fn record_probes(rec: &Rec, path: &Path, out: &mut Vec<Probe>) {
 //
 // case   := enum (';' enum)* '|' rec
 // enum   := item (',' item)*          item := '_' (implicit) | integer
-// rec    := ('S' | 'U') pack '{' member (',' member)* '}'
+// rec    := ('S' | 'U') ['m' (ms_struct)] pack '{' member (',' member)* '}'
 // pack   := '' (natural) | 'p' (packed) | N (#pragma pack(N))
 // member := ty | 'F' ty (flexible array of ty) | 'B' ity ':' width
 //         | 'b' ity ':' width (unnamed) | 'A' rec (anonymous)
@@ -376,6 +379,9 @@ fn scalar_index(s: CScalar) -> usize {
 impl Rec {
     fn write(&self, out: &mut String) {
         out.push(if self.union { 'U' } else { 'S' });
+        if self.ms {
+            out.push('m');
+        }
         match self.packing {
             Packing::Natural => {}
             Packing::Packed => out.push('p'),
@@ -476,6 +482,10 @@ impl Parser<'_> {
             _ => return Err(format!("expected S or U at {}", self.at)),
         };
         self.at += 1;
+        let ms = self.peek() == Some(b'm');
+        if ms {
+            self.at += 1;
+        }
         let packing = match self.peek() {
             Some(b'p') => {
                 self.at += 1;
@@ -499,6 +509,7 @@ impl Parser<'_> {
         self.expect(b'}')?;
         Ok(Rec {
             union,
+            ms,
             packing,
             members,
             id: 0,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ffi_raw::CScalar;
-use ffi_typed::{CType, Declarations, Packing, ParseOptions, TagKind};
+use ffi_typed::{CType, Declarations, NameKind, Packing, ParseOptions, TagKind};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
@@ -876,11 +876,17 @@ impl Ffi {
 
     /// `(typedef names, struct names, union names)`, each sorted.
     fn list_types(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        // Names only: asking for types would keep self-referential records
+        // alive after this FFI is gone (ffi-typed's `Declarations` docs).
         let decls = self.state.decls();
-        let mut typedefs: Vec<String> = decls.typedefs().map(|(n, _)| n.to_string()).collect();
+        let mut typedefs: Vec<String> = decls
+            .names()
+            .filter(|(kind, _)| *kind == NameKind::Typedef)
+            .map(|(_, n)| n.to_string())
+            .collect();
         let mut structs = Vec::new();
         let mut unions = Vec::new();
-        for (kind, name, _) in decls.tags() {
+        for (kind, name) in decls.tag_names() {
             match kind {
                 TagKind::Struct => structs.push(name.to_string()),
                 TagKind::Union => unions.push(name.to_string()),

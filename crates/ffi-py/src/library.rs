@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use ffi_raw::{CodePtr, Library, OpenFlags};
-use ffi_typed::CType;
+use ffi_typed::{CType, NameKind};
 use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -260,10 +260,9 @@ impl Lib {
     fn names(&self) -> Vec<String> {
         let decls = self.ffi.decls();
         let mut names: Vec<String> = decls
-            .functions()
-            .map(|(n, _)| n.to_string())
-            .chain(decls.variables().map(|(n, _)| n.to_string()))
-            .chain(decls.constants().map(|(n, ..)| n.to_string()))
+            .names()
+            .filter(|(kind, _)| *kind != NameKind::Typedef)
+            .map(|(_, n)| n.to_string())
             .collect();
         names.sort();
         names.dedup();

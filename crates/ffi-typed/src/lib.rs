@@ -135,5 +135,5 @@ pub use ctype::{CType, EnumType, Field, FunctionType, Record, RecordBody, Record
 pub use error::{Error, Result};
 pub use layout::{BitField, BitfieldAllocation, BitfieldRules, FieldDecl, Packing, ZeroWidth};
 pub use memory::{CBox, View, ViewMut, c_string_at, wide_string_at};
-pub use parser::{Declarations, ParseOptions, TagKind};
+pub use parser::{Declarations, NameKind, ParseOptions, TagKind};
 pub use value::Value;

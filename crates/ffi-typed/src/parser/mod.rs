@@ -185,6 +185,19 @@ impl ParseOptions {
     }
 }
 
+/// What an ordinary declared name is ([`Declarations::names`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NameKind {
+    /// A typedef.
+    Typedef,
+    /// A function.
+    Function,
+    /// A global variable.
+    Variable,
+    /// A `#define` or an enumerator.
+    Constant,
+}
+
 /// The namespace of a struct, union or enum tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TagKind {
@@ -402,6 +415,31 @@ impl Declarations {
             Symbol::Constant(c) => Some(c.value.v),
             _ => None,
         }
+    }
+
+    /// Every ordinary name (typedef, function, variable, constant) and its
+    /// kind, in declaration order. Unlike the iterators that yield types,
+    /// this hands no type out, so it keeps no record alive after the
+    /// namespace is dropped (see [`Declarations`]).
+    pub fn names(&self) -> impl Iterator<Item = (NameKind, &str)> {
+        self.ns.ordinary.iter().map(|(n, s)| {
+            let kind = match s {
+                Symbol::Typedef(_) => NameKind::Typedef,
+                Symbol::Function(_) => NameKind::Function,
+                Symbol::Variable(_) => NameKind::Variable,
+                Symbol::Constant(_) => NameKind::Constant,
+            };
+            (kind, n)
+        })
+    }
+
+    /// Every struct, union and enum tag and its kind, in declaration order,
+    /// handing no type out (as [`Declarations::names`]).
+    pub fn tag_names(&self) -> impl Iterator<Item = (TagKind, &str)> {
+        self.ns
+            .tags
+            .iter()
+            .filter_map(|(n, e)| Some((TagKind::of(&e.ty)?, n)))
     }
 
     /// Every typedef, in declaration order.

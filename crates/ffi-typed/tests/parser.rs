@@ -961,7 +961,21 @@ fn parse_type_names() {
     }
     let err = |name: &str| d.parse_type(name).unwrap_err();
     assert_error(&err("int x"), 1, 5, "unexpected 'x' after the type name");
-    assert_error(&err("struct nope *"), 1, 8, "unknown type 'struct nope'");
+    // An undeclared tag is an opaque record of that name, not declared.
+    let opaque = d.parse_type("struct nope *").unwrap();
+    let CType::Pointer(to) = &opaque else {
+        panic!("{opaque:?}")
+    };
+    assert_eq!(to.to_string(), "struct nope");
+    assert!(to.size().is_err(), "opaque: no size");
+    assert!(d.tag(TagKind::Struct, "nope").is_none(), "not declared");
+    assert!(d.parse_type("union nope").is_ok());
+    assert_error(
+        &err("enum nope"),
+        1,
+        6,
+        "unknown enum 'nope' (an enum must be defined before it is used)",
+    );
     assert_error(&err("nope_t"), 1, 1, "unknown type name 'nope_t'");
     assert_error(&err(""), 1, 1, "expected a type name");
     assert_error(

@@ -214,11 +214,6 @@ def test_unknown_type_name_is_a_cdef_error_naming_it(ffi):
         assert "unknown_t" in str(excinfo.value)
 
 
-@pytest.mark.xfail(
-    reason="an undeclared 'struct name' in a type string is an error; in "
-    "cffi it is an opaque (incomplete) struct, usable behind pointers",
-    strict=True,
-)
 def test_undeclared_struct_is_opaque(ffi):
     pp = ffi.new("struct opaque **")
     assert pp[0] == ffi.NULL

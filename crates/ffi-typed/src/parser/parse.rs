@@ -837,10 +837,11 @@ impl<'s, 'n> Parser<'s, 'n> {
                 ns.push_tag(name, ty.clone());
                 Ok(ty)
             }
-            None => Err(self.error(
-                name_tok,
-                format!("unknown type '{} {name}'", kind.keyword()),
-            )),
+            // A type name mentioning an undeclared tag gets an opaque record
+            // of that name (as in C, and as cffi does); it is not declared.
+            // Named records compare by kind and name, so it equals the one a
+            // later declaration makes.
+            None => Ok(self.new_record(record_kind(kind), Some(name))),
         }
     }
 

@@ -343,6 +343,28 @@ impl Ffi {
         Ok(())
     }
 
+    /// Declares here the typedefs, structs, unions, enums and constants of
+    /// another `FFI` (the same types, shared), as cffi's `ffi.include`.
+    fn include(slf: &Bound<'_, Ffi>, other: &Bound<'_, Ffi>) -> PyResult<()> {
+        let (mine, theirs) = (&slf.get().state, &other.get().state);
+        if Arc::ptr_eq(mine, theirs) {
+            return Err(PyValueError::new_err("an FFI cannot include itself"));
+        }
+        // Locked in address order, so that two FFIs including each other
+        // from two threads cannot deadlock.
+        let result = if Arc::as_ptr(mine) < Arc::as_ptr(theirs) {
+            let mut decls = mine.decls.write().unwrap_or_else(|e| e.into_inner());
+            decls.include(&theirs.decls())
+        } else {
+            let source = theirs.decls();
+            let mut decls = mine.decls.write().unwrap_or_else(|e| e.into_inner());
+            decls.include(&source)
+        };
+        result.map_err(|e| FFIError::new_err(e.to_string()))?;
+        mine.types.bind(slf.py()).clear();
+        Ok(())
+    }
+
     /// Opens a library: by name (`"c"`, `"libm.so.6"`), by path, or the
     /// running process itself with `None`. `release_gil=False` keeps the GIL
     /// during this library's calls (for very short functions).

@@ -305,3 +305,29 @@ def test_packed_is_a_bool_and_pack_a_power_of_two(ffi):
         ffi.cdef("struct c { char c; int i; };", packed=True, pack=1)
     ffi.cdef("struct d { char c; int i; };", packed=1)
     assert ffi.sizeof("struct d") == 5
+
+
+def test_include_shares_types_and_constants(ffi):
+    from ffi_py import FFIError
+
+    FFI = type(ffi)
+    base = FFI()
+    base.cdef("typedef struct { int quot; int rem; } div_t;\n#define SEVEN 7\n"
+              "struct node { struct node *next; int v; };")
+    ffi.include(base)
+    ffi.cdef("div_t div(int, int); int count(struct node *);")
+    lib = ffi.dlopen(None)
+    result = lib.div(lib.SEVEN, 2)
+    assert (result.quot, result.rem) == (3, 1)
+    assert ffi.typeof("div_t") is base.typeof("div_t")
+    node = base.new("struct node *", {"v": lib.SEVEN})
+    assert ffi.typeof(node) is ffi.typeof("struct node *")
+    assert node.v == 7
+    with pytest.raises(ValueError):
+        ffi.include(ffi)
+    clash = FFI()
+    clash.cdef("typedef long div_t;")
+    with pytest.raises(FFIError) as excinfo:  # as cffi
+        clash.include(base)
+    assert "div_t" in str(excinfo.value)
+    assert clash.sizeof("div_t") == 8  # nothing was included

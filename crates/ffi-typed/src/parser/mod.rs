@@ -352,9 +352,82 @@ impl Declarations {
         }
     }
 
+    /// Declares here every typedef, struct, union and enum tag and every
+    /// constant that `other` declares (cffi's `ffi.include`); functions and
+    /// global variables are not included. The types are shared, not copied,
+    /// so a value of one passes where the other namespace declared it. A
+    /// name declared in both must mean the same thing in both; otherwise
+    /// nothing is included and the error names it.
+    ///
+    /// ```
+    /// use ffi_typed::parser::Declarations;
+    ///
+    /// let mut base = Declarations::new();
+    /// base.parse("typedef struct point { int x, y; } point_t;\n#define ORIGIN 0").unwrap();
+    /// let mut mine = Declarations::new();
+    /// mine.include(&base).unwrap();
+    /// mine.parse("point_t *move(point_t *, int);").unwrap();
+    /// assert_eq!(mine.typedef("point_t"), base.typedef("point_t"));
+    /// assert_eq!(mine.constant("ORIGIN"), Some(0));
+    ///
+    /// let mut clash = Declarations::new();
+    /// clash.parse("typedef long point_t;").unwrap();
+    /// let err = clash.include(&base).unwrap_err();
+    /// assert!(err.to_string().contains("point_t"), "{err}");
+    /// ```
+    pub fn include(&mut self, other: &Declarations) -> Result<(), crate::Error> {
+        let included = |symbol: &Symbol| matches!(symbol, Symbol::Typedef(_) | Symbol::Constant(_));
+        let same = |a: &Symbol, b: &Symbol| match (a, b) {
+            (Symbol::Typedef(a), Symbol::Typedef(b)) => a.ty == b.ty,
+            (Symbol::Constant(a), Symbol::Constant(b)) => a.value.v == b.value.v,
+            _ => false,
+        };
+        let clash = |name: &str| {
+            crate::Error::Value(format!(
+                "cannot include: '{name}' is declared differently in the two namespaces"
+            ))
+        };
+        // Check everything first, so that a clash includes nothing.
+        for (name, symbol) in other.ns.ordinary.iter().filter(|(_, s)| included(s)) {
+            if let Some(mine) = self.ns.ordinary.get(name)
+                && !same(mine, symbol)
+            {
+                return Err(clash(name));
+            }
+        }
+        for (name, entry) in other.ns.tags.iter() {
+            if let Some(mine) = self.ns.tags.get(name)
+                && mine.ty != entry.ty
+            {
+                return Err(clash(name));
+            }
+        }
+        // The types now live in both namespaces: neither may release them.
+        for (name, symbol) in other.ns.ordinary.iter().filter(|(_, s)| included(s)) {
+            if self.ns.ordinary.get(name).is_none() {
+                if let Symbol::Typedef(ty) = symbol {
+                    escaping(&ty.ty);
+                }
+                self.ns.ordinary.push(name, symbol.clone());
+            }
+        }
+        let generation = self.ns.generation;
+        for (name, entry) in other.ns.tags.iter() {
+            if self.ns.tags.get(name).is_none() {
+                let ty = escaping(&entry.ty).clone();
+                self.ns.tags.push(name, TagEntry { ty, generation });
+            }
+        }
+        self.cache
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(())
+    }
+
     /// Parses a type name (`const char *[4]`, `struct foo *`,
-    /// `int (*)(int, ...)`) against this namespace. Tags must be declared
-    /// already. Results are cached (up to 1,024 names, each of at most
+    /// `int (*)(int, ...)`) against this namespace. An undeclared struct or
+    /// union tag names an opaque record (not declared). Results are cached (up to 1,024 names, each of at most
     /// 256 bytes).
     pub fn parse_type(&self, name: &str) -> Result<CType, ParseError> {
         if let Some(ty) = self

@@ -46,7 +46,7 @@ pub use closure::{Closure, ClosureArgs, OnPanic, Scalar};
 pub use errno::{errno, set_errno, with_errno};
 pub use error::{Error, Position, Result};
 pub use library::{CodePtr, Library, OpenFlags, Symbol};
-pub use platform::{CScalar, Target};
+pub use platform::{BitfieldAbi, CScalar, Target};
 pub use registers::{ArgRegister, RegisterLayout, Registers, Returned};
 pub use types::{AggregateKind, ArrayType, StructType, Type};
 

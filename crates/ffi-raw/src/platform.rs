@@ -194,6 +194,17 @@ pub struct Target {
     /// 32 bits. gcc never relies on it, but clang-built callees do on x86-64
     /// (and libffi does not extend arguments that go on the stack).
     pub extend_small_int_args: bool,
+    /// Whose rules lay out bitfields (ffi-typed holds what each means).
+    pub bitfield_abi: BitfieldAbi,
+}
+
+/// A convention for laying out bitfields in structs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BitfieldAbi {
+    /// System V: gcc and clang on Linux and the BSDs.
+    SysV,
+    /// Microsoft: MSVC (and gcc or clang with `ms_struct`).
+    Microsoft,
 }
 
 impl Target {
@@ -212,6 +223,7 @@ impl Target {
         wchar_size: 4,
         wchar_is_signed: true,
         extend_small_int_args: true,
+        bitfield_abi: BitfieldAbi::SysV,
     };
 
     /// AArch64 Linux (AAPCS64, LP64): `char` is unsigned, `long double` is
@@ -230,6 +242,7 @@ impl Target {
         wchar_size: 4,
         wchar_is_signed: false,
         extend_small_int_args: false,
+        bitfield_abi: BitfieldAbi::SysV,
     };
 
     /// The target this crate was compiled for.

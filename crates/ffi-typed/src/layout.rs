@@ -175,9 +175,17 @@ impl BitfieldRules {
         bool_width: 1,
     };
 
-    /// The rules of the target this crate was compiled for (every target
-    /// [`ffi_raw::Target`] knows is a System V one).
-    pub const HOST: BitfieldRules = BitfieldRules::SYSV;
+    /// The rules of the target this crate was compiled for, as
+    /// [`ffi_raw::Target::HOST`]'s `bitfield_abi` names them.
+    pub const HOST: BitfieldRules = BitfieldRules::of(ffi_raw::Target::HOST.bitfield_abi);
+
+    /// The table for a bitfield convention.
+    pub const fn of(abi: ffi_raw::BitfieldAbi) -> BitfieldRules {
+        match abi {
+            ffi_raw::BitfieldAbi::SysV => BitfieldRules::SYSV,
+            ffi_raw::BitfieldAbi::Microsoft => BitfieldRules::MS,
+        }
+    }
 }
 
 /// A member as declared, before layout.

@@ -6,7 +6,7 @@
 //! exception goes to `onerror` or `sys.unraisablehook` and the callback
 //! returns its `error` value; nothing unwinds into C.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ffi_raw::{Closure, OnPanic};
 use ffi_typed::{CType, FunctionType};
@@ -18,15 +18,62 @@ use crate::cdata::{CData, Origin, Owned};
 use crate::convert::{c_to_py, py_to_c};
 use crate::ctypes::{PyCType, ctype_object};
 use crate::errors::typed_error;
+use pyo3::{PyClassInitializer, PyTraverseError, PyVisit};
 
-/// A live callback: the closure C calls.
-pub(crate) struct PyClosure {
-    closure: Closure,
+/// A live callback: the closure C calls, and what it calls (shared with
+/// the closure's body).
+struct PyClosure {
+    /// Freed (the code address dies) when this is dropped.
+    _closure: Closure,
+    target: Arc<Target>,
 }
 
-impl PyClosure {
-    pub(crate) fn code_addr(&self) -> usize {
-        self.closure.code_ptr().as_ptr() as usize
+/// The object `ffi.callback` returns: a function-pointer cdata whose
+/// closure only this object owns (as in cffi, a cast of a callback does not
+/// keep it alive). It takes part in garbage collection, so a callable that
+/// refers back to its callback (`self.cb = ffi.callback(..., self.method)`)
+/// is collected with it.
+#[pyclass(extends = CData, name = "CDataCallback", module = "ffi_py", frozen)]
+pub(crate) struct CallbackCData {
+    /// `None` once released or cleared by the garbage collector.
+    closure: Mutex<Option<PyClosure>>,
+}
+
+impl CallbackCData {
+    /// Frees the closure now (`ffi.release`, `with`): C must not call it
+    /// again.
+    pub(crate) fn release(&self) {
+        let closure = self
+            .closure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(closure);
+    }
+}
+
+#[pymethods]
+impl CallbackCData {
+    /// The Python objects the closure calls. Only this object owns the
+    /// closure and the `Target` in it (the closure's body shares the `Arc`
+    /// with `PyClosure`, both inside this object), so each is visited once.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // The lock is only taken under the GIL, which the collector holds;
+        // `try_lock` keeps traversal from ever blocking.
+        let Ok(closure) = self.closure.try_lock() else {
+            return Ok(());
+        };
+        if let Some(closure) = &*closure {
+            visit.call(&closure.target.callable)?;
+            if let Some(onerror) = &closure.target.onerror {
+                visit.call(onerror)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.release();
     }
 }
 
@@ -95,6 +142,8 @@ pub(crate) fn make_callback(
         error_bytes: error_bytes.clone(),
         onerror,
     };
+    let target = Arc::new(target);
+    let shared = target.clone();
     let closure = Closure::with_on_panic(
         raw_params,
         raw_ret,
@@ -120,14 +169,16 @@ pub(crate) fn make_callback(
         },
     )
     .map_err(crate::errors::raw_error)?;
-    let owned = Owned::Closure(PyClosure { closure });
-    CData::owning(
-        py,
-        pointer_ty,
-        Arc::new(owned),
-        None,
-        Origin::Callback(what),
-    )
+    let code = closure.code_ptr().as_ptr() as usize;
+    let base = CData::build(py, pointer_ty, code, None, None, Origin::Callback(what))?;
+    let callback = CallbackCData {
+        closure: Mutex::new(Some(PyClosure {
+            _closure: closure,
+            target: shared,
+        })),
+    };
+    let object = Py::new(py, PyClassInitializer::from(base).add_subclass(callback))?;
+    Ok(object.into_bound(py).into_super().unbind())
 }
 
 impl Target {

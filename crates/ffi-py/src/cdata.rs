@@ -47,8 +47,6 @@ pub(crate) enum Owned {
         allocated: Py<PyAny>,
         free: Option<Py<PyAny>>,
     },
-    /// A callback's libffi closure and the Python callable it calls.
-    Closure(crate::callback::PyClosure),
     /// The object behind `ffi.new_handle`.
     Handle(Py<PyAny>),
     /// An object whose memory a cdata points into (`ffi.from_buffer`),
@@ -96,7 +94,6 @@ impl Owned {
             Owned::Memory { ptr, .. } => ptr.as_ptr() as usize,
             Owned::Inline(bytes) => bytes.get() as usize,
             Owned::Custom { addr, .. } | Owned::Object { addr, .. } => *addr,
-            Owned::Closure(c) => c.code_addr(),
             Owned::Handle(object) => object.as_ptr() as usize,
             // Not one address: cdata into a library carry their own.
             Owned::Library { .. } => 0,
@@ -125,8 +122,7 @@ impl Drop for Owned {
             Owned::Handle(object) => {
                 crate::ffi::unregister_handle(object.as_ptr() as usize);
             }
-            Owned::Inline(_) | Owned::Closure(_) | Owned::Object { .. } | Owned::Library { .. } => {
-            }
+            Owned::Inline(_) | Owned::Object { .. } | Owned::Library { .. } => {}
         }
     }
 }
@@ -170,7 +166,7 @@ pub(crate) struct GcHook {
 }
 
 /// A C value, pointer or piece of memory.
-#[pyclass(name = "CData", module = "ffi_py", frozen, weakref)]
+#[pyclass(name = "CData", module = "ffi_py", frozen, weakref, subclass)]
 pub struct CData {
     pub(crate) ctype: Py<PyCType>,
     pub(crate) kind: Kind,
@@ -617,6 +613,16 @@ impl CData {
         self.gc.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
+    /// `ffi.release` of the object `slf`: a callback's closure is freed
+    /// too (it lives in the object, not in an `Owned`).
+    pub(crate) fn release_object(slf: &Bound<'_, CData>) -> PyResult<()> {
+        slf.get().release(slf.py())?;
+        if let Ok(callback) = slf.cast::<crate::callback::CallbackCData>() {
+            callback.get().release();
+        }
+        Ok(())
+    }
+
     /// `ffi.release`: runs the gc destructor or drops this cdata's hold on
     /// its memory (freed once nothing else points into it).
     pub(crate) fn release(&self, py: Python<'_>) -> PyResult<()> {
@@ -1003,13 +1009,12 @@ impl CData {
     }
 
     fn __exit__(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, CData>,
         _exc_type: &Bound<'_, PyAny>,
         _exc: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
-        self.release(py)?;
+        CData::release_object(slf)?;
         Ok(false)
     }
 }

@@ -804,8 +804,8 @@ impl Ffi {
 
     /// Frees a cdata's memory now (from new, gc, from_buffer, callback)
     /// instead of when it is collected.
-    fn release(&self, py: Python<'_>, cdata: &Bound<'_, CData>) -> PyResult<()> {
-        cdata.get().release(py)
+    fn release(&self, cdata: &Bound<'_, CData>) -> PyResult<()> {
+        CData::release_object(cdata)
     }
 
     /// A `void *` that stands for `obj` (valid while the handle lives).

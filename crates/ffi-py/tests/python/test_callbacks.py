@@ -313,3 +313,40 @@ def test_callbacks_from_python_threads_through_qsort(ffi, libc):
     for t in pool:
         t.join()
     assert errors == []
+
+
+def test_a_callback_in_a_cycle_with_its_callable_is_collected(ffi):
+    import gc
+    import weakref
+
+    class Holder:
+        def __init__(self):
+            self.cb = ffi.callback("int(int)", self.twice)
+
+        def twice(self, x):
+            return 2 * x
+
+    holder = Holder()
+    assert holder.cb(21) == 42
+    alive = weakref.ref(holder)
+    del holder
+    gc.collect()
+    assert alive() is None, "the callback kept its callable's cycle alive"
+
+
+@pytest.mark.ffi_py_only  # cffi cannot release a callback
+def test_release_frees_a_callback_and_casts_do_not_keep_it(ffi):
+    import gc
+    import weakref
+
+    def f(x):
+        return x + 1
+
+    cb = ffi.callback("int(int)", f)
+    as_void = ffi.cast("void *", cb)
+    assert as_void != ffi.NULL
+    alive = weakref.ref(f)
+    del f
+    ffi.release(cb)
+    gc.collect()
+    assert alive() is None

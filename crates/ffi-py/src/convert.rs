@@ -661,6 +661,18 @@ pub(crate) fn exact_int(obj: *mut ffi::PyObject) -> Option<i64> {
     }
 }
 
+/// The address of an exact `bytes` object's characters; `None` for
+/// anything else.
+#[inline]
+pub(crate) fn exact_bytes(obj: *mut ffi::PyObject) -> Option<usize> {
+    // SAFETY: `obj` is a live object; for an exact bytes object the call
+    // returns its (NUL-terminated) buffer and cannot fail.
+    unsafe {
+        (ffi::Py_TYPE(obj) == &raw mut ffi::PyBytes_Type)
+            .then(|| ffi::PyBytes_AsString(obj) as usize)
+    }
+}
+
 /// The value of an exact `float`; `None` for anything else.
 #[inline]
 pub(crate) fn exact_float(obj: *mut ffi::PyObject) -> Option<f64> {

@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use ffi_raw::{ArgRegister, Cif, CodePtr, Library, Registers, Returned, Type};
+use ffi_raw::{ArgRegister, CScalar, Cif, CodePtr, Library, Registers, Returned, Type};
 use ffi_typed::{CType, FunctionType};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -29,8 +29,8 @@ use rustc_hash::FxHashMap;
 
 use crate::cdata::{CData, Kind, Origin, Owned};
 use crate::convert::{
-    IntLayout, Temporaries, c_to_py, exact_float, exact_int, float_object, int_layout, int_object,
-    int_range, pointer_from, py_to_c, py_to_f64, py_to_int,
+    IntLayout, Temporaries, c_to_py, exact_bytes, exact_float, exact_int, float_object, int_layout,
+    int_object, int_range, pointer_from, py_to_c, py_to_f64, py_to_int,
 };
 use crate::errors::{raw_error, typed_error};
 
@@ -103,6 +103,9 @@ enum RegisterConv {
     /// [`pointer_from`].
     Pointer {
         to: CType,
+        /// Whether a `bytes` object passes as a pointer to its characters
+        /// (`void *`, `char *`, `signed char *`, `unsigned char *`).
+        takes_bytes: bool,
     },
 }
 
@@ -131,7 +134,14 @@ fn register_plan(cif: &Cif, fty: &FunctionType, ret: RetConv) -> Option<Register
                     let (min, max) = int_range(layout);
                     RegisterConv::Int { min, max, layout }
                 }
-                (CType::Pointer(to), None) => RegisterConv::Pointer { to: (**to).clone() },
+                (CType::Pointer(to), None) => RegisterConv::Pointer {
+                    to: (**to).clone(),
+                    takes_bytes: matches!(
+                        **to,
+                        CType::Void
+                            | CType::Scalar(CScalar::Char | CScalar::SChar | CScalar::UChar)
+                    ),
+                },
                 (CType::Scalar(s), None) if s.raw_type() == Type::F64 => RegisterConv::F64,
                 (CType::Scalar(s), None) if s.raw_type() == Type::F32 => RegisterConv::F32,
                 // `char`, wide characters: converted the general way.
@@ -308,8 +318,13 @@ impl CallPlan {
                     };
                     regs.sse[arg.slot] = Registers::float_bits(v as f32);
                 }
-                RegisterConv::Pointer { to } => {
-                    regs.int[arg.slot] = self.convert_pointer(py, i, to, obj, &mut temps)? as u64;
+                RegisterConv::Pointer { to, takes_bytes } => {
+                    regs.int[arg.slot] = match exact_bytes(obj).filter(|_| *takes_bytes) {
+                        // The caller's argument keeps the bytes alive for the
+                        // whole call.
+                        Some(chars) => chars as u64,
+                        None => self.convert_pointer(py, i, to, obj, &mut temps)? as u64,
+                    }
                 }
             }
         }

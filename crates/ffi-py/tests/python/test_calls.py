@@ -368,3 +368,17 @@ def test_function_pointers_of_one_type_call_their_own_code(ffi):
         fptrs[0]("x")
     with pytest.raises(RuntimeError):
         ffi.cast("long(*)(long)", 0)(1)
+
+
+def test_bytes_pass_only_as_pointers_to_characters(ffi):
+    ffi.cdef("""
+        size_t strlen(const char *);
+        int memcmp(const void *, const void *, size_t);
+        long strtol(const char *, char **, int);
+    """)
+    lib = ffi.dlopen(None)
+    assert lib.strlen(b"hello") == 5
+    assert lib.memcmp(b"abc", b"abd", 3) < 0
+    assert lib.strtol(b"42", ffi.NULL, 10) == 42
+    with pytest.raises(TypeError):
+        lib.strtol(b"42", b"not a char **", 10)

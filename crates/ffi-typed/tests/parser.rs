@@ -2175,3 +2175,23 @@ fn anonymous_types_are_spelt_by_their_first_typedef() {
     let inner = &holder.body().unwrap().fields[0].ty;
     assert_eq!(inner.to_string(), "struct $anonymous");
 }
+
+#[test]
+fn windows_calling_conventions_are_ignored() {
+    let mut d = Declarations::new();
+    d.parse(
+        "double __stdcall sin(double x);\n\
+         int __cdecl abs(int);\n\
+         typedef int (__stdcall *callback_t)(int);",
+    )
+    .unwrap();
+    assert_eq!(d.function("sin").unwrap().params.len(), 1);
+    assert_eq!(
+        d.typedef("callback_t").unwrap(),
+        d.parse_type("int (*)(int)").unwrap()
+    );
+    assert!(
+        d.parse("int __stdcall;").is_err(),
+        "still needs a declarator"
+    );
+}

@@ -55,6 +55,10 @@ pub(crate) enum Kw {
     Const,
     Volatile,
     Restrict,
+    /// `__cdecl`, `__stdcall`: Windows calling conventions, which mean
+    /// nothing on the targets here and are accepted and ignored (as cffi
+    /// does off 32-bit Windows).
+    CallingConvention,
     Sizeof,
     Auto,
     Register,
@@ -173,6 +177,7 @@ fn keyword(word: &[u8]) -> Option<Kw> {
         b"const" | b"__const" | b"__const__" => Kw::Const,
         b"volatile" | b"__volatile" | b"__volatile__" => Kw::Volatile,
         b"restrict" | b"__restrict" | b"__restrict__" => Kw::Restrict,
+        b"__cdecl" | b"__stdcall" => Kw::CallingConvention,
         b"sizeof" => Kw::Sizeof,
         b"auto" => Kw::Auto,
         b"register" => Kw::Register,

@@ -691,7 +691,7 @@ impl<'s, 'n> Parser<'s, 'n> {
             match t.kind {
                 Tok::Kw(kw) => {
                     match kw {
-                        Kw::Const | Kw::Volatile | Kw::Restrict => {}
+                        Kw::Const | Kw::Volatile | Kw::Restrict | Kw::CallingConvention => {}
                         Kw::Typedef | Kw::Extern | Kw::Static | Kw::Inline => {
                             if ctx != Ctx::Top {
                                 return Err(self
@@ -1276,6 +1276,10 @@ impl<'s, 'n> Parser<'s, 'n> {
     /// then what is inside parentheses.
     fn declarator(&mut self, mode: Mode, ops: &mut Vec<Op>) -> PResult<Option<Token>> {
         let first_pointer = ops.len();
+        // `int (__stdcall *f)(int)`: the convention is ignored.
+        while matches!(self.peek().kind, Tok::Kw(Kw::CallingConvention)) {
+            self.bump();
+        }
         while self.is(P::Star) {
             let star = self.bump();
             if ops.len() - first_pointer >= MAX_TYPE_DEPTH as usize {

@@ -747,8 +747,16 @@ impl Ffi {
         let mut name = replace_with.trim().to_string();
         if name.starts_with('*') && matches!(ty, CType::Array(..)) {
             name = format!("({name})");
+        } else if !name.is_empty() && !name.starts_with(['[', '(']) {
+            // As cffi: the name is set off by a space, after a `*` too
+            // (`int * x`).
+            name.insert(0, ' ');
         }
-        Ok(ty.declare(&name).trim_end().to_string())
+        // Where a declarator goes in the type's spelling (`int` + name, `int *`
+        // + name, `int` + name + `[5]`), without C's own spacing.
+        const SPOT: &str = "\u{1}";
+        let spelled = ty.declare(SPOT).replace(&format!(" {SPOT}"), SPOT);
+        Ok(spelled.replace(SPOT, &name))
     }
 
     /// The errno the last C call on this thread left (and the one the next

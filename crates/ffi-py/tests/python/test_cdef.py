@@ -268,6 +268,11 @@ def test_getctype_builds_c_declarations(ffi):
     assert ffi.getctype("int", "[5]") == "int[5]"
     assert ffi.getctype("int[5]", "*p") == "int(*p)[5]"
     assert ffi.getctype(ffi.typeof("char *")) == "char *"
+    # cffi's spacing: a name is set off by a space, after '*' too.
+    assert ffi.getctype("int *", "x") == "int * x"
+    assert ffi.getctype(ffi.typeof("int *"), "*") == "int * *"
+    assert ffi.getctype("int[5]", " ** foo ") == "int(** foo)[5]"
+    assert ffi.getctype("int(*[5])(int)") == "int(*[5])(int)"
 
 
 def test_list_types_names_typedefs_structs_and_unions(ffi):

@@ -970,6 +970,15 @@ fn parse_type_names() {
     assert!(to.size().is_err(), "opaque: no size");
     assert!(d.tag(TagKind::Struct, "nope").is_none(), "not declared");
     assert!(d.parse_type("union nope").is_ok());
+    // Every spelling of it names the same record.
+    let again = d.parse_type("struct  nope*").unwrap();
+    match (&opaque, &again) {
+        (CType::Pointer(a), CType::Pointer(b)) => match (&**a, &**b) {
+            (CType::Record(a), CType::Record(b)) => assert!(std::sync::Arc::ptr_eq(a, b)),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
     assert_error(
         &err("enum nope"),
         1,

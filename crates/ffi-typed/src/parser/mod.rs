@@ -59,7 +59,7 @@ mod parse;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use ffi_raw::CScalar;
 
@@ -909,6 +909,11 @@ pub(crate) struct Namespace {
     pub parse_start: usize,
     /// `records.len()` after the last pruning.
     pub records_pruned: usize,
+    /// Opaque records that type names made for undeclared tags, by kind
+    /// and tag: each spelling of `struct foo` in a type name is the same
+    /// record. (Opaque, so they hold no cycles; not declared, so a later
+    /// definition of the tag makes its own record, equal by name.)
+    pub undeclared: Mutex<FastMap<(RecordKind, Box<str>), CType>>,
 }
 
 impl Namespace {
@@ -937,6 +942,7 @@ impl Namespace {
             records: Vec::new(),
             parse_start: 0,
             records_pruned: 0,
+            undeclared: Mutex::new(FastMap::default()),
         }
     }
 

@@ -838,10 +838,21 @@ impl<'s, 'n> Parser<'s, 'n> {
                 Ok(ty)
             }
             // A type name mentioning an undeclared tag gets an opaque record
-            // of that name (as in C, and as cffi does); it is not declared.
-            // Named records compare by kind and name, so it equals the one a
-            // later declaration makes.
-            None => Ok(self.new_record(record_kind(kind), Some(name))),
+            // of that name (as in C, and as cffi does), the same one each
+            // time; it is not declared. Named records compare by kind and
+            // name, so it equals the one a later declaration makes.
+            None => {
+                let key = (record_kind(kind), Box::<str>::from(name));
+                let mut undeclared = self
+                    .ns()
+                    .undeclared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                Ok(undeclared
+                    .entry(key)
+                    .or_insert_with(|| CType::new_record(record_kind(kind), Some(name)))
+                    .clone())
+            }
         }
     }
 

@@ -336,9 +336,15 @@ impl Ffi {
             .with_packing(packing)
             .with_override(r#override);
         let mut decls = self.state.decls.write().unwrap_or_else(|e| e.into_inner());
-        decls
-            .parse_with(csource, options)
-            .map_err(|e| CDefError::new_err(e.to_string()))?;
+        decls.parse_with(csource, options).map_err(|e| {
+            // As cffi: declaring a name again, differently, is an FFIError;
+            // malformed source is a CDefError.
+            if e.redefinition {
+                FFIError::new_err(e.to_string())
+            } else {
+                CDefError::new_err(e.to_string())
+            }
+        })?;
         self.state.types.bind(py).clear();
         Ok(())
     }

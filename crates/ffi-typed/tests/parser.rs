@@ -803,6 +803,29 @@ fn redefinitions_are_errors() {
     // Nothing of the failed parses stuck.
     assert_eq!(d.constant("B"), None);
     assert_eq!(d.typedef("t"), Some(scalar(CScalar::Int)));
+    // Redefinitions are told apart from malformed source.
+    for again in [
+        "typedef long t;",
+        "#define X 2",
+        "int t;",
+        "struct s { long a; };",
+    ] {
+        assert!(err(&mut d, again).redefinition, "{again}");
+    }
+    for malformed in [
+        "typedef long;",
+        "#define Y",
+        "struct s { long a }",
+        "int f(;",
+    ] {
+        assert!(!err(&mut d, malformed).redefinition, "{malformed}");
+    }
+    // The same declaration again is no redefinition at all.
+    d.parse(
+        "typedef int t;
+#define X 1",
+    )
+    .unwrap();
 }
 
 #[test]

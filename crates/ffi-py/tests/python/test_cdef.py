@@ -336,3 +336,17 @@ def test_include_shares_types_and_constants(ffi):
         clash.include(base)
     assert "div_t" in str(excinfo.value)
     assert clash.sizeof("div_t") == 8  # nothing was included
+
+
+def test_redeclaring_differently_is_ffi_error_and_malformed_is_cdef_error(ffi):
+    from ffi_py import CDefError, FFIError
+
+    ffi.cdef("#define FOO 42\ntypedef int foo_t;")
+    ffi.cdef("#define FOO 42\ntypedef int foo_t;")  # the same again: fine
+    with pytest.raises(FFIError):
+        ffi.cdef("#define FOO 43")
+    with pytest.raises(FFIError):
+        ffi.cdef("typedef long foo_t;")
+    with pytest.raises(CDefError):
+        ffi.cdef("typedef long;")
+    assert ffi.sizeof("foo_t") == 4

@@ -96,6 +96,10 @@ pub struct ParseError {
     pub message: String,
     /// The offending source line.
     pub source_line: String,
+    /// Whether the declaration is well formed but declares again, and
+    /// differently, a name that is already declared (cffi reports these
+    /// apart from syntax errors).
+    pub redefinition: bool,
 }
 
 impl ParseError {
@@ -126,6 +130,7 @@ impl ParseError {
             column,
             message,
             source_line,
+            redefinition: false,
         }
     }
 }

@@ -509,7 +509,15 @@ impl<'s, 'n> Parser<'s, 'n> {
                 old.kind_name()
             )
         };
-        Err(self.error(name_tok, message))
+        Err(self.redefinition(name_tok, message))
+    }
+
+    /// An error for declaring `name_tok` again, differently.
+    fn redefinition(&self, name_tok: Token, message: impl Into<String>) -> ParseError {
+        ParseError {
+            redefinition: true,
+            ..self.error(name_tok, message)
+        }
     }
 
     // ---- top level ----
@@ -949,7 +957,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     .complete(fields, packing)
                     .map_err(|e| self.error(at, e.to_string()))?;
                 if !same_body(&ty, &probe) {
-                    return Err(self.error(
+                    return Err(self.redefinition(
                         at,
                         format!(
                             "redefinition of '{} {}'",
@@ -1257,7 +1265,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     }
                     Ok(ty)
                 } else {
-                    Err(self.error(name_tok, format!("redefinition of 'enum {name}'")))
+                    Err(self.redefinition(name_tok, format!("redefinition of 'enum {name}'")))
                 }
             }
         }

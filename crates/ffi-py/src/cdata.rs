@@ -739,31 +739,21 @@ impl CData {
         })
     }
 
-    fn __hash__(&self) -> u64 {
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
         match self.kind {
-            Kind::Primitive => self
-                .primitive_int()
-                .map(|v| v as u64)
-                .unwrap_or_else(|| self.primitive_float().map(f64::to_bits).unwrap_or(0)),
-            _ => self.addr as u64,
+            // Equal to a number, so hashed as that number is.
+            Kind::Primitive => match self.compared_value(py)? {
+                Some(value) => value.bind(py).hash(),
+                None => Ok(0),
+            },
+            _ => Ok(self.addr as isize),
         }
     }
 
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
         let py = other.py();
         let Ok(other) = other.cast::<CData>() else {
-            // A primitive cdata compares by its Python value: a number with
-            // numbers, a character with bytes or str (as cffi).
-            let mine = match (self.kind, self.ty()) {
-                (Kind::Primitive, CType::Scalar(s)) if char_kind(*s) != CharKind::No => {
-                    // SAFETY: `inline` holds the character (16 bytes, any
-                    // character type fits).
-                    Some(unsafe { c_to_py(py, self.ty(), self.inline.as_ptr(), None)? })
-                }
-                (Kind::Primitive, _) => self.primitive_value(py)?,
-                _ => None,
-            };
-            return match mine {
+            return match self.compared_value(py)? {
                 Some(mine) => Ok(mine.bind(py).rich_compare(other, op)?.unbind()),
                 None => Ok(py.NotImplemented()),
             };
@@ -1029,6 +1019,22 @@ impl CData {
             .primitive_float()
             .map(|v| v.into_pyobject(py).map(|f| f.into_any().unbind()))
             .transpose()?)
+    }
+
+    /// The Python value a primitive cdata compares (and hashes) as: a
+    /// number, or a character's bytes or str (as cffi); `None` for others.
+    fn compared_value(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match (self.kind, self.ty()) {
+            (Kind::Primitive, CType::Scalar(s)) if char_kind(*s) != CharKind::No => {
+                // SAFETY: `inline` holds the character (16 bytes, any
+                // character type fits).
+                Ok(Some(unsafe {
+                    c_to_py(py, self.ty(), self.inline.as_ptr(), None)?
+                }))
+            }
+            (Kind::Primitive, _) => self.primitive_value(py),
+            _ => Ok(None),
+        }
     }
 
     /// Bytes of memory this cdata owns (0 if it owns none).

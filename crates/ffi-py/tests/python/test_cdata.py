@@ -687,3 +687,12 @@ def test_int_of_a_pointer_is_type_error_but_cast_gives_the_address(ffi):
 def test_cast_to_bool_is_cs_conversion(ffi):
     assert [int(ffi.cast("_Bool", v)) for v in (0.1, -0.0, 0.0, 2, 0)] == [1, 0, 0, 1, 0]
     assert [int(ffi.cast("_Bool", b)) for b in (b"\x02", b"\x00", b"\x80")] == [1, 0, 1]
+
+
+def test_a_number_cdata_hashes_as_its_value(ffi):
+    for ctype, value in [("int64_t", -(2**63)), ("int", -1), ("uint64_t", 2**64 - 1),
+                         ("double", 0.5), ("_Bool", True)]:
+        cdata = ffi.cast(ctype, value)
+        assert hash(cdata) == hash(int(cdata) if ctype != "double" else float(cdata))
+    assert hash(ffi.cast("char", 65)) == hash(b"A")  # it equals b"A"
+    assert len({ffi.cast("long", 7), ffi.cast("short", 7)}) == 1

@@ -456,8 +456,21 @@ impl Ffi {
                 Py::new(py, cdata)
             }
             CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
+            // An array of known length over the memory a pointer or array
+            // points to (as cffi allows), keeping that memory's owner.
+            CType::Array(_, Some(_))
+                if value
+                    .cast::<CData>()
+                    .is_ok_and(|c| matches!(c.get().kind, Kind::Pointer | Kind::Array)) =>
+            {
+                let addr = cast_address(value, ty)?;
+                let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
+                let cdata = CData::build_typed(ctype, addr, None, owner, Origin::Plain)?;
+                Py::new(py, cdata)
+            }
             _ => Err(PyTypeError::new_err(format!(
-                "cannot cast to ctype '{ty}': only to numbers, characters, enums and pointers"
+                "cannot cast to ctype '{ty}': only to numbers, characters, enums, pointers, \
+                 and arrays of known length (from a pointer or array cdata)"
             ))),
         }
     }

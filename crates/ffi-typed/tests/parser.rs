@@ -2227,3 +2227,17 @@ fn windows_calling_conventions_are_ignored() {
         "still needs a declarator"
     );
 }
+
+#[test]
+fn bool_is_predeclared_and_may_be_declared_again() {
+    let mut d = Declarations::new();
+    d.parse("bool f(bool);").unwrap();
+    assert_eq!(d.function("f").unwrap().ret, CType::Scalar(CScalar::Bool));
+    let mut own = Declarations::new();
+    own.parse("typedef int bool; bool g(void);").unwrap();
+    assert_eq!(own.function("g").unwrap().ret, CType::Scalar(CScalar::Int));
+    assert_eq!(
+        own.parse_type("_Bool").unwrap(),
+        CType::Scalar(CScalar::Bool)
+    );
+}

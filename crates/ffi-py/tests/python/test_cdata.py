@@ -696,3 +696,19 @@ def test_a_number_cdata_hashes_as_its_value(ffi):
         assert hash(cdata) == hash(int(cdata) if ctype != "double" else float(cdata))
     assert hash(ffi.cast("char", 65)) == hash(b"A")  # it equals b"A"
     assert len({ffi.cast("long", 7), ffi.cast("short", 7)}) == 1
+
+
+def test_cast_to_an_array_of_known_length_views_the_pointed_memory(ffi):
+    p = ffi.new("int[4]", [-5, 1, 2, 3])
+    q = ffi.cast("int[3]", p)
+    assert (len(q), q[0], q[2]) == (3, -5, 2)
+    assert ffi.typeof(q) is ffi.typeof("int[3]")
+    with pytest.raises(IndexError):
+        q[3]
+
+
+@pytest.mark.ffi_py_only  # cffi makes an array at any integer address
+def test_cast_to_an_array_needs_a_pointer_or_array(ffi):
+    for not_a_pointer in (0, ffi.cast("int", 1), 1.5):
+        with pytest.raises(TypeError):
+            ffi.cast("int[3]", not_a_pointer)

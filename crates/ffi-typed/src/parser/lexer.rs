@@ -165,7 +165,7 @@ fn keyword(word: &[u8]) -> Option<Kw> {
         b"double" => Kw::Double,
         b"signed" | b"__signed" | b"__signed__" => Kw::Signed,
         b"unsigned" => Kw::Unsigned,
-        b"_Bool" | b"bool" => Kw::Bool,
+        b"_Bool" => Kw::Bool,
         b"_Complex" | b"__complex__" => Kw::Complex,
         b"struct" => Kw::Struct,
         b"union" => Kw::Union,

@@ -200,6 +200,9 @@ enum Lookup {
 
 fn builtin_scalar(name: &str) -> Option<CScalar> {
     Some(match name {
+        // `<stdbool.h>`'s name: predeclared like the fixed-width types, so
+        // that a cdef may declare its own `bool` instead.
+        "bool" => CScalar::Bool,
         "int8_t" => CScalar::Int8,
         "uint8_t" => CScalar::UInt8,
         "int16_t" => CScalar::Int16,

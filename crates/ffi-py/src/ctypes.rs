@@ -68,7 +68,7 @@ impl PyCType {
         PyCType {
             ty: ty.clone(),
             size: ty.size().ok(),
-            cname: ty.to_string(),
+            cname: cffi_spelling(ty),
             members: OnceLock::new(),
         }
     }
@@ -200,6 +200,16 @@ pub(crate) fn ctype_object(py: Python<'_>, ty: &CType) -> PyResult<Py<PyCType>> 
         .entry(key)
         .or_insert(object);
     Ok(entry.clone_ref(py))
+}
+
+/// A type's name as cffi spells it: C's spelling, with the stars of a
+/// pointer to a pointer apart (`int * *`, `int(* *)(int)`).
+fn cffi_spelling(ty: &CType) -> String {
+    let mut name = ty.to_string();
+    while name.contains("**") {
+        name = name.replace("**", "* *");
+    }
+    name
 }
 
 /// cffi's name for the kind of a type.

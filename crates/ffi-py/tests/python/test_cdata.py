@@ -712,3 +712,10 @@ def test_cast_to_an_array_needs_a_pointer_or_array(ffi):
     for not_a_pointer in (0, ffi.cast("int", 1), 1.5):
         with pytest.raises(TypeError):
             ffi.cast("int[3]", not_a_pointer)
+
+
+def test_pointers_to_pointers_are_spelt_as_cffi_spells_them(ffi):
+    assert repr(ffi.new("int **")) == "<cdata 'int * *' owning 8 bytes>"
+    assert ffi.typeof("char ***").cname == "char * * *"
+    assert ffi.typeof("int(**)(int)").cname == "int(* *)(int)"
+    assert ffi.typeof("int *[2][3]").cname == "int *[2][3]"

@@ -983,7 +983,13 @@ fn parse_type_names() {
         assert_eq!(&d.parse_type(name).unwrap(), want, "{name} (cached)");
     }
     let err = |name: &str| d.parse_type(name).unwrap_err();
-    assert_error(&err("int x"), 1, 5, "unexpected 'x' after the type name");
+    // Read as a parameter declaration: a name is allowed and ignored.
+    assert_eq!(d.parse_type("int x").unwrap(), int);
+    assert!(matches!(
+        d.parse_type("void foo(int)").unwrap(),
+        CType::Function(_)
+    ));
+    assert_error(&err("int x y"), 1, 7, "unexpected 'y' after the type name");
     // An undeclared tag is an opaque record of that name, not declared.
     let opaque = d.parse_type("struct nope *").unwrap();
     let CType::Pointer(to) = &opaque else {

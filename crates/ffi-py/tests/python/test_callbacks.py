@@ -350,3 +350,14 @@ def test_release_frees_a_callback_and_casts_do_not_keep_it(ffi):
     ffi.release(cb)
     gc.collect()
     assert alive() is None
+
+
+def test_callback_types_may_name_the_function_and_take_functions(ffi):
+    def add(a, b):
+        return bytes([a[0] + b[0]])
+
+    f = ffi.callback("char add(char, char)", add)
+    assert f(b"A", b"\x01") == b"B"
+    g = ffi.callback("char g(char cb(char, char))", lambda cb: cb(b"A", b"\x02"))
+    assert g(f) == b"C"
+    assert ffi.typeof("int x") is ffi.typeof("int")

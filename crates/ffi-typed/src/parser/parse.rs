@@ -556,7 +556,10 @@ impl<'s, 'n> Parser<'s, 'n> {
                 "the type name is too large".into(),
             ));
         }
-        let ty = self.abstract_type()?;
+        // Read as a parameter declaration (as cffi does): a name may
+        // appear (`void f(int)`, `int x`) and is ignored.
+        let specs = self.specifiers(Ctx::TypeName)?;
+        let (_, ty) = self.declarator_type(&specs.base, Mode::Either)?;
         let t = self.peek();
         if t.kind != Tok::Eof {
             return Err(self.error(

@@ -21,7 +21,8 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyList, PySlice, PyString};
 
 use crate::convert::{
-    self, c_to_py, exact_float, exact_int, float_object, int_layout, int_object, int_range, py_to_c,
+    self, c_to_py, exact_float, exact_int_in, float_object, int_layout, int_object, int_range,
+    py_to_c,
 };
 use crate::ctypes::{
     CharKind, NumberKind, NumberMember, PyCType, char_kind, ctype_object, flat_fields,
@@ -883,10 +884,9 @@ impl CData {
             let dst = (base + member.offset) as *mut u8;
             match member.kind {
                 NumberKind::Int(layout) => {
-                    let (min, max) = int_range(layout);
-                    let v = match exact_int(value.as_ptr()) {
-                        Some(v) if min <= v && v <= max => v as u64,
-                        _ => convert::py_to_int(&self.member_type(name)?, layout, value)?,
+                    let v = match exact_int_in(value.as_ptr(), int_range(layout)) {
+                        Some(bits) => bits,
+                        None => convert::py_to_int(&self.member_type(name)?, layout, value)?,
                     };
                     // SAFETY: the member's bytes inside the record (see
                     // `record_base`): `layout.size` of them.

@@ -312,6 +312,15 @@ pub(crate) unsafe fn py_to_c(
     Ok(())
 }
 
+/// Whether a `bytes` argument passes as a pointer to `to`: to its characters
+/// (`void *`, `char *`, `signed char *`, `unsigned char *`).
+pub(crate) fn bytes_can_point_to(to: &CType) -> bool {
+    matches!(
+        to,
+        CType::Void | CType::Scalar(CScalar::Char | CScalar::SChar | CScalar::UChar)
+    )
+}
+
 /// The address a Python object stands for as a `ty` (`to *`).
 pub(crate) fn pointer_from(
     ty: &CType,
@@ -336,10 +345,7 @@ pub(crate) fn pointer_from(
     }
     if let Some(temps) = temps {
         if let Ok(bytes) = obj.cast::<PyBytes>()
-            && matches!(
-                to,
-                CType::Void | CType::Scalar(CScalar::Char | CScalar::SChar | CScalar::UChar)
-            )
+            && bytes_can_point_to(to)
         {
             // Points into the bytes object, which the caller's argument
             // keeps alive for the whole call.
@@ -643,6 +649,16 @@ pub(crate) fn int_range(layout: IntLayout) -> (i64, i64) {
         (false, false) if bits >= 64 => (0, i64::MAX),
         (false, false) => (0, (1i64 << bits) - 1),
     }
+}
+
+/// The value of an exact `int` within `range` (from [`int_range`]), as the
+/// bits a register or memory holds; `None` for anything else (the general
+/// conversion then decides, and names the error).
+#[inline]
+pub(crate) fn exact_int_in(obj: *mut ffi::PyObject, (min, max): (i64, i64)) -> Option<u64> {
+    exact_int(obj)
+        .filter(|v| min <= *v && *v <= max)
+        .map(|v| v as u64)
 }
 
 /// The value of an exact `int` that fits `i64`; `None` for anything else.

@@ -448,26 +448,24 @@ impl Ffi {
     ) -> PyResult<Py<CData>> {
         let ctype = self.resolve(py, cdecl)?;
         let ty = &ctype.get().ty;
+        let points_at_memory =
+            |c: &Bound<'_, CData>| matches!(c.get().kind, Kind::Pointer | Kind::Array);
+        // A pointer from anything with an address; an array of known length
+        // only over what a pointer or array points to (cffi also takes an
+        // integer there). Either keeps the memory's owner.
+        let addressed = match ty {
+            CType::Pointer(_) => true,
+            CType::Array(_, Some(_)) => value.cast::<CData>().is_ok_and(points_at_memory),
+            _ => false,
+        };
+        if addressed {
+            let addr = cast_address(value, ty)?;
+            let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
+            let cdata = CData::build_typed(ctype, addr, None, owner, Origin::Plain)?;
+            return Py::new(py, cdata);
+        }
         match ty {
-            CType::Pointer(_) => {
-                let addr = cast_address(value, ty)?;
-                let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
-                let cdata = CData::build_typed(ctype, addr, None, owner, Origin::Plain)?;
-                Py::new(py, cdata)
-            }
             CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
-            // An array of known length over the memory a pointer or array
-            // points to (as cffi allows), keeping that memory's owner.
-            CType::Array(_, Some(_))
-                if value
-                    .cast::<CData>()
-                    .is_ok_and(|c| matches!(c.get().kind, Kind::Pointer | Kind::Array)) =>
-            {
-                let addr = cast_address(value, ty)?;
-                let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
-                let cdata = CData::build_typed(ctype, addr, None, owner, Origin::Plain)?;
-                Py::new(py, cdata)
-            }
             _ => Err(PyTypeError::new_err(format!(
                 "cannot cast to ctype '{ty}': only to numbers, characters, enums, pointers, \
                  and arrays of known length (from a pointer or array cdata)"

@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use ffi_raw::{ArgRegister, CScalar, Cif, CodePtr, Library, Registers, Returned, Type};
+use ffi_raw::{ArgRegister, Cif, CodePtr, Library, Registers, Returned, Type};
 use ffi_typed::{CType, FunctionType};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -29,8 +29,8 @@ use rustc_hash::FxHashMap;
 
 use crate::cdata::{CData, Kind, Origin, Owned};
 use crate::convert::{
-    IntLayout, Temporaries, c_to_py, exact_bytes, exact_float, exact_int, float_object, int_layout,
-    int_object, int_range, pointer_from, py_to_c, py_to_f64, py_to_int,
+    IntLayout, Temporaries, bytes_can_point_to, c_to_py, exact_bytes, exact_float, exact_int_in,
+    float_object, int_layout, int_object, int_range, pointer_from, py_to_c, py_to_f64, py_to_int,
 };
 use crate::errors::{raw_error, typed_error};
 
@@ -136,11 +136,7 @@ fn register_plan(cif: &Cif, fty: &FunctionType, ret: RetConv) -> Option<Register
                 }
                 (CType::Pointer(to), None) => RegisterConv::Pointer {
                     to: (**to).clone(),
-                    takes_bytes: matches!(
-                        **to,
-                        CType::Void
-                            | CType::Scalar(CScalar::Char | CScalar::SChar | CScalar::UChar)
-                    ),
+                    takes_bytes: bytes_can_point_to(to),
                 },
                 (CType::Scalar(s), None) if s.raw_type() == Type::F64 => RegisterConv::F64,
                 (CType::Scalar(s), None) if s.raw_type() == Type::F32 => RegisterConv::F32,
@@ -300,9 +296,9 @@ impl CallPlan {
         for (i, (arg, &obj)) in plan.args.iter().zip(args).enumerate() {
             match &arg.conv {
                 &RegisterConv::Int { min, max, layout } => {
-                    regs.int[arg.slot] = match exact_int(obj) {
-                        Some(v) if min <= v && v <= max => v as u64,
-                        _ => self.convert_int(py, i, layout, obj)?,
+                    regs.int[arg.slot] = match exact_int_in(obj, (min, max)) {
+                        Some(bits) => bits,
+                        None => self.convert_int(py, i, layout, obj)?,
                     }
                 }
                 RegisterConv::F64 => {

@@ -261,7 +261,7 @@ pub(crate) fn memmove(dest: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>, n: isize)
                 ));
             }
             // The holder is dropped after the copy below: keep it.
-            return copy_into(this.addr, src, n).map(|_| drop(holder));
+            return copy_into(this.addr(), src, n).map(|_| drop(holder));
         }
     };
     copy_into(dest_addr, src, n)

@@ -16,7 +16,7 @@ use pyo3::types::PyTuple;
 
 use crate::cdata::{CData, Origin, Owned};
 use crate::convert::{c_to_py, py_to_c};
-use crate::ctypes::{PyCType, ctype_object};
+use crate::ctypes::{NumberKind, PyCType, ctype_object};
 use crate::errors::typed_error;
 use pyo3::{PyClassInitializer, PyTraverseError, PyVisit};
 
@@ -81,12 +81,32 @@ impl CallbackCData {
 struct Target {
     callable: Py<PyAny>,
     fty: Arc<FunctionType>,
-    /// Parameter types as Python objects, made once (pointer arguments
-    /// become cdata of these types on every call).
-    param_ctypes: Vec<Py<PyCType>>,
+    /// How each argument becomes a Python object, decided once.
+    params: Box<[Param]>,
+    /// How the result is stored, if it is a number.
+    result_number: Option<NumberKind>,
     /// The return value used when the callable raises.
     error_bytes: Vec<u8>,
     onerror: Option<Py<PyAny>>,
+}
+
+/// How an argument reaches the callable.
+enum Param {
+    /// A pointer cdata of this type (made once).
+    Pointer(Py<PyCType>),
+    /// An int or float.
+    Number(NumberKind),
+    /// Anything else, through the general conversion.
+    Other,
+}
+
+impl Param {
+    fn of(py: Python<'_>, ty: &CType) -> PyResult<Param> {
+        Ok(match ty {
+            CType::Pointer(_) => Param::Pointer(ctype_object(py, ty)?),
+            _ => NumberKind::of(ty).map_or(Param::Other, Param::Number),
+        })
+    }
 }
 
 /// Makes the callback cdata for `callable` with the type `fty`.
@@ -132,11 +152,12 @@ pub(crate) fn make_callback(
     let raw_ret = fty.ret.to_raw().map_err(typed_error)?;
     let what = callable.bind(py).repr()?.to_string();
     let target = Target {
-        param_ctypes: fty
+        params: fty
             .params
             .iter()
-            .map(|p| ctype_object(py, p))
+            .map(|p| Param::of(py, p))
             .collect::<PyResult<_>>()?,
+        result_number: NumberKind::of(&fty.ret),
         callable,
         fty: fty.clone(),
         error_bytes: error_bytes.clone(),
@@ -195,25 +216,32 @@ impl Target {
         args: &ffi_raw::ClosureArgs<'_>,
         ret: &mut [u8],
     ) -> PyResult<()> {
-        let mut objects = Vec::with_capacity(self.fty.params.len());
-        for (i, param) in self.fty.params.iter().enumerate() {
+        let mut objects = Vec::with_capacity(self.params.len());
+        for (i, (param, ty)) in self.params.iter().zip(&self.fty.params).enumerate() {
             let src = args.as_ptr(i).cast::<u8>();
             let object = match param {
-                CType::Pointer(_) => {
+                Param::Pointer(ctype) => {
                     // SAFETY: the argument is a pointer value.
                     let addr = unsafe { src.cast::<usize>().read_unaligned() };
-                    CData::pointer_of(py, self.param_ctypes[i].clone_ref(py), addr)?.into_any()
+                    CData::pointer_of(py, ctype, addr)?.into_any()
                 }
-                CType::Record(_) | CType::Array(..) => {
-                    // A by-value argument lives only during this call: copy.
-                    let owned = Owned::zeroed(param)?;
-                    let size = param.size().map_err(typed_error)?;
-                    // SAFETY: both regions are the parameter's size.
-                    unsafe { std::ptr::copy_nonoverlapping(src, owned.addr() as *mut u8, size) };
-                    CData::owning(py, param, owned, None, Origin::Owning)?.into_any()
-                }
-                // SAFETY: libffi gives a pointer to the argument's value.
-                _ => unsafe { c_to_py(py, param, src, None)? },
+                // SAFETY: libffi gives a pointer to the argument's value,
+                // a number of this kind.
+                Param::Number(number) => unsafe { number.read(py, src)? },
+                Param::Other => match ty {
+                    CType::Record(_) | CType::Array(..) => {
+                        // A by-value argument lives only during this call: copy.
+                        let owned = Owned::zeroed(ty)?;
+                        let size = ty.size().map_err(typed_error)?;
+                        // SAFETY: both regions are the parameter's size.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(src, owned.addr() as *mut u8, size)
+                        };
+                        CData::owning(py, ty, owned, None, Origin::Owning)?.into_any()
+                    }
+                    // SAFETY: libffi gives a pointer to the argument's value.
+                    _ => unsafe { c_to_py(py, ty, src, None)? },
+                },
             };
             objects.push(object.into_bound(py));
         }
@@ -223,6 +251,10 @@ impl Target {
                 "callback with a void return type returned {}, expected None",
                 result.repr()?
             )));
+        }
+        if let Some(number) = self.result_number {
+            // SAFETY: `ret` is the return type's size, a number of this kind.
+            return unsafe { number.write(&result, ret.as_mut_ptr(), || Ok(self.fty.ret.clone())) };
         }
         if !ret.is_empty() {
             // SAFETY: `ret` is the return type's size.

@@ -10,7 +10,7 @@
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ffi_raw::CScalar;
@@ -20,10 +20,7 @@ use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyList, PySlice, PyString};
 
-use crate::convert::{
-    self, c_to_py, exact_float, exact_int_in, float_object, int_layout, int_object, int_range,
-    py_to_c,
-};
+use crate::convert::{self, c_to_py, int_layout, py_to_c};
 use crate::ctypes::{
     CharKind, NumberKind, NumberMember, PyCType, char_kind, ctype_object, flat_fields,
 };
@@ -128,6 +125,66 @@ impl Drop for Owned {
     }
 }
 
+/// Plain pointer cdata of one type (no owner) that are kept for reuse: a
+/// pointer that `ffi.cast`, a callback argument, a call's result or a read
+/// through a pointer makes is usually dropped at once (`cast("int *", p)[0]`),
+/// and making and freeing the object is most of what such an operation
+/// costs. A pooled object that only the pool references any more is given
+/// the new pointer value instead of a new object being made; nobody can
+/// tell, since nobody else can reach it (see `is_private`).
+pub(crate) struct PointerPool(Mutex<[Option<Py<CData>>; POOLED_POINTERS]>);
+
+/// Objects a pool keeps per type: enough for the pointers of one callback
+/// or one expression.
+const POOLED_POINTERS: usize = 4;
+
+impl PointerPool {
+    pub(crate) fn new() -> PointerPool {
+        PointerPool(Mutex::new(Default::default()))
+    }
+}
+
+/// Whether only the pool's reference reaches `object`: no other strong
+/// reference, no weak reference, and not released, so that changing its
+/// value is unobservable.
+fn is_private(object: &Bound<'_, CData>) -> bool {
+    // SAFETY: reading the reference count of a live object.
+    let references = unsafe { pyo3::ffi::Py_REFCNT(object.as_ptr()) };
+    references == 1
+        && !has_weak_references(object)
+        && !object.get().released.load(Ordering::Relaxed)
+}
+
+/// Whether a weak reference to `object` (a `CData`, not a subclass) exists:
+/// its weak reference list head, at the type's `__weakrefoffset__`, is set.
+fn has_weak_references(object: &Bound<'_, CData>) -> bool {
+    static OFFSET: std::sync::OnceLock<isize> = std::sync::OnceLock::new();
+    let offset = *OFFSET.get_or_init(|| {
+        object
+            .py()
+            .get_type::<CData>()
+            .getattr("__weakrefoffset__")
+            .and_then(|o| o.extract())
+            .unwrap_or(0)
+    });
+    if offset <= 0 {
+        // Not where this code expects it: assume there may be one.
+        return true;
+    }
+    // SAFETY: a positive `__weakrefoffset__` is where instances of the type
+    // keep their weak reference list head (a `PyObject *`, NULL if none);
+    // `object` is an instance of exactly that type.
+    unsafe {
+        !object
+            .as_ptr()
+            .cast::<u8>()
+            .offset(offset)
+            .cast::<*mut pyo3::ffi::PyObject>()
+            .read()
+            .is_null()
+    }
+}
+
 /// What kind of thing a cdata is, from its type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -172,7 +229,9 @@ pub struct CData {
     pub(crate) ctype: Py<PyCType>,
     pub(crate) kind: Kind,
     /// The pointer value (pointers) or the data's address (records, arrays).
-    pub(crate) addr: usize,
+    /// Atomic only so that a callback may give an argument cdata nobody else
+    /// can see a new value (see `CData::take_private`); reads are plain loads.
+    addr: AtomicUsize,
     /// A primitive's value (little-endian, `sizeof` bytes used).
     pub(crate) inline: [u8; 16],
     /// Elements of an array (its declared length, or the length it was made
@@ -231,7 +290,7 @@ impl CData {
         Ok(CData {
             ctype,
             kind,
-            addr,
+            addr: AtomicUsize::new(addr),
             inline: [0; 16],
             length,
             origin,
@@ -241,19 +300,40 @@ impl CData {
         })
     }
 
-    /// A pointer cdata of an already-made type object (the callback path,
-    /// which makes its argument types once).
+    /// A plain pointer cdata of the pointer type `ctype` whose value is
+    /// `addr`, reusing a pooled object nobody else can reach (see
+    /// [`PointerPool`]).
     pub(crate) fn pointer_of(
         py: Python<'_>,
-        ctype: Py<PyCType>,
+        ctype: &Py<PyCType>,
         addr: usize,
     ) -> PyResult<Py<CData>> {
+        // `try_lock`: if the pool is busy (it is only ever locked briefly,
+        // under the GIL) a new object is simply made.
+        let Ok(mut pool) = ctype.get().pointer_pool.0.try_lock() else {
+            return CData::new_pointer(py, ctype, addr);
+        };
+        for object in pool.iter().flatten() {
+            if is_private(object.bind(py)) {
+                object.get().addr.store(addr, Ordering::Relaxed);
+                return Ok(object.clone_ref(py));
+            }
+        }
+        let object = CData::new_pointer(py, ctype, addr)?;
+        // An empty slot, else the first: its object is in use or escaped
+        // (kept, released, weakly referenced) and is the user's now.
+        let slot = pool.iter().position(Option::is_none).unwrap_or(0);
+        pool[slot] = Some(object.clone_ref(py));
+        Ok(object)
+    }
+
+    fn new_pointer(py: Python<'_>, ctype: &Py<PyCType>, addr: usize) -> PyResult<Py<CData>> {
         Py::new(
             py,
             CData {
                 kind: Kind::Pointer,
-                ctype,
-                addr,
+                ctype: ctype.clone_ref(py),
+                addr: AtomicUsize::new(addr),
                 inline: [0; 16],
                 length: 0,
                 origin: Origin::Plain,
@@ -293,6 +373,12 @@ impl CData {
     ) -> PyResult<Py<CData>> {
         let addr = owned.addr();
         Py::new(py, CData::build(py, ty, addr, length, Some(owned), origin)?)
+    }
+
+    /// The pointer value (pointers) or where the data is (records, arrays);
+    /// meaningless for primitives.
+    pub(crate) fn addr(&self) -> usize {
+        self.addr.load(Ordering::Relaxed)
     }
 
     pub(crate) fn cname(&self) -> &str {
@@ -367,7 +453,7 @@ impl CData {
                 "cdata '{}' is not a pointer or array",
                 self.cname()
             ))),
-            _ => Ok(self.addr),
+            _ => Ok(self.addr()),
         }
     }
 
@@ -416,7 +502,7 @@ impl CData {
                 // SAFETY: the bytes are this cdata's memory: owned (kept
                 // alive by `owner`, not released: checked above) or C memory
                 // a pointer led to, which C semantics trust.
-                Ok(unsafe { std::slice::from_raw_parts(self.addr as *const u8, size) })
+                Ok(unsafe { std::slice::from_raw_parts(self.addr() as *const u8, size) })
             }
         }
     }
@@ -493,17 +579,17 @@ impl CData {
         match (self.kind, self.ty()) {
             (Kind::Record, ty) => {
                 self.check_live()?;
-                Ok(Some((ty, self.addr)))
+                Ok(Some((ty, self.addr())))
             }
             (Kind::Pointer, CType::Pointer(to)) if matches!(**to, CType::Record(_)) => {
                 self.check_live()?;
-                if self.addr == 0 {
+                if self.addr() == 0 {
                     return Err(PyRuntimeError::new_err(format!(
                         "cannot access a member through the NULL pointer '{}'",
                         self.cname()
                     )));
                 }
-                Ok(Some((to, self.addr)))
+                Ok(Some((to, self.addr())))
             }
             _ => Ok(None),
         }
@@ -511,8 +597,15 @@ impl CData {
 
     /// Address and type of element `index` (bounds-checked for arrays).
     fn element(&self, index: isize) -> PyResult<(usize, &CType)> {
-        self.check_live()?;
         let (item, size) = self.item()?;
+        Ok((self.element_addr(index, size)?, item))
+    }
+
+    /// Address of element `index` of items of `size` bytes: the checks
+    /// of indexing (released, bounds of arrays, NULL and `new("T *")`
+    /// pointers) without finding the item type.
+    fn element_addr(&self, index: isize, size: usize) -> PyResult<usize> {
+        self.check_live()?;
         match self.kind {
             Kind::Array => {
                 if index < 0 || index as usize >= self.length {
@@ -524,7 +617,7 @@ impl CData {
                 }
             }
             Kind::Pointer => {
-                if self.addr == 0 {
+                if self.addr() == 0 {
                     return Err(PyRuntimeError::new_err(format!(
                         "cannot dereference the NULL pointer '{}'",
                         self.cname()
@@ -546,7 +639,15 @@ impl CData {
                 )));
             }
         }
-        Ok((offset_addr(self.addr, index, size)?, item))
+        offset_addr(self.addr(), index, size)
+    }
+
+    /// `self[key]` for pointers to and arrays of numbers indexed by an
+    /// exact int: the common case, read without the general conversion.
+    fn number_item(&self, key: &Bound<'_, PyAny>) -> Option<(NumberKind, isize)> {
+        let number = self.ctype.get().item_number?;
+        let index = convert::exact_int(key.as_ptr())?;
+        Some((number, isize::try_from(index).ok()?))
     }
 
     fn slice_bounds(&self, slice: &Bound<'_, PySlice>) -> PyResult<(isize, isize)> {
@@ -593,7 +694,7 @@ impl CData {
         let (item, size) = self.item()?;
         let (start, stop) = self.slice_bounds(slice)?;
         let ty = CType::array_of(item.clone(), None);
-        let addr = offset_addr(self.addr, start, size)?;
+        let addr = offset_addr(self.addr(), start, size)?;
         let len = (stop - start) as usize;
         Py::new(
             py,
@@ -669,8 +770,13 @@ pub(crate) fn offset_addr(base: usize, index: isize, size: usize) -> PyResult<us
 }
 
 fn py_index(obj: &Bound<'_, PyAny>) -> PyResult<isize> {
-    obj.extract::<isize>()
-        .map_err(|_| PyTypeError::new_err("cdata indices must be integers or slices"))
+    let index = obj
+        .call_method0("__index__")
+        .map_err(|_| PyTypeError::new_err("cdata indices must be integers or slices"))?;
+    // An integer too large for any index is out of bounds, as in cffi.
+    index
+        .extract::<isize>()
+        .map_err(|_| PyIndexError::new_err(format!("index {index} out of bounds")))
 }
 
 #[pymethods]
@@ -685,11 +791,11 @@ impl CData {
             _ if self.released.load(Ordering::Relaxed) => "released".into(),
             _ => match self.kind {
                 Kind::Primitive => self.primitive_repr(py)?,
-                Kind::Pointer if self.addr == 0 => "NULL".into(),
+                Kind::Pointer if self.addr() == 0 => "NULL".into(),
                 Kind::Record => {
-                    return Ok(format!("<cdata '{name} &' 0x{:x}>", self.addr));
+                    return Ok(format!("<cdata '{name} &' 0x{:x}>", self.addr()));
                 }
-                _ => format!("0x{:x}", self.addr),
+                _ => format!("0x{:x}", self.addr()),
             },
         };
         Ok(format!("<cdata '{name}' {detail}>"))
@@ -729,7 +835,7 @@ impl CData {
     fn __bool__(&self) -> PyResult<bool> {
         Ok(match self.kind {
             Kind::Primitive => self.primitive_float().is_some_and(|v| v != 0.0),
-            Kind::Pointer => self.addr != 0,
+            Kind::Pointer => self.addr() != 0,
             _ => true,
         })
     }
@@ -747,7 +853,7 @@ impl CData {
                 Some(value) => value.bind(py).hash(),
                 None => Ok(0),
             },
-            _ => Ok(self.addr as isize),
+            _ => Ok(self.addr() as isize),
         }
     }
 
@@ -780,7 +886,7 @@ impl CData {
                     return Ok(py.NotImplemented());
                 }
             }
-            _ => op.matches(self.addr.cmp(&other.addr)),
+            _ => op.matches(self.addr().cmp(&other.addr())),
         };
         Ok(pyo3::types::PyBool::new(py, result)
             .to_owned()
@@ -789,6 +895,11 @@ impl CData {
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Some((number, index)) = self.number_item(key) {
+            let addr = self.element_addr(index, number.size())?;
+            // SAFETY: as below, for a number of the item's size.
+            return unsafe { number.read(py, addr as *const u8) };
+        }
         if let Ok(slice) = key.cast::<PySlice>() {
             return Ok(self.slice(py, slice)?.into_any());
         }
@@ -800,6 +911,12 @@ impl CData {
     }
 
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Some((number, index)) = self.number_item(key) {
+            let addr = self.element_addr(index, number.size())?;
+            let item = || Ok(self.item()?.0.clone());
+            // SAFETY: as below, for a number of the item's size.
+            return unsafe { number.write(value, addr as *mut u8, item) };
+        }
         let item = self.ctype.get().item_type().cloned().ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "cdata of type '{}' does not support item assignment",
@@ -810,7 +927,7 @@ impl CData {
             self.check_live()?;
             let (start, stop) = self.slice_bounds(slice)?;
             let len = (stop - start) as usize;
-            let addr = offset_addr(self.addr, start, self.elem_size()?)?;
+            let addr = offset_addr(self.addr(), start, self.elem_size()?)?;
             let array = CType::array_of(item, Some(len));
             if let Ok(n) = value.len()
                 && n != len
@@ -834,22 +951,9 @@ impl CData {
         if let Some(member) = this.number_member(py, name)
             && let Some((_, base)) = this.record_base()?
         {
-            let src = (base + member.offset) as *const u8;
             // SAFETY: the member's bytes inside the record (see
             // `record_base`), of the size its kind says.
-            return unsafe {
-                match member.kind {
-                    NumberKind::Int(layout) => {
-                        let mut word = [0u8; 8];
-                        std::ptr::copy_nonoverlapping(src, word.as_mut_ptr(), layout.size);
-                        int_object(py, u64::from_le_bytes(word), layout)
-                    }
-                    NumberKind::F64 => float_object(py, src.cast::<f64>().read_unaligned()),
-                    NumberKind::F32 => {
-                        float_object(py, f64::from(src.cast::<f32>().read_unaligned()))
-                    }
-                }
-            };
+            return unsafe { member.kind.read(py, (base + member.offset) as *const u8) };
         }
         if let Some((record, base)) = this.record_base()? {
             let key = name.to_str()?;
@@ -882,33 +986,9 @@ impl CData {
             && let Some((_, base)) = self.record_base()?
         {
             let dst = (base + member.offset) as *mut u8;
-            match member.kind {
-                NumberKind::Int(layout) => {
-                    let v = match exact_int_in(value.as_ptr(), int_range(layout)) {
-                        Some(bits) => bits,
-                        None => convert::py_to_int(&self.member_type(name)?, layout, value)?,
-                    };
-                    // SAFETY: the member's bytes inside the record (see
-                    // `record_base`): `layout.size` of them.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), dst, layout.size)
-                    };
-                }
-                NumberKind::F64 | NumberKind::F32 => {
-                    let v = match exact_float(value.as_ptr()) {
-                        Some(v) => v,
-                        None => convert::py_to_f64(&self.member_type(name)?, value)?,
-                    };
-                    // SAFETY: as above, for a double or a float.
-                    unsafe {
-                        match member.kind {
-                            NumberKind::F32 => dst.cast::<f32>().write_unaligned(v as f32),
-                            _ => dst.cast::<f64>().write_unaligned(v),
-                        }
-                    }
-                }
-            }
-            return Ok(());
+            // SAFETY: the member's bytes inside the record (see
+            // `record_base`), of the size its kind says.
+            return unsafe { member.kind.write(value, dst, || self.member_type(name)) };
         }
         let key = name.to_str()?;
         if let Some((record, base)) = self.record_base()?

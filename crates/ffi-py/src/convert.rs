@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 
 use crate::cdata::{CData, Owned};
-use crate::ctypes::{CharKind, char_kind, flat_fields};
+use crate::ctypes::{CharKind, char_kind, ctype_object, flat_fields};
 
 /// Memory a conversion made for a call argument (a `str` as `wchar_t *`, a
 /// list as `int *`), freed after the call.
@@ -603,7 +603,7 @@ pub(crate) unsafe fn c_to_py(
         },
         CType::Pointer(_) => {
             let addr = usize::from_le_bytes(bytes.try_into().expect("pointer-sized"));
-            CData::plain(py, ty, addr, None)?.into_any()
+            CData::pointer_of(py, &ctype_object(py, ty)?, addr)?.into_any()
         }
         CType::Record(_) | CType::Array(..) => {
             CData::plain(py, ty, src as usize, owner.cloned())?.into_any()

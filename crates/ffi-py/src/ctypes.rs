@@ -16,7 +16,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
-use crate::convert::{IntLayout, int_layout};
+use crate::cdata::PointerPool;
+use crate::convert::{
+    IntLayout, exact_float, exact_int_in, float_object, int_layout, int_object, int_range,
+    py_to_f64, py_to_int,
+};
 
 /// A C type, as `ffi.typeof()` returns it.
 #[pyclass(name = "CType", module = "ffi_py", frozen)]
@@ -30,6 +34,11 @@ pub struct PyCType {
     /// `cdata.name` without looking the name up as text (made on first use,
     /// once the record is complete).
     members: OnceLock<Box<[NumberMember]>>,
+    /// For a pointer to or an array of numbers: how an item is stored, for
+    /// `p[i]` without the general conversion.
+    pub(crate) item_number: Option<NumberKind>,
+    /// For a pointer type: its plain cdata kept for reuse.
+    pub(crate) pointer_pool: PointerPool,
 }
 
 /// A struct or union member holding a number, prepared for `cdata.name`.
@@ -42,12 +51,95 @@ pub(crate) struct NumberMember {
     pub(crate) kind: NumberKind,
 }
 
-/// How a number member is stored.
+/// How a number (an integer, `double` or `float`) is stored: what the fast
+/// paths of member and item access, and of callbacks, read and write
+/// without the general conversion.
 #[derive(Clone, Copy)]
 pub(crate) enum NumberKind {
     Int(IntLayout),
     F64,
     F32,
+}
+
+impl NumberKind {
+    /// The kind of `ty`, if it is a number Python sees as an int or float
+    /// (not `char`, wide characters or `long double`).
+    pub(crate) fn of(ty: &CType) -> Option<NumberKind> {
+        match (ty, int_layout(ty)) {
+            (_, Some(layout)) => Some(NumberKind::Int(layout)),
+            (CType::Scalar(CScalar::Double), None) => Some(NumberKind::F64),
+            (CType::Scalar(CScalar::Float), None) => Some(NumberKind::F32),
+            _ => None,
+        }
+    }
+
+    /// Bytes a number of this kind takes.
+    pub(crate) fn size(self) -> usize {
+        match self {
+            NumberKind::Int(layout) => layout.size,
+            NumberKind::F64 => 8,
+            NumberKind::F32 => 4,
+        }
+    }
+
+    /// The number at `src` as a Python int, bool or float.
+    ///
+    /// # Safety
+    /// `src` must be readable for [`NumberKind::size`] bytes.
+    pub(crate) unsafe fn read(self, py: Python<'_>, src: *const u8) -> PyResult<Py<PyAny>> {
+        // SAFETY: the caller guarantees the bytes are readable.
+        unsafe {
+            match self {
+                NumberKind::Int(layout) => {
+                    let mut word = [0u8; 8];
+                    std::ptr::copy_nonoverlapping(src, word.as_mut_ptr(), layout.size);
+                    int_object(py, u64::from_le_bytes(word), layout)
+                }
+                NumberKind::F64 => float_object(py, src.cast::<f64>().read_unaligned()),
+                NumberKind::F32 => float_object(py, f64::from(src.cast::<f32>().read_unaligned())),
+            }
+        }
+    }
+
+    /// Stores `value` at `dst`: an exact int or float directly; anything
+    /// else through the general conversion to `declared()` (the C type, made
+    /// only then), which also words the errors.
+    ///
+    /// # Safety
+    /// `dst` must be writable for [`NumberKind::size`] bytes.
+    pub(crate) unsafe fn write(
+        self,
+        value: &Bound<'_, PyAny>,
+        dst: *mut u8,
+        declared: impl FnOnce() -> PyResult<CType>,
+    ) -> PyResult<()> {
+        match self {
+            NumberKind::Int(layout) => {
+                let v = match exact_int_in(value.as_ptr(), int_range(layout)) {
+                    Some(bits) => bits,
+                    None => py_to_int(&declared()?, layout, value)?,
+                };
+                // SAFETY: the caller guarantees `layout.size` writable bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), dst, layout.size)
+                };
+            }
+            NumberKind::F64 | NumberKind::F32 => {
+                let v = match exact_float(value.as_ptr()) {
+                    Some(v) => v,
+                    None => py_to_f64(&declared()?, value)?,
+                };
+                // SAFETY: as above, for a double or a float.
+                unsafe {
+                    match self {
+                        NumberKind::F32 => dst.cast::<f32>().write_unaligned(v as f32),
+                        _ => dst.cast::<f64>().write_unaligned(v),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl PyCType {
@@ -70,6 +162,11 @@ impl PyCType {
             size: ty.size().ok(),
             cname: cffi_spelling(ty),
             members: OnceLock::new(),
+            item_number: match ty {
+                CType::Pointer(item) | CType::Array(item, _) => NumberKind::of(item),
+                _ => None,
+            },
+            pointer_pool: PointerPool::new(),
         }
     }
 
@@ -97,16 +194,10 @@ impl PyCType {
                 .iter()
                 .filter(|f| f.bits.is_none())
                 .filter_map(|f| {
-                    let kind = match (&f.ty, int_layout(&f.ty)) {
-                        (_, Some(layout)) => NumberKind::Int(layout),
-                        (CType::Scalar(CScalar::Double), None) => NumberKind::F64,
-                        (CType::Scalar(CScalar::Float), None) => NumberKind::F32,
-                        _ => return None,
-                    };
                     Some(NumberMember {
                         name: PyString::intern(py, f.name.as_deref()?).unbind(),
                         offset: f.offset,
-                        kind,
+                        kind: NumberKind::of(&f.ty)?,
                     })
                 })
                 .collect()

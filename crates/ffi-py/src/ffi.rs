@@ -19,9 +19,71 @@ use crate::library::Lib;
 /// Declarations shared by an `FFI` and the libraries it opened.
 pub(crate) struct FfiState {
     pub(crate) decls: RwLock<Declarations>,
-    /// Type objects by spelling (a dict keyed by the Python string, whose
-    /// hash CPython caches); cleared by every `cdef`.
-    types: Py<PyDict>,
+    /// Type objects by spelling; cleared by every `cdef` and `include`.
+    types: TypeCache,
+}
+
+/// Spellings resolved recently, by the identity of the string.
+const RECENT_SPELLINGS: usize = 8;
+
+/// A spelling (the string object itself) and its type object.
+type Resolved = (Py<PyString>, Py<PyCType>);
+
+/// Type objects by spelling (`ffi.cast("int *", p)`): first by the identity
+/// of the Python string (a literal in Python source is one object, so the
+/// common case compares a pointer), then by its text (a dict keyed by the
+/// string, whose hash CPython caches).
+struct TypeCache {
+    /// Direct-mapped by the string's address; holding the string keeps
+    /// the address from naming another string.
+    recent: Mutex<[Option<Resolved>; RECENT_SPELLINGS]>,
+    by_text: Py<PyDict>,
+}
+
+impl TypeCache {
+    fn new(py: Python<'_>) -> TypeCache {
+        TypeCache {
+            recent: Mutex::new(Default::default()),
+            by_text: PyDict::new(py).unbind(),
+        }
+    }
+
+    fn slot(spelling: &Bound<'_, PyString>) -> usize {
+        // Objects are at least 16-aligned: the low bits carry nothing.
+        (spelling.as_ptr() as usize >> 4) % RECENT_SPELLINGS
+    }
+
+    fn get(&self, spelling: &Bound<'_, PyString>) -> PyResult<Option<Py<PyCType>>> {
+        let py = spelling.py();
+        let slot = TypeCache::slot(spelling);
+        // `try_lock`: only ever held briefly under the GIL; if busy, the
+        // dict answers.
+        let mut recent = self.recent.try_lock().ok();
+        if let Some(recent) = &recent
+            && let Some((text, ctype)) = &recent[slot]
+            && text.as_ptr() == spelling.as_ptr()
+        {
+            return Ok(Some(ctype.clone_ref(py)));
+        }
+        let Some(found) = self.by_text.bind(py).get_item(spelling)? else {
+            return Ok(None);
+        };
+        // SAFETY: only type objects are stored in the dict.
+        let ctype = unsafe { found.cast_into_unchecked::<PyCType>() }.unbind();
+        if let Some(recent) = &mut recent {
+            recent[slot] = Some((spelling.clone().unbind(), ctype.clone_ref(py)));
+        }
+        Ok(Some(ctype))
+    }
+
+    fn insert(&self, spelling: &Bound<'_, PyString>, ctype: &Py<PyCType>) -> PyResult<()> {
+        self.by_text.bind(spelling.py()).set_item(spelling, ctype)
+    }
+
+    fn clear(&self, py: Python<'_>) {
+        *self.recent.lock().unwrap_or_else(|e| e.into_inner()) = Default::default();
+        self.by_text.bind(py).clear();
+    }
 }
 
 impl FfiState {
@@ -52,19 +114,18 @@ impl Ffi {
         py: Python<'_>,
         cdecl: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyCType>> {
-        if let Ok(ctype) = cdecl.cast::<PyCType>() {
-            return Ok(ctype.clone().unbind());
-        }
+        // A str first: the common case, and the cheaper type check.
         let Ok(spelling) = cdecl.cast::<PyString>() else {
+            if let Ok(ctype) = cdecl.cast::<PyCType>() {
+                return Ok(ctype.clone().unbind());
+            }
             return Err(PyTypeError::new_err(format!(
                 "expected a C type name (str) or a CType, not {}",
                 cdecl.get_type().name()?
             )));
         };
-        let cache = self.state.types.bind(py);
-        if let Some(found) = cache.get_item(spelling)? {
-            // SAFETY: only type objects are stored in the cache.
-            return Ok(unsafe { found.cast_into_unchecked::<PyCType>() }.unbind());
+        if let Some(found) = self.state.types.get(spelling)? {
+            return Ok(found);
         }
         let text = spelling.to_str()?;
         let ty = self
@@ -73,7 +134,7 @@ impl Ffi {
             .parse_type(text)
             .map_err(|e| CDefError::new_err(format!("cannot parse \"{text}\"\n{e}")))?;
         let object = ctype_object(py, &ty)?;
-        cache.set_item(spelling, &object)?;
+        self.state.types.insert(spelling, &object)?;
         Ok(object)
     }
 
@@ -289,7 +350,7 @@ impl Ffi {
         Ffi {
             state: Arc::new(FfiState {
                 decls: RwLock::new(Declarations::new()),
-                types: PyDict::new(py).unbind(),
+                types: TypeCache::new(py),
             }),
         }
     }
@@ -345,7 +406,7 @@ impl Ffi {
                 CDefError::new_err(e.to_string())
             }
         })?;
-        self.state.types.bind(py).clear();
+        self.state.types.clear(py);
         Ok(())
     }
 
@@ -367,7 +428,7 @@ impl Ffi {
             decls.include(&source)
         };
         result.map_err(|e| FFIError::new_err(e.to_string()))?;
-        mine.types.bind(slf.py()).clear();
+        mine.types.clear(slf.py());
         Ok(())
     }
 
@@ -461,6 +522,9 @@ impl Ffi {
         if addressed {
             let addr = cast_address(value, ty)?;
             let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
+            if owner.is_none() && matches!(ty, CType::Pointer(_)) {
+                return CData::pointer_of(py, &ctype, addr);
+            }
             let cdata = CData::build_typed(ctype, addr, None, owner, Origin::Plain)?;
             return Py::new(py, cdata);
         }
@@ -815,7 +879,7 @@ impl Ffi {
         let mut copy = CData::build(
             py,
             this.ty(),
-            this.addr,
+            this.addr(),
             Some(this.length),
             this.owner(),
             Origin::Gc,

@@ -389,7 +389,7 @@ impl CallPlan {
             RegisterRet::F32 => float_object(py, f64::from(out.float())),
             RegisterRet::Pointer => {
                 let addr = out.int as usize;
-                Ok(CData::pointer_of(py, self.ret_ctype.clone_ref(py), addr)?.into_any())
+                Ok(CData::pointer_of(py, &self.ret_ctype, addr)?.into_any())
             }
         }
     }
@@ -415,7 +415,7 @@ impl CallPlan {
             RetConv::Pointer => {
                 // SAFETY: the call wrote a pointer.
                 let addr = unsafe { ret.cast::<usize>().read_unaligned() };
-                Ok(CData::pointer_of(py, self.ret_ctype.clone_ref(py), addr)?.into_any())
+                Ok(CData::pointer_of(py, &self.ret_ctype, addr)?.into_any())
             }
             // SAFETY: the buffer holds a value of the return type.
             RetConv::Generic => unsafe { c_to_py(py, &self.fty.ret, ret, None) },

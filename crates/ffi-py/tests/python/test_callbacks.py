@@ -361,3 +361,22 @@ def test_callback_types_may_name_the_function_and_take_functions(ffi):
     g = ffi.callback("char g(char cb(char, char))", lambda cb: cb(b"A", b"\x02"))
     assert g(f) == b"C"
     assert ffi.typeof("int x") is ffi.typeof("int")
+
+
+def test_kept_callback_arguments_keep_their_values(ffi, libc):
+    values = [5, 3, 9, 1, 7, 2, 8]
+    array = ffi.new("int[]", values)
+    kept = []
+
+    def compare(a, b):
+        kept.append((a, int(ffi.cast("intptr_t", a))))
+        kept.append((b, int(ffi.cast("intptr_t", b))))
+        x, y = ffi.cast("int *", a)[0], ffi.cast("int *", b)[0]
+        return (x > y) - (x < y)
+
+    callback = ffi.callback("int(const void *, const void *)", compare)
+    libc.qsort(array, len(values), ffi.sizeof("int"), callback)
+    assert list(array) == sorted(values)
+    assert len(kept) >= 2 * (len(values) - 1)
+    assert all(int(ffi.cast("intptr_t", p)) == addr for p, addr in kept)
+    assert len({id(p) for p, _ in kept}) == len(kept)

@@ -719,3 +719,77 @@ def test_pointers_to_pointers_are_spelt_as_cffi_spells_them(ffi):
     assert ffi.typeof("char ***").cname == "char * * *"
     assert ffi.typeof("int(**)(int)").cname == "int(* *)(int)"
     assert ffi.typeof("int *[2][3]").cname == "int *[2][3]"
+
+
+# --- items of number arrays and pointers (the direct read and write) --------
+
+@pytest.mark.parametrize("ctype, low, high", [
+    ("int8_t", -2**7, 2**7 - 1), ("uint8_t", 0, 2**8 - 1),
+    ("int16_t", -2**15, 2**15 - 1), ("uint16_t", 0, 2**16 - 1),
+    ("int32_t", -2**31, 2**31 - 1), ("uint32_t", 0, 2**32 - 1),
+    ("int64_t", -2**63, 2**63 - 1), ("uint64_t", 0, 2**64 - 1),
+    ("_Bool", 0, 1),
+])
+def test_integer_items_round_trip_and_refuse_overflow(ffi, ctype, low, high):
+    array = ffi.new(f"{ctype}[2]")
+    pointer = ffi.cast(f"{ctype} *", array)
+    for target in (array, pointer):
+        target[0], target[1] = low, high
+        assert (target[0], target[1]) == (low, high)
+        with pytest.raises(OverflowError):
+            target[1] = high + 1
+        with pytest.raises(OverflowError):
+            target[0] = low - 1
+        with pytest.raises(TypeError):
+            target[0] = "1"
+        assert (target[0], target[1]) == (low, high)
+
+
+@pytest.mark.parametrize("ctype", ["float", "double"])
+def test_float_items_round_trip(ffi, ctype):
+    array = ffi.new(f"{ctype}[2]")
+    array[0], array[1] = 1.5, -3  # an int converts, as in C
+    assert (array[0], array[1]) == (1.5, -3.0)
+    assert type(array[1]) is float
+    with pytest.raises(TypeError):
+        array[0] = "1.5"
+
+
+def test_item_index_checks_apply_to_number_items(ffi):
+    array = ffi.new("int[3]", [1, 2, 3])
+    for bad in (3, -1, 2**70):
+        with pytest.raises(IndexError):
+            array[bad]
+    with pytest.raises(TypeError):
+        array["0"]
+    null = ffi.cast("int *", 0)
+    with pytest.raises(RuntimeError):
+        null[0]
+    pointer = ffi.cast("int *", array) + 2
+    assert pointer[-2] == 1  # pointers index both ways, as in C
+
+
+# --- pointer cdata nobody keeps are reused (PointerPool) ---------------------
+
+def test_kept_pointers_keep_their_values(ffi):
+    array = ffi.new("int[8]", list(range(8)))
+    base = int(ffi.cast("intptr_t", array))
+    size = ffi.sizeof("int")
+    # Integer addresses: casts without an owner, the reusable kind.
+    kept = [ffi.cast("int *", base + i * size) for i in range(8)]
+    assert [p[0] for p in kept] == list(range(8))
+    assert len({id(p) for p in kept}) == 8
+    # Temporaries in between do not disturb the kept ones.
+    assert [ffi.cast("int *", base + i * size)[0] for i in range(8)] == list(range(8))
+    assert [p[0] for p in kept] == list(range(8))
+
+
+def test_weakly_referenced_pointer_keeps_its_value(ffi):
+    import weakref
+    p = ffi.cast("int *", 16)
+    ref = weakref.ref(p)
+    del p
+    for _ in range(8):
+        ffi.cast("int *", 32)
+    p = ref()
+    assert p is None or int(ffi.cast("intptr_t", p)) == 16

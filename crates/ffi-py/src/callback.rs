@@ -229,8 +229,18 @@ impl Target {
                 // a number of this kind.
                 Param::Number(number) => unsafe { number.read(py, src)? },
                 Param::Other => match ty {
-                    CType::Record(_) | CType::Array(..) => {
+                    CType::Record(_) => {
                         // A by-value argument lives only during this call: copy.
+                        let ctype = ctype_object(py, ty)?;
+                        let size = ty.size().map_err(typed_error)?;
+                        CData::record_from(py, &ctype, |memory| {
+                            // SAFETY: both regions are the parameter's size.
+                            unsafe { std::ptr::copy_nonoverlapping(src, memory, size) };
+                            Ok(())
+                        })?
+                        .into_any()
+                    }
+                    CType::Array(..) => {
                         let owned = Owned::zeroed(ty)?;
                         let size = ty.size().map_err(typed_error)?;
                         // SAFETY: both regions are the parameter's size.

@@ -125,34 +125,65 @@ impl Drop for Owned {
     }
 }
 
-/// Plain pointer cdata of one type (no owner) that are kept for reuse: a
-/// pointer that `ffi.cast`, a callback argument, a call's result or a read
-/// through a pointer makes is usually dropped at once (`cast("int *", p)[0]`),
-/// and making and freeing the object is most of what such an operation
-/// costs. A pooled object that only the pool references any more is given
-/// the new pointer value instead of a new object being made; nobody can
-/// tell, since nobody else can reach it (see `is_private`).
-pub(crate) struct PointerPool(Mutex<[Option<Py<CData>>; POOLED_POINTERS]>);
+/// Cdata of one type kept for reuse: plain pointers (no owner) and
+/// records that own their memory (a struct returned by value). Such a
+/// cdata is usually dropped at once (`cast("int *", p)[0]`,
+/// `div(7, 3).quot`), and making and freeing the object is most of what the
+/// operation costs. A pooled object that only the pool references any more
+/// is given the new value instead of a new object being made; nobody can
+/// tell, since nobody else can reach it or its memory (see `is_private`).
+pub(crate) struct CDataPool(Mutex<[Option<Py<CData>>; POOLED]>);
 
 /// Objects a pool keeps per type: enough for the pointers of one callback
 /// or one expression.
-const POOLED_POINTERS: usize = 4;
+const POOLED: usize = 4;
 
-impl PointerPool {
-    pub(crate) fn new() -> PointerPool {
-        PointerPool(Mutex::new(Default::default()))
+impl CDataPool {
+    pub(crate) fn new() -> CDataPool {
+        CDataPool(Mutex::new(Default::default()))
+    }
+
+    /// A pooled object of `ctype` nobody else can reach, else a new one
+    /// from `make` (then pooled): the caller gives it its value.
+    fn get(
+        py: Python<'_>,
+        ctype: &Py<PyCType>,
+        make: impl FnOnce() -> PyResult<Py<CData>>,
+    ) -> PyResult<Py<CData>> {
+        // `try_lock`: if the pool is busy (it is only ever locked briefly,
+        // under the GIL) a new object is simply made.
+        let Ok(mut pool) = ctype.get().pool.0.try_lock() else {
+            return make();
+        };
+        for object in pool.iter().flatten() {
+            if is_private(object.bind(py)) {
+                return Ok(object.clone_ref(py));
+            }
+        }
+        let object = make()?;
+        // An empty slot, else the first: its object is in use or escaped
+        // (kept, released, weakly referenced) and is the user's now.
+        let slot = pool.iter().position(Option::is_none).unwrap_or(0);
+        pool[slot] = Some(object.clone_ref(py));
+        Ok(object)
     }
 }
 
 /// Whether only the pool's reference reaches `object`: no other strong
-/// reference, no weak reference, and not released, so that changing its
-/// value is unobservable.
+/// reference, no weak reference, not released, and no other cdata shares
+/// its memory, so that changing its value is unobservable.
 fn is_private(object: &Bound<'_, CData>) -> bool {
     // SAFETY: reading the reference count of a live object.
     let references = unsafe { pyo3::ffi::Py_REFCNT(object.as_ptr()) };
+    let this = object.get();
     references == 1
         && !has_weak_references(object)
-        && !object.get().released.load(Ordering::Relaxed)
+        && !this.released.load(Ordering::Relaxed)
+        && this.owner.try_lock().is_ok_and(|owner| {
+            owner
+                .as_ref()
+                .is_none_or(|owned| Arc::strong_count(owned) == 1)
+        })
 }
 
 /// Whether a weak reference to `object` (a `CData`, not a subclass) exists:
@@ -301,29 +332,38 @@ impl CData {
     }
 
     /// A plain pointer cdata of the pointer type `ctype` whose value is
-    /// `addr`, reusing a pooled object nobody else can reach (see
-    /// [`PointerPool`]).
+    /// `addr` (pooled: see [`CDataPool`]).
     pub(crate) fn pointer_of(
         py: Python<'_>,
         ctype: &Py<PyCType>,
         addr: usize,
     ) -> PyResult<Py<CData>> {
-        // `try_lock`: if the pool is busy (it is only ever locked briefly,
-        // under the GIL) a new object is simply made.
-        let Ok(mut pool) = ctype.get().pointer_pool.0.try_lock() else {
-            return CData::new_pointer(py, ctype, addr);
-        };
-        for object in pool.iter().flatten() {
-            if is_private(object.bind(py)) {
-                object.get().addr.store(addr, Ordering::Relaxed);
-                return Ok(object.clone_ref(py));
-            }
-        }
-        let object = CData::new_pointer(py, ctype, addr)?;
-        // An empty slot, else the first: its object is in use or escaped
-        // (kept, released, weakly referenced) and is the user's now.
-        let slot = pool.iter().position(Option::is_none).unwrap_or(0);
-        pool[slot] = Some(object.clone_ref(py));
+        let object = CDataPool::get(py, ctype, || CData::new_pointer(py, ctype, addr))?;
+        object.get().addr.store(addr, Ordering::Relaxed);
+        Ok(object)
+    }
+
+    /// A struct or union of type `ctype` owning zeroed memory that `fill`
+    /// then writes (a value returned or passed by value; pooled: see
+    /// [`CDataPool`]).
+    pub(crate) fn record_from(
+        py: Python<'_>,
+        ctype: &Py<PyCType>,
+        fill: impl FnOnce(*mut u8) -> PyResult<()>,
+    ) -> PyResult<Py<CData>> {
+        let object = CDataPool::get(py, ctype, || {
+            let owned = Owned::zeroed(&ctype.get().ty)?;
+            let addr = owned.addr();
+            let cdata =
+                CData::build_typed(ctype.clone_ref(py), addr, None, Some(owned), Origin::Owning)?;
+            Py::new(py, cdata)
+        })?;
+        let this = object.get();
+        let size = this.ctype.get().size.unwrap_or(0);
+        // SAFETY: the record's own memory, of its type's size, which nothing
+        // else can reach (new, or private: see `is_private`).
+        unsafe { std::ptr::write_bytes(this.addr() as *mut u8, 0, size) };
+        fill(this.addr() as *mut u8)?;
         Ok(object)
     }
 

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
-use crate::cdata::PointerPool;
+use crate::cdata::CDataPool;
 use crate::convert::{
     IntLayout, exact_float, exact_int_in, float_object, int_layout, int_object, int_range,
     py_to_f64, py_to_int,
@@ -37,8 +37,8 @@ pub struct PyCType {
     /// For a pointer to or an array of numbers: how an item is stored, for
     /// `p[i]` without the general conversion.
     pub(crate) item_number: Option<NumberKind>,
-    /// For a pointer type: its plain cdata kept for reuse.
-    pub(crate) pointer_pool: PointerPool,
+    /// Cdata of this type kept for reuse (pointers and records).
+    pub(crate) pool: CDataPool,
 }
 
 /// A struct or union member holding a number, prepared for `cdata.name`.
@@ -166,7 +166,7 @@ impl PyCType {
                 CType::Pointer(item) | CType::Array(item, _) => NumberKind::of(item),
                 _ => None,
             },
-            pointer_pool: PointerPool::new(),
+            pool: CDataPool::new(),
         }
     }
 

@@ -27,7 +27,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use rustc_hash::FxHashMap;
 
-use crate::cdata::{CData, Kind, Origin, Owned};
+use crate::cdata::{CData, Kind};
 use crate::convert::{
     IntLayout, Temporaries, bytes_can_point_to, c_to_py, exact_bytes, exact_float, exact_int_in,
     float_object, int_layout, int_object, int_range, pointer_from, py_to_c, py_to_f64, py_to_int,
@@ -471,19 +471,12 @@ impl CallPlan {
             ptrs[i] = slot.cast_const().cast();
         }
         if let RetConv::Record = self.ret {
-            let owned = Owned::zeroed(&self.fty.ret)?;
-            // SAFETY: the arguments are converted; the allocation is the
-            // return type's size.
-            unsafe { self.invoke(ptrs, owned.addr() as *mut c_void) }?;
-            let addr = owned.addr();
-            let cdata = CData::build_typed(
-                self.ret_ctype.clone_ref(py),
-                addr,
-                None,
-                Some(owned),
-                Origin::Owning,
-            )?;
-            return Ok(Py::new(py, cdata)?.into_any());
+            let record = CData::record_from(py, &self.ret_ctype, |memory| {
+                // SAFETY: the arguments are converted; the memory is the
+                // return type's size.
+                unsafe { self.invoke(ptrs, memory.cast()) }
+            })?;
+            return Ok(record.into_any());
         }
         let mut ret = MaybeUninit::<[u128; 2]>::uninit();
         // SAFETY: the arguments are converted; 32 bytes hold any scalar or

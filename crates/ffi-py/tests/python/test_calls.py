@@ -382,3 +382,25 @@ def test_bytes_pass_only_as_pointers_to_characters(ffi):
     assert lib.strtol(b"42", ffi.NULL, 10) == 42
     with pytest.raises(TypeError):
         lib.strtol(b"42", b"not a char **", 10)
+
+
+def test_kept_struct_results_keep_their_values(ffi, libc):
+    # Struct results nobody keeps are reused (CDataPool); kept ones never
+    # change.
+    kept = [libc.div(i, 3) for i in range(10)]
+    for _ in range(10):
+        assert libc.div(100, 7).quot == 14
+    assert [(d.quot, d.rem) for d in kept] == [divmod(i, 3) for i in range(10)]
+    assert len({id(d) for d in kept}) == 10
+
+
+@pytest.mark.ffi_py_only
+def test_views_keep_a_dropped_struct_result(ffi, libc):
+    # In ffi_py a pointer into a struct keeps its memory alive (cffi's
+    # addressof does not), so the struct is not reused while it is seen.
+    view = ffi.addressof(libc.div(7, 3))
+    raw = ffi.buffer(ffi.addressof(libc.div(11, 5)))
+    for _ in range(10):
+        assert libc.div(100, 7).quot == 14
+    assert (view.quot, view.rem) == (2, 1)
+    assert bytes(raw) == bytes(ffi.buffer(ffi.new("div_t *", [2, 1])))

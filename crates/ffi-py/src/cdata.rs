@@ -928,7 +928,7 @@ impl CData {
 
     fn __dir__(&self) -> Vec<String> {
         match self.record_base() {
-            Ok(Some((record, _))) => flat_fields(record).into_iter().map(|f| f.0).collect(),
+            Ok(Some((record, _))) => flat_fields(record).into_iter().map(|f| f.name).collect(),
             _ => Vec::new(),
         }
     }

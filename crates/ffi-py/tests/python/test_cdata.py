@@ -668,6 +668,36 @@ def test_cfield_flags_mark_members_a_list_initialiser_skips(ffi):
     assert fields == [("a", 0, 0), ("b", 4, 0), ("c", 4, 1), ("d", 4, 1), ("e", 8, 0)]
     assert [f.flags for _, f in ffi.typeof("union plain").fields] == [0, 1]
 
+
+@pytest.mark.parametrize("declared", ["data[0]", "data[]"])
+def test_a_trailing_array_member_of_cast_memory_is_a_pointer_to_its_items(ffi, declared):
+    # The C idiom for a variable-size struct: allocate more, cast, index.
+    ffi.cdef(f"struct var {{ int len; short {declared}; }};")
+    buf = ffi.new("char[]", ffi.sizeof("struct var") + 7 * ffi.sizeof("short"))
+    q = ffi.cast("struct var *", buf)
+    assert ffi.typeof(q.data) is ffi.typeof("short *")
+    assert q.data == ffi.cast("short *", buf + ffi.sizeof("struct var"))
+    q.data[6] = 15
+    assert q.data[6] == 15
+    assert ffi.cast("short *", buf)[2 + 6] == 15
+    # The member's own type is unchanged.
+    assert dict(ffi.typeof("struct var").fields)["data"].type is ffi.typeof(f"short[{declared[5:-1]}]")
+
+
+def test_a_trailing_array_member_of_new_memory_is_bounds_checked(ffi):
+    # In memory `new` allocated, a 'T[]' member is an array of the items
+    # that fit (none here: the allocation is sizeof(struct)).
+    ffi.cdef("struct flex { int len; short data[]; }; struct zero { int len; short data[0]; };")
+    p = ffi.new("struct flex *")
+    assert ffi.typeof(p.data) is ffi.typeof("short[]")
+    assert len(p.data) == 0
+    with pytest.raises(IndexError):
+        p.data[0]
+    with pytest.raises(IndexError):
+        p.data[0] = 1
+    # 'T[0]' stays a pointer, as in cffi.
+    assert ffi.typeof(ffi.new("struct zero *").data) is ffi.typeof("short *")
+
 def test_number_members_read_and_write_by_any_name_object(ffi):
     # Attribute names in source are interned strings; a name built at run
     # time is a different object with the same text. Both must reach the

@@ -72,11 +72,16 @@ impl Ffi {
             return Ok(unsafe { found.cast_into_unchecked::<PyCType>() }.unbind());
         }
         let text = spelling.to_str()?;
-        let ty = self
-            .state
-            .decls()
-            .parse_type(text)
-            .map_err(|e| CDefError::new_err(format!("cannot parse \"{text}\"\n{e}")))?;
+        let ty = self.state.decls().parse_type(text).map_err(|e| {
+            let message = format!("cannot parse \"{text}\"\n{e}");
+            // cffi's class: its parser takes the name, its backend then
+            // refuses the type.
+            if e.function_returns_array {
+                PyTypeError::new_err(message)
+            } else {
+                CDefError::new_err(message)
+            }
+        })?;
         let object = ctype_object(py, &ty)?;
         cache.set_item(spelling, &object)?;
         Ok(object)
@@ -502,6 +507,10 @@ impl Ffi {
         }
         match ty {
             CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
+            // cffi's class and words: its type names never denote functions.
+            CType::Function(_) => Err(CDefError::new_err(format!(
+                "the type '{ty}' is a function type, not a pointer-to-function type"
+            ))),
             _ => Err(PyTypeError::new_err(format!(
                 "cannot cast to ctype '{ty}': only to numbers, characters, enums, pointers, \
                  and arrays of known length (from a pointer or array cdata)"

@@ -1011,6 +1011,9 @@ impl CData {
                     };
                     return Ok(v.into_pyobject(py)?.into_any().unbind());
                 }
+                if let CType::Array(item, len @ (None | Some(0))) = &field.ty {
+                    return this.flexible_member(py, item, *len, base + offset);
+                }
                 let owner = this.owner_for_view_of(&field.ty);
                 // SAFETY: the member's bytes inside the record.
                 return unsafe {
@@ -1048,7 +1051,7 @@ impl CData {
 
     fn __dir__(&self) -> Vec<String> {
         match self.record_base() {
-            Ok(Some((record, _))) => flat_fields(record).into_iter().map(|f| f.0).collect(),
+            Ok(Some((record, _))) => flat_fields(record).into_iter().map(|f| f.name).collect(),
             _ => Vec::new(),
         }
     }
@@ -1155,6 +1158,37 @@ impl CData {
             (Kind::Primitive, _) => self.primitive_value(py),
             _ => Ok(None),
         }
+    }
+
+    /// A trailing `T[]` or `T[0]` member at `addr`, which has no length of
+    /// its own. As cffi: in memory `new` allocated, a `T[]` of the items
+    /// that fit in the allocation (bounds-checked); elsewhere (a cast, a
+    /// pointer from C) a `T *` to its first item, whose length only the
+    /// program knows.
+    #[cold]
+    fn flexible_member(
+        &self,
+        py: Python<'_>,
+        item: &Arc<CType>,
+        len: Option<usize>,
+        addr: usize,
+    ) -> PyResult<Py<PyAny>> {
+        let owner = self.owner();
+        if len.is_none() && self.origin == Origin::Owning {
+            let item_size = item.size().map_err(typed_error)?.max(1);
+            let room = (self.addr + self.owned_size()).saturating_sub(addr);
+            let array = CData::build(
+                py,
+                &CType::Array(item.clone(), None),
+                addr,
+                Some(room / item_size),
+                owner,
+                Origin::Plain,
+            )?;
+            return Ok(Py::new(py, array)?.into_any());
+        }
+        let pointer = CType::pointer_to((**item).clone());
+        Ok(CData::plain(py, &pointer, addr, owner)?.into_any())
     }
 
     /// Bytes of memory this cdata owns (0 if it owns none).

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use ffi_raw::{CScalar, Type};
-use ffi_typed::{CType, RecordKind, Value};
+use ffi_typed::{CType, Value};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -301,7 +301,7 @@ pub(crate) unsafe fn py_to_c(
             let addr = pointer_from(ty, to, obj, temps)?;
             out.copy_from_slice(&addr.to_le_bytes());
         }
-        CType::Record(r) => record_from(ty, r.kind(), obj, out)?,
+        CType::Record(_) => record_from(ty, obj, out)?,
         CType::Array(elem, len) => array_from(ty, elem, len.unwrap_or(0), obj, out)?,
         CType::Void | CType::Function(_) | CType::Enum(_) => {
             return Err(PyTypeError::new_err(format!(
@@ -386,12 +386,7 @@ fn wide_units(to: &CType, s: &str) -> PyResult<usize> {
     })
 }
 
-fn record_from(
-    ty: &CType,
-    kind: RecordKind,
-    obj: &Bound<'_, PyAny>,
-    out: &mut [u8],
-) -> PyResult<()> {
+fn record_from(ty: &CType, obj: &Bound<'_, PyAny>, out: &mut [u8]) -> PyResult<()> {
     if let Ok(cdata) = obj.cast::<CData>() {
         let cdata = cdata.get();
         if cdata.ctype.get().ty == *ty {
@@ -408,29 +403,29 @@ fn record_from(
     if let Ok(dict) = obj.cast::<PyDict>() {
         for (key, value) in dict.iter() {
             let name: String = key.extract()?;
-            let (_, offset, field) = fields
+            let flat = fields
                 .iter()
-                .find(|(n, ..)| *n == name)
+                .find(|f| f.name == name)
                 .ok_or_else(|| PyKeyError::new_err(format!("'{ty}' has no field '{name}'")))?;
-            write_member(field, *offset, &value, out)?;
+            write_member(&flat.field, flat.offset, &value, out)?;
         }
         return Ok(());
     }
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
         let items: Vec<Bound<'_, PyAny>> = obj.try_iter()?.collect::<PyResult<_>>()?;
-        let limit = if kind == RecordKind::Union {
-            1
-        } else {
-            fields.len()
-        };
-        if items.len() > limit {
+        // As cffi: the members in order, leaving out those that share a
+        // union's storage with an earlier one (a union's first member, or
+        // all the members of an anonymous struct that comes first).
+        let settable: Vec<_> = fields.iter().filter(|f| f.in_ctor()).collect();
+        if items.len() > settable.len() {
             return Err(PyValueError::new_err(format!(
-                "too many initializers for '{ty}' ({} > {limit})",
-                items.len()
+                "too many initializers for '{ty}' ({} > {})",
+                items.len(),
+                settable.len()
             )));
         }
-        for (item, (_, offset, field)) in items.iter().zip(&fields) {
-            write_member(field, *offset, item, out)?;
+        for (item, flat) in items.iter().zip(settable) {
+            write_member(&flat.field, flat.offset, item, out)?;
         }
         return Ok(());
     }

@@ -341,21 +341,55 @@ impl CField {
     }
 }
 
-/// Every named member of a record, anonymous members' members included,
-/// with offsets from the record's start.
-pub(crate) fn flat_fields(ty: &CType) -> Vec<(String, usize, ffi_typed::Field)> {
-    let mut out = Vec::new();
-    fn walk(ty: &CType, base: usize, out: &mut Vec<(String, usize, ffi_typed::Field)>) {
+/// A named member of a record, as [`flat_fields`] lists it.
+pub(crate) struct FlatField {
+    pub(crate) name: String,
+    /// From the start of the outermost record.
+    pub(crate) offset: usize,
+    pub(crate) field: ffi_typed::Field,
+    /// cffi's `CField.flags`: [`FlatField::IGNORE_IN_CTOR`] or 0.
+    pub(crate) flags: u8,
+}
+
+impl FlatField {
+    /// cffi's `BF_IGNORE_IN_CTOR`: a list initialiser skips this member,
+    /// because it shares its storage with an earlier member of a union
+    /// (itself, or an anonymous union it is reached through, is not that
+    /// union's first member).
+    pub(crate) const IGNORE_IN_CTOR: u8 = 0x01;
+
+    /// Whether a list or tuple initialiser sets this member.
+    pub(crate) fn in_ctor(&self) -> bool {
+        self.flags & FlatField::IGNORE_IN_CTOR == 0
+    }
+}
+
+/// Every named member of a record, anonymous members' members included
+/// (as cffi flattens them), with offsets from the record's start.
+pub(crate) fn flat_fields(ty: &CType) -> Vec<FlatField> {
+    fn walk(ty: &CType, base: usize, inherited: u8, out: &mut Vec<FlatField>) {
         let CType::Record(r) = ty else { return };
         let Some(body) = r.body() else { return };
-        for field in &body.fields {
+        let is_union = r.kind() == RecordKind::Union;
+        for (i, field) in body.fields.iter().enumerate() {
+            let flags = if is_union && i > 0 {
+                inherited | FlatField::IGNORE_IN_CTOR
+            } else {
+                inherited
+            };
             match &field.name {
-                Some(name) => out.push((name.clone(), base + field.offset, field.clone())),
-                None => walk(&field.ty, base + field.offset, out),
+                Some(name) => out.push(FlatField {
+                    name: name.clone(),
+                    offset: base + field.offset,
+                    field: field.clone(),
+                    flags,
+                }),
+                None => walk(&field.ty, base + field.offset, flags, out),
             }
         }
     }
-    walk(ty, 0, &mut out);
+    let mut out = Vec::new();
+    walk(ty, 0, 0, &mut out);
     out
 }
 
@@ -404,19 +438,19 @@ impl PyCType {
             return Ok(None);
         }
         let list = PyList::empty(py);
-        for (name, offset, field) in flat_fields(&self.ty) {
-            let (bitshift, bitsize) = match field.bits {
+        for flat in flat_fields(&self.ty) {
+            let (bitshift, bitsize) = match flat.field.bits {
                 Some(b) => (i64::from(b.shift), i64::from(b.width)),
                 None => (-1, -1),
             };
             let cfield = CField {
-                ty: ctype_object(py, &field.ty)?,
-                offset,
+                ty: ctype_object(py, &flat.field.ty)?,
+                offset: flat.offset,
                 bitshift,
                 bitsize,
-                flags: 0,
+                flags: i64::from(flat.flags),
             };
-            list.append((name, Py::new(py, cfield)?))?;
+            list.append((flat.name, Py::new(py, cfield)?))?;
         }
         Ok(Some(list))
     }

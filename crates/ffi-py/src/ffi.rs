@@ -9,6 +9,7 @@ use ffi_typed::{CType, Declarations, NameKind, Packing, ParseOptions, TagKind};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
 
 use crate::cdata::{CData, Kind, Origin, Owned, offset_addr};
 use crate::convert::{c_to_py, py_to_c, wide_to_str};
@@ -96,6 +97,10 @@ impl FfiState {
 #[pyclass(name = "FFI", module = "ffi_py", subclass, frozen, dict, weakref)]
 pub struct Ffi {
     pub(crate) state: Arc<FfiState>,
+    /// The library objects `dlopen` returned and `dlclose` has not closed:
+    /// an FFI keeps its libraries alive, as cffi's does (each library keeps
+    /// its FFI alive too; the collector frees the pair, see `__traverse__`).
+    libraries: Mutex<Vec<Py<PyAny>>>,
 }
 
 /// Keyword arguments `new_allocator` fixes for its allocations.
@@ -128,11 +133,16 @@ impl Ffi {
             return Ok(found);
         }
         let text = spelling.to_str()?;
-        let ty = self
-            .state
-            .decls()
-            .parse_type(text)
-            .map_err(|e| CDefError::new_err(format!("cannot parse \"{text}\"\n{e}")))?;
+        let ty = self.state.decls().parse_type(text).map_err(|e| {
+            let message = format!("cannot parse \"{text}\"\n{e}");
+            // cffi's class: its parser takes the name, its backend then
+            // refuses the type.
+            if e.function_returns_array {
+                PyTypeError::new_err(message)
+            } else {
+                CDefError::new_err(message)
+            }
+        })?;
         let object = ctype_object(py, &ty)?;
         self.state.types.insert(spelling, &object)?;
         Ok(object)
@@ -352,6 +362,7 @@ impl Ffi {
                 decls: RwLock::new(Declarations::new()),
                 types: TypeCache::new(py),
             }),
+            libraries: Mutex::new(Vec::new()),
         }
     }
 
@@ -432,9 +443,11 @@ impl Ffi {
         Ok(())
     }
 
-    /// Opens a library: by name (`"c"`, `"libm.so.6"`), by path, or the
-    /// running process itself with `None`. `release_gil=False` keeps the GIL
-    /// during this library's calls (for very short functions).
+    /// Opens a library: by name (`"c"`, `"libm.so.6"`), by path, the
+    /// running process itself with `None`, or the library behind a `void *`
+    /// handle that C's `dlopen` returned (which stays the caller's to close).
+    /// `release_gil=False` keeps the GIL during this library's calls (for
+    /// very short functions).
     #[pyo3(signature = (name, flags = 0, release_gil = true))]
     fn dlopen(
         slf: &Bound<'_, Ffi>,
@@ -455,7 +468,13 @@ impl Ffi {
         let class = LIB_CLASS.get_or_try_init(py, || {
             py.import("ffi_py._lib")?.getattr("Lib").map(Bound::unbind)
         })?;
-        class.call1(py, (core,))
+        let lib = class.call1(py, (core,))?;
+        slf.get()
+            .libraries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(lib.clone_ref(py));
+        Ok(lib)
     }
 
     /// Closes a library: its attributes stop working (functions and data
@@ -464,7 +483,29 @@ impl Ffi {
         let core = lib_core(lib)?;
         lib.call_method0("_ffi_py_forget")?;
         core.get().close();
+        self.libraries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|kept| !kept.is(lib));
         Ok(())
+    }
+
+    /// The libraries this FFI keeps alive, which refer back to it.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // The lock is only taken under the GIL, which the collector holds;
+        // `try_lock` keeps traversal from ever blocking.
+        if let Ok(libraries) = self.libraries.try_lock() {
+            for lib in libraries.iter() {
+                visit.call(lib)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let libraries =
+            std::mem::take(&mut *self.libraries.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(libraries);
     }
 
     /// Allocates zeroed memory for a pointer's target or an array, optionally
@@ -530,6 +571,10 @@ impl Ffi {
         }
         match ty {
             CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
+            // cffi's class and words: its type names never denote functions.
+            CType::Function(_) => Err(CDefError::new_err(format!(
+                "the type '{ty}' is a function type, not a pointer-to-function type"
+            ))),
             _ => Err(PyTypeError::new_err(format!(
                 "cannot cast to ctype '{ty}': only to numbers, characters, enums, pointers, \
                  and arrays of known length (from a pointer or array cdata)"

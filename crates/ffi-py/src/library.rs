@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use ffi_raw::{CodePtr, Library, OpenFlags};
 use ffi_typed::{CType, NameKind};
-use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
 
 use crate::cdata::{CData, Owned};
 use crate::convert::{c_to_py, py_to_c};
@@ -25,7 +26,7 @@ use crate::function::{CallPlan, call_variadic, make_function};
 pub struct Lib {
     ffi: Arc<FfiState>,
     /// Keeps the `FFI` object alive while its library is.
-    _owner: Py<PyAny>,
+    owner: Py<PyAny>,
     /// The library; `None` once closed.
     library: Mutex<Option<Loaded>>,
     name: String,
@@ -98,18 +99,25 @@ impl Lib {
         };
         let library = match name.filter(|n| !n.is_none()) {
             None => Library::this(),
-            Some(name) => {
-                let name: String = name.extract().map_err(|_| {
-                    PyTypeError::new_err("dlopen() expects a library name or path (str) or None")
-                })?;
-                open_by_name(py, &name, flags)?
-            }
+            Some(name) => match name.cast::<CData>() {
+                // `flags` do not apply to a library C has opened already.
+                Ok(handle) => open_handle(handle.get())?,
+                Err(_) => {
+                    let name: String = name.extract().map_err(|_| {
+                        PyTypeError::new_err(
+                            "dlopen() expects a library name or path (str), None, \
+                             or a 'void *' handle from C's dlopen()",
+                        )
+                    })?;
+                    open_by_name(py, &name, flags)?
+                }
+            },
         };
         Py::new(
             py,
             Lib {
                 ffi,
-                _owner: owner,
+                owner,
                 name: library.name().to_string(),
                 library: Mutex::new(Some(Loaded {
                     owner: Arc::new(Owned::Library {
@@ -178,6 +186,28 @@ impl Lib {
             self.name
         ))
     }
+}
+
+/// The library behind a `void *` handle that C's `dlopen` returned. The
+/// handle stays the caller's (see `ffi_raw::Library::from_handle`): ffi_py
+/// holds a reference of its own, so neither `ffi.dlclose` nor collecting
+/// the library object closes the handle, and closing the handle does not
+/// unload the library under functions ffi_py still holds.
+fn open_handle(handle: &CData) -> PyResult<Library> {
+    if !matches!(handle.ty(), CType::Pointer(to) if matches!(**to, CType::Void)) {
+        return Err(PyTypeError::new_err(format!(
+            "dlopen() takes a file name or 'void *' handle, not '{}'",
+            handle.cname()
+        )));
+    }
+    let addr = handle.address()?;
+    if addr == 0 {
+        return Err(PyRuntimeError::new_err("cannot call dlopen(NULL)"));
+    }
+    // SAFETY: as in cffi, a `void *` passed to dlopen() is trusted to be a
+    // handle from C's dlopen that is still open.
+    unsafe { Library::from_handle(addr as *mut std::ffi::c_void) }
+        .map_err(|e| PyOSError::new_err(e.to_string()))
 }
 
 /// Opens a library by path or name; a bare name like `"m"` is also tried
@@ -271,6 +301,12 @@ impl Lib {
 
     fn __repr__(&self) -> String {
         format!("<Lib object for '{}'>", self.name)
+    }
+
+    /// The `FFI` this library keeps alive, which keeps the library alive
+    /// in turn (`FFI.__traverse__`): visited so the collector frees both.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.owner)
     }
 }
 

@@ -3,7 +3,8 @@
 //! The bottom layer of the toolkit, the Rust analog of PyPy's `_rawffi`:
 //!
 //! - [`Library`] / [`Symbol`]: `dlopen`/`dlsym` with the loader's own error
-//!   text; a symbol keeps its library loaded.
+//!   text, or a handle C code got from `dlopen`; a symbol keeps its library
+//!   loaded.
 //! - [`Type`] / [`StructType`] / [`CScalar`]: what can be passed, with the host
 //!   C layout; [`Target`] holds every platform fact in one place.
 //! - [`Cif`]: a signature (fixed or variadic) prepared once, called many

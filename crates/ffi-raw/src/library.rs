@@ -2,6 +2,7 @@
 
 use std::ffi::{CString, OsStr, c_int, c_void};
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use libloading::os::unix;
@@ -117,6 +118,86 @@ impl Library {
             handle: unix::Library::this(),
             name: "<this process>".to_string(),
         }))
+    }
+
+    /// The library behind `handle`, a handle that C code got from `dlopen`
+    /// (cffi's `ffi.dlopen(handle)`).
+    ///
+    /// Ownership: the handle stays the caller's. This `Library` takes a
+    /// reference of its own to the same loaded object (the loader counts
+    /// it), so the caller may `dlclose` the handle whenever it likes: the
+    /// library stays loaded while this `Library` or a [`Symbol`] from it
+    /// lives, and dropping them releases only that own reference. The name
+    /// is the path the loader knows the object by, or `<this process>` for
+    /// the handle of `dlopen(NULL)`.
+    ///
+    /// A handle of another link-map namespace (`dlmopen`) is refused with
+    /// an error, as is NULL.
+    ///
+    /// # Safety
+    ///
+    /// `handle` is NULL or a handle returned by `dlopen` (or `dlmopen`)
+    /// that has not been closed since: the loader reads the object behind
+    /// it, and anything else is undefined behaviour.
+    pub unsafe fn from_handle(handle: *mut c_void) -> Result<Library> {
+        let load_error = |message: &str| Error::Load {
+            name: format!("{handle:p}"),
+            message: message.to_string(),
+        };
+        if handle.is_null() {
+            return Err(load_error("a NULL handle names no library"));
+        }
+        // The prefix of glibc's `struct link_map` (<link.h>), which is what
+        // a handle points to there.
+        #[repr(C)]
+        struct LinkMap {
+            l_addr: usize,
+            l_name: *const std::ffi::c_char,
+        }
+        let mut map: *const LinkMap = std::ptr::null();
+        // SAFETY: the caller promises `handle` is an open dlopen handle;
+        // RTLD_DI_LINKMAP writes one pointer to `map`.
+        let status = unsafe { libc::dlinfo(handle, libc::RTLD_DI_LINKMAP, (&raw mut map).cast()) };
+        if status != 0 || map.is_null() {
+            return Err(load_error("dlinfo cannot read the handle"));
+        }
+        // SAFETY: `map` is the handle's link map, which lives while the
+        // handle is open; `l_name` is a NUL-terminated path ("" for the
+        // main program), never written after loading.
+        let path = unsafe {
+            let name = (*map).l_name;
+            if name.is_null() {
+                return Err(load_error("the loader knows no path for it"));
+            }
+            std::ffi::CStr::from_ptr(name).to_owned()
+        };
+        let path = OsStr::from_bytes(path.to_bytes());
+        // Opening the object by its path with RTLD_NOLOAD finds the loaded
+        // one and counts one more reference to it, loading nothing ("" is
+        // the main program, as `dlopen(NULL)`). RTLD_LAZY changes nothing
+        // for an object already loaded; it is there because a mode is
+        // required.
+        // SAFETY: nothing is loaded, so no initialisers run; libloading
+        // serialises dlerror.
+        let own = unsafe { unix::Library::open(Some(path), libc::RTLD_LAZY | libc::RTLD_NOLOAD) }
+            .map_err(|e| load_error(&loader_message(&e)))?;
+        // The loader hands out the link map as the handle: getting another
+        // one means the path names another object in the default namespace.
+        let own_raw = own.into_raw();
+        // SAFETY: `own_raw` came from dlopen just above; rewrapping it
+        // closes it on drop, exactly once (also on the error below).
+        let own = unsafe { unix::Library::from_raw(own_raw) };
+        if own_raw != handle {
+            return Err(load_error(
+                "the handle is of another link-map namespace (dlmopen)",
+            ));
+        }
+        let name = if path.is_empty() {
+            "<this process>".to_string()
+        } else {
+            path.to_string_lossy().into_owned()
+        };
+        Ok(Library(Arc::new(LibraryInner { handle: own, name })))
     }
 
     /// The name or path this library was opened with.

@@ -475,6 +475,70 @@ mod loading {
         );
     }
 
+    /// `dlopen` called directly, as C code would, for `from_handle`.
+    fn c_dlopen(path: Option<&std::path::Path>) -> *mut std::ffi::c_void {
+        use std::os::unix::ffi::OsStrExt;
+        let path = path.map(|p| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap());
+        let name = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        // SAFETY: `name` is NULL or a NUL-terminated path.
+        let handle = unsafe { libc::dlopen(name, libc::RTLD_NOW) };
+        assert!(!handle.is_null(), "dlopen failed");
+        handle
+    }
+
+    /// The handle stays the caller's: closing it does not unload the
+    /// library under the `Library`, whose drop then unloads it.
+    #[test]
+    fn from_handle_keeps_the_library_after_the_caller_closes_the_handle() {
+        let lib = CLib::build(&int_fn("606", "api_from_handle_fn"));
+        let handle = c_dlopen(Some(lib.path()));
+        // SAFETY: `handle` is open.
+        let opened = unsafe { Library::from_handle(handle) }.unwrap();
+        assert_eq!(opened.name(), lib.path().to_str().unwrap());
+        assert_eq!(call_int(&opened, "api_from_handle_fn"), 606);
+        // SAFETY: the handle is the caller's to close, once.
+        assert_eq!(unsafe { libc::dlclose(handle) }, 0);
+        assert!(
+            is_loaded(lib.path()),
+            "closing the handle unloaded the library"
+        );
+        assert_eq!(call_int(&opened, "api_from_handle_fn"), 606);
+        drop(opened);
+        assert!(!is_loaded(lib.path()));
+    }
+
+    /// Dropping the `Library` does not close the caller's handle.
+    #[test]
+    fn from_handle_leaves_the_handle_open_after_its_drop() {
+        let lib = CLib::build(&int_fn("707", "api_from_handle_drop_fn"));
+        let handle = c_dlopen(Some(lib.path()));
+        // SAFETY: `handle` is open.
+        let opened = unsafe { Library::from_handle(handle) }.unwrap();
+        let symbol = opened.symbol("api_from_handle_drop_fn").unwrap();
+        drop(opened);
+        drop(symbol);
+        assert!(is_loaded(lib.path()), "the drop closed the caller's handle");
+        // SAFETY: the handle is still open, and closed once here.
+        assert_eq!(unsafe { libc::dlclose(handle) }, 0);
+        assert!(!is_loaded(lib.path()));
+    }
+
+    #[test]
+    fn from_handle_of_the_process_and_of_null() {
+        let handle = c_dlopen(None);
+        // SAFETY: `handle` is open.
+        let this = unsafe { Library::from_handle(handle) }.unwrap();
+        assert_eq!(this.name(), "<this process>");
+        assert!(this.symbol("strlen").is_ok());
+        // SAFETY: closed once; the main program is never unloaded.
+        assert_eq!(unsafe { libc::dlclose(handle) }, 0);
+
+        // SAFETY: NULL is allowed, and refused.
+        let err = unsafe { Library::from_handle(std::ptr::null_mut()) }.unwrap_err();
+        assert!(matches!(err, Error::Load { .. }), "{err:?}");
+        assert!(err.to_string().contains("NULL"), "{err}");
+    }
+
     #[test]
     fn nodelete_keeps_the_library_after_the_last_drop() {
         let lib = CLib::build(&int_fn("3", "api_nodelete_fn"));

@@ -1524,6 +1524,30 @@ fn error_messages_and_positions() {
     }
 }
 
+/// A function returning an array is told apart from malformed source
+/// (cffi's parser takes such a type name and refuses the type with a
+/// TypeError): in declarations and in type names.
+#[test]
+fn functions_returning_arrays_are_flagged() {
+    let d = Declarations::new();
+    for name in ["int(*)(int)[5]", "int(int)[5]", "char(*(*)(void))(long)[2]"] {
+        let err = d.parse_type(name).unwrap_err();
+        assert!(err.function_returns_array, "{name}: {err}");
+    }
+    for other in ["int(void)(int)", "int([5])(int)", "int(*)(int", "int[2][]"] {
+        assert!(
+            !d.parse_type(other).unwrap_err().function_returns_array,
+            "{other}"
+        );
+    }
+    let mut d = Declarations::new();
+    assert!(
+        d.parse("int f(void)[3];")
+            .unwrap_err()
+            .function_returns_array
+    );
+}
+
 #[test]
 fn error_display_shows_line_and_caret() {
     let err = parse_err("typedef int a;\n\n  struct s {\n    a x;\n    bogus_t y;\n  };");

@@ -635,6 +635,69 @@ def test_anonymous_struct_and_union_members(ffi):
     assert ffi.offsetof("struct anon", "hi") == 10
 
 
+
+def test_list_initialisers_skip_members_sharing_an_earlier_ones_storage(ffi):
+    # Anonymous members are flattened, and a list sets the members in
+    # order, except those of a union that come after its first: here 'd'.
+    ffi.cdef("struct nest { struct { int a, b; }; union { int c, d; }; int e; };")
+    p = ffi.new("struct nest *", [1, 2, 3, 4])
+    assert (p.a, p.b, p.c, p.d, p.e) == (1, 2, 3, 3, 4)
+    with pytest.raises(ValueError):
+        ffi.new("struct nest *", [1, 2, 3, 4, 5])
+    # A dict names any member.
+    p = ffi.new("struct nest *", {"b": 12, "d": 14})
+    assert (p.a, p.b, p.c, p.d, p.e) == (0, 12, 14, 14, 0)
+
+
+def test_a_union_whose_first_member_is_an_anonymous_struct_takes_its_members(ffi):
+    ffi.cdef("union first { struct { int a, b; }; union { int c, d; }; };")
+    p = ffi.new("union first *", [123, 456])
+    assert (p.a, p.b, p.c, p.d) == (123, 456, 123, 123)
+    assert ffi.new("union first *", [5]).b == 0
+    for too_many in ([1, 2, 3], (1, 2, 3)):
+        with pytest.raises(ValueError):
+            ffi.new("union first *", too_many)
+
+
+def test_cfield_flags_mark_members_a_list_initialiser_skips(ffi):
+    ffi.cdef("""
+        struct deep { int a; union { int b; union { int c, d; }; }; int e; };
+        union plain { int i; short s; };
+    """)
+    fields = [(name, f.offset, f.flags) for name, f in ffi.typeof("struct deep").fields]
+    assert fields == [("a", 0, 0), ("b", 4, 0), ("c", 4, 1), ("d", 4, 1), ("e", 8, 0)]
+    assert [f.flags for _, f in ffi.typeof("union plain").fields] == [0, 1]
+
+
+@pytest.mark.parametrize("declared", ["data[0]", "data[]"])
+def test_a_trailing_array_member_of_cast_memory_is_a_pointer_to_its_items(ffi, declared):
+    # The C idiom for a variable-size struct: allocate more, cast, index.
+    ffi.cdef(f"struct var {{ int len; short {declared}; }};")
+    buf = ffi.new("char[]", ffi.sizeof("struct var") + 7 * ffi.sizeof("short"))
+    q = ffi.cast("struct var *", buf)
+    assert ffi.typeof(q.data) is ffi.typeof("short *")
+    assert q.data == ffi.cast("short *", buf + ffi.sizeof("struct var"))
+    q.data[6] = 15
+    assert q.data[6] == 15
+    assert ffi.cast("short *", buf)[2 + 6] == 15
+    # The member's own type is unchanged.
+    assert dict(ffi.typeof("struct var").fields)["data"].type is ffi.typeof(f"short[{declared[5:-1]}]")
+
+
+def test_a_trailing_array_member_of_new_memory_is_bounds_checked(ffi):
+    # In memory `new` allocated, a 'T[]' member is an array of the items
+    # that fit (none here: the allocation is sizeof(struct)).
+    ffi.cdef("struct flex { int len; short data[]; }; struct zero { int len; short data[0]; };")
+    p = ffi.new("struct flex *")
+    assert ffi.typeof(p.data) is ffi.typeof("short[]")
+    assert len(p.data) == 0
+    with pytest.raises(IndexError):
+        p.data[0]
+    with pytest.raises(IndexError):
+        p.data[0] = 1
+    # 'T[0]' stays a pointer, as in cffi.
+    assert ffi.typeof(ffi.new("struct zero *").data) is ffi.typeof("short *")
+
 def test_number_members_read_and_write_by_any_name_object(ffi):
     # Attribute names in source are interned strings; a name built at run
     # time is a different object with the same text. Both must reach the

@@ -3,12 +3,14 @@ global variables, constants and enum values, and the errors of missing
 libraries and symbols."""
 
 import ctypes.util
+import gc
 import textwrap
+import weakref
 
 import pytest
 
 from ffi_py import FFI, FFIError
-from _support import message_has, run_python
+from _support import ON_CFFI, message_has, run_python
 
 
 def test_dlopen_none_is_the_running_process(ffi):
@@ -292,3 +294,126 @@ def test_assigning_a_list_to_an_array_of_unknown_length(ffi, helper_path):
     assert [lib.helper_table[i] for i in range(4)] == [41, 42] + before[2:]
     lib.helper_table = before
     assert [lib.helper_table[i] for i in range(4)] == before
+
+
+# Opening the library behind a `void *` handle from C's dlopen()
+# (cffi's `ffi.dlopen(handle)`).
+
+DL_DECLS = "void *dlopen(const char *, int); int dlclose(void *);"
+
+
+def test_dlopen_of_a_handle_from_c_dlopen(ffi, helper_path):
+    other = FFI()  # declares dlopen, as C's caller
+    other.cdef(DL_DECLS)
+    dl = other.dlopen(None)  # glibc's dlopen lives in libc
+    handle = dl.dlopen(str(helper_path).encode(), ffi.RTLD_NOW)
+    assert handle != other.NULL
+    ffi.cdef("int helper_bump(int);")
+    lib = ffi.dlopen(handle)
+    start = lib.helper_bump(0)
+    assert lib.helper_bump(5) == start + 5
+    assert dl.dlclose(handle) == 0
+
+
+def test_dlopen_refuses_handles_that_are_not_void_pointers_or_null(ffi):
+    with pytest.raises(TypeError) as excinfo:
+        ffi.dlopen(ffi.new("int *"))
+    message_has(excinfo, "'void *' handle", "int *")
+    for null in (ffi.NULL, ffi.cast("void *", 0)):
+        with pytest.raises(RuntimeError) as excinfo:
+            ffi.dlopen(null)
+        message_has(excinfo, "NULL")
+
+
+# A child process (the test's own loads stay out of its count of
+# references): closing the library object, or collecting it with its FFI,
+# leaves the handle open, which is the caller's to close.
+HANDLE_STAYS_THE_CALLERS = """
+import gc, os
+from ffi_py import FFI
+path = {path!r}.encode()
+c = FFI()
+c.cdef({decls!r})
+dl = c.dlopen(None)
+
+def loaded():
+    probe = dl.dlopen(path, os.RTLD_LAZY | os.RTLD_NOLOAD)
+    if probe == c.NULL:
+        return False
+    dl.dlclose(probe)
+    return True
+
+handle = dl.dlopen(path, os.RTLD_NOW)
+ffi = FFI()
+ffi.cdef("int helper_bump(int);")
+lib = ffi.dlopen(handle)
+lib.helper_bump(1)
+{close}
+del lib, ffi
+gc.collect()
+print(loaded(), dl.dlclose(handle), loaded())
+"""
+
+
+@pytest.mark.parametrize("close", ["pass", "ffi.dlclose(lib)"])
+def test_the_handle_stays_open_until_the_caller_closes_it(helper_path, close):
+    if close != "pass" and ON_CFFI:
+        pytest.skip("cffi's dlclose of such a library closes the handle")
+    child = run_python(HANDLE_STAYS_THE_CALLERS.format(
+        path=str(helper_path), decls=DL_DECLS, close=close))
+    assert child.stdout.split() == ["True", "0", "False"], child.stderr
+
+
+@pytest.mark.ffi_py_only  # in cffi, using a library whose handle is closed is undefined
+def test_functions_keep_the_library_loaded_after_the_caller_closes_the_handle(helper_path):
+    code = textwrap.dedent(f"""
+        import os
+        from ffi_py import FFI
+        c = FFI()
+        c.cdef({DL_DECLS!r})
+        dl = c.dlopen(None)
+        handle = dl.dlopen({str(helper_path).encode()!r}, os.RTLD_NOW)
+        ffi = FFI()
+        ffi.cdef("int helper_bump(int);")
+        bump = ffi.dlopen(handle).helper_bump
+        start = bump(0)
+        assert dl.dlclose(handle) == 0
+        print(bump(2) - start)
+    """)
+    child = run_python(code)
+    assert (child.returncode, child.stdout.strip()) == (0, "2"), child.stderr
+
+
+# An FFI keeps the libraries it opened alive, as cffi's does; each keeps its
+# FFI alive in turn, and the collector frees both.
+
+def test_an_ffi_keeps_its_libraries_alive(ffi):
+    ffi.cdef("long labs(long);")
+    lib = ffi.dlopen(None)
+    labs = lib.labs
+    lib_ref = weakref.ref(lib)
+    del lib
+    gc.collect()
+    assert lib_ref() is not None
+    assert labs(-4) == 4
+
+
+def test_an_ffi_and_its_libraries_are_collected_together():
+    ffi = FFI()
+    ffi.cdef("long labs(long);")
+    lib = ffi.dlopen(None)
+    assert lib.labs(-1) == 1
+    refs = [weakref.ref(ffi), weakref.ref(lib)]
+    del ffi, lib
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
+
+
+@pytest.mark.ffi_py_only  # cffi keeps closed libraries too
+def test_a_closed_library_is_no_longer_kept_by_its_ffi(ffi):
+    lib = ffi.dlopen(None)
+    lib_ref = weakref.ref(lib)
+    ffi.dlclose(lib)
+    del lib
+    gc.collect()
+    assert lib_ref() is None

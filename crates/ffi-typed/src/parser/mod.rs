@@ -100,6 +100,11 @@ pub struct ParseError {
     /// differently, a name that is already declared (cffi reports these
     /// apart from syntax errors).
     pub redefinition: bool,
+    /// Whether the text is well formed but declares a function returning
+    /// an array, which C forbids (cffi's parser accepts such a type name,
+    /// and building the type then fails with a TypeError; a function
+    /// returning a function is a syntax error there too).
+    pub function_returns_array: bool,
 }
 
 impl ParseError {
@@ -131,6 +136,7 @@ impl ParseError {
             message,
             source_line,
             redefinition: false,
+            function_returns_array: false,
         }
     }
 }

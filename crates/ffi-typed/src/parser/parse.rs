@@ -1526,7 +1526,10 @@ impl<'s, 'n> Parser<'s, 'n> {
                 } => {
                     match ty.ty {
                         CType::Array(..) => {
-                            return Err(self.error(at, "function cannot return an array"));
+                            return Err(ParseError {
+                                function_returns_array: true,
+                                ..self.error(at, "function cannot return an array")
+                            });
                         }
                         CType::Function(_) => {
                             return Err(self.error(at, "function cannot return a function"));

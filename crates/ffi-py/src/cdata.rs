@@ -1176,7 +1176,7 @@ impl CData {
         let owner = self.owner();
         if len.is_none() && self.origin == Origin::Owning {
             let item_size = item.size().map_err(typed_error)?.max(1);
-            let room = (self.addr + self.owned_size()).saturating_sub(addr);
+            let room = (self.addr() + self.owned_size()).saturating_sub(addr);
             let array = CData::build(
                 py,
                 &CType::Array(item.clone(), None),

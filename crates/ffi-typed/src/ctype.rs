@@ -625,6 +625,28 @@ impl EnumType {
     }
 }
 
+impl EnumType {
+    /// Whether no enumerators were declared (`enum foo;`, or `enum foo`
+    /// mentioned before any definition). C has no empty enum, so such an
+    /// enum's real type is unknown here: cffi takes it to be
+    /// `unsigned int`, as [`EnumType::new`] does, and warns when it is used.
+    ///
+    /// ```
+    /// use ffi_raw::CScalar;
+    /// use ffi_typed::{CType, Declarations, TagKind};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("enum opaque; enum color { RED };").unwrap();
+    /// let Some(CType::Enum(opaque)) = decls.tag(TagKind::Enum, "opaque") else { unreachable!() };
+    /// assert!(opaque.is_opaque() && opaque.underlying == CScalar::UInt);
+    /// let Some(CType::Enum(color)) = decls.tag(TagKind::Enum, "color") else { unreachable!() };
+    /// assert!(!color.is_opaque());
+    /// ```
+    pub fn is_opaque(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
 impl PartialEq for EnumType {
     fn eq(&self, other: &EnumType) -> bool {
         std::ptr::eq(self, other) || (self.name.is_some() && self.name == other.name)

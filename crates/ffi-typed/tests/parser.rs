@@ -401,6 +401,83 @@ fn enums() {
 }
 
 #[test]
+fn struct_union_and_enum_tags_are_apart() {
+    // As in cffi (C has one namespace for all three).
+    let mut d = parse(
+        "struct foo { int a; short b, c, d; };
+         union foo { int a; short b, c, d; };
+         enum foo { FOO };
+         int f(struct foo *, union foo *, enum foo);",
+    );
+    let s = d.tag(TagKind::Struct, "foo").unwrap();
+    let u = d.tag(TagKind::Union, "foo").unwrap();
+    assert_eq!((s.size().unwrap(), u.size().unwrap()), (12, 4));
+    assert_ne!(s, u);
+    assert_eq!(d.parse_type("union foo").unwrap(), u);
+    assert_eq!(func(&d, "f").params[..2], [ptr(s.clone()), ptr(u.clone())]);
+    let tags: Vec<(TagKind, &str)> = d.tag_names().collect();
+    assert_eq!(
+        tags,
+        [
+            (TagKind::Struct, "foo"),
+            (TagKind::Union, "foo"),
+            (TagKind::Enum, "foo")
+        ]
+    );
+    // An opaque union beside a complete struct, completed later.
+    d.parse("struct bar { int x; }; union bar; union bar *ub;")
+        .unwrap();
+    assert!(!is_complete(&d.tag(TagKind::Union, "bar").unwrap()));
+    d.parse("union bar { char c; double d; };").unwrap();
+    assert_eq!(d.tag(TagKind::Union, "bar").unwrap().size().unwrap(), 8);
+    assert_eq!(d.tag(TagKind::Struct, "bar").unwrap().size().unwrap(), 4);
+    // include() keeps them apart too.
+    let mut other = parse("struct baz { int x; };");
+    other.include(&d).unwrap();
+    assert_eq!(other.tag(TagKind::Union, "foo"), Some(u));
+    assert_eq!(other.tag(TagKind::Struct, "foo"), Some(s));
+    assert!(other.tag(TagKind::Union, "baz").is_none());
+    // A failed parse takes back every kind it declared.
+    assert!(
+        d.parse("struct baz; union baz; enum baz; int oops(;")
+            .is_err()
+    );
+    assert!(d.tag_names().all(|(_, name)| name != "baz"));
+}
+
+#[test]
+fn opaque_enums() {
+    let mut d = parse("enum op; enum op *p; int take(enum later);");
+    let CType::Enum(op) = d.tag(TagKind::Enum, "op").unwrap() else {
+        panic!()
+    };
+    assert!(op.is_opaque());
+    assert_eq!((op.underlying, op.values.len()), (CScalar::UInt, 0));
+    assert_eq!(d.variable("p").unwrap(), ptr(CType::Enum(op.clone())));
+    // Mentioned before any declaration: declared opaque, as by cffi.
+    let CType::Enum(later) = d.tag(TagKind::Enum, "later").unwrap() else {
+        panic!()
+    };
+    assert!(later.is_opaque());
+    assert_eq!(d.parse_type("enum op[2]").unwrap().size().unwrap(), 8);
+    // Declared again without values: the same enum.
+    d.parse("enum op; enum op q;").unwrap();
+    // Values cannot be added later (an enum's type depends on them), except
+    // by overriding.
+    let e = d.parse("enum op { A = -1 };").unwrap_err();
+    assert!(
+        e.redefinition && e.message.contains("without enumerators"),
+        "{e}"
+    );
+    let replace = ParseOptions::default().with_override(true);
+    d.parse_with("enum op { A = -1 };", replace).unwrap();
+    let CType::Enum(op) = d.tag(TagKind::Enum, "op").unwrap() else {
+        panic!()
+    };
+    assert!(!op.is_opaque() && op.underlying == CScalar::Int);
+}
+
+#[test]
 fn function_prototypes() {
     let d = parse(
         "int printf(const char *fmt, ...);
@@ -794,11 +871,14 @@ fn redefinitions_are_errors() {
         6,
         "redefinition of 'enum e'",
     );
+    // Each kind of tag has its own namespace: redefining one kind is an
+    // error also when another kind of the same tag exists.
+    d.parse("union s { char c; }; enum s { S };").unwrap();
     assert_error(
-        &err(&mut d, "union s;"),
+        &err(&mut d, "union s { long a; };"),
         1,
         7,
-        "'s' defined as wrong kind of tag",
+        "redefinition of 'union s'",
     );
     // Nothing of the failed parses stuck.
     assert_eq!(d.constant("B"), None);
@@ -1012,7 +1092,7 @@ fn parse_type_names() {
         &err("enum nope"),
         1,
         6,
-        "unknown enum 'nope' (an enum must be defined before it is used)",
+        "unknown enum 'nope' (a type name cannot declare an enum)",
     );
     assert_error(&err("nope_t"), 1, 1, "unknown type name 'nope_t'");
     assert_error(&err(""), 1, 1, "expected a type name");
@@ -1307,12 +1387,6 @@ fn error_messages_and_positions() {
             10,
             "array is too large",
         ),
-        (
-            "struct a;\nunion a;",
-            2,
-            7,
-            "'a' defined as wrong kind of tag",
-        ),
         ("void v;", 1, 6, "variable 'v' declared void"),
         ("int;", 1, 4, "declaration does not declare anything"),
         ("typedef int;", 1, 12, "typedef declares no name"),
@@ -1386,10 +1460,10 @@ fn error_messages_and_positions() {
             "expected ',' or '}' after enumerator",
         ),
         (
-            "enum e x;",
-            1,
+            "enum e;\nenum e { E };",
+            2,
             6,
-            "unknown enum 'e' (an enum must be defined before it is used)",
+            "'enum e' was declared without enumerators; they must be given where the enum is first declared",
         ),
         ("struct { int a; } *;", 1, 20, "expected identifier or '('"),
         ("struct;", 1, 7, "expected a name or '{' after 'struct'"),

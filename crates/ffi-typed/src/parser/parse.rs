@@ -823,32 +823,33 @@ impl<'s, 'n> Parser<'s, 'n> {
         Ok((Ty::base(self.tag_reference(kind, name)?), TagUse::Declared))
     }
 
-    fn wrong_tag(&self, name: Token) -> ParseError {
-        self.error(
-            name,
-            format!("'{}' defined as wrong kind of tag", self.text(name)),
-        )
-    }
-
     /// `struct foo` without a body: the declared one, or a new opaque one.
     fn tag_reference(&mut self, kind: TagKind, name_tok: Token) -> PResult<CType> {
         let name = self.text(name_tok);
-        if let Some(entry) = self.ns().tags.get(name) {
-            if TagKind::of(&entry.ty) != Some(kind) {
-                return Err(self.wrong_tag(name_tok));
-            }
+        if let Some(entry) = self.ns().tags.get(&(kind, name)) {
             return Ok(entry.ty.clone());
         }
         if kind == TagKind::Enum {
-            return Err(self.error(
-                name_tok,
-                format!("unknown enum '{name}' (an enum must be defined before it is used)"),
+            // `enum foo;`, or a mention of an enum not declared yet: an enum
+            // without enumerators, which cffi takes for `unsigned int` (with
+            // a warning when the type is used: `EnumType::is_opaque`).
+            let Some(ns) = self.ns_mut() else {
+                return Err(self.error(
+                    name_tok,
+                    format!("unknown enum '{name}' (a type name cannot declare an enum)"),
+                ));
+            };
+            let ty = CType::Enum(Arc::new(
+                EnumType::new(Some(name), Vec::new())
+                    .expect("an enum without values is unsigned int"),
             ));
+            ns.push_tag(kind, name, ty.clone());
+            return Ok(ty);
         }
         match self.ns_mut() {
             Some(ns) => {
                 let ty = ns.new_record(record_kind(kind), Some(name));
-                ns.push_tag(name, ty.clone());
+                ns.push_tag(kind, name, ty.clone());
                 Ok(ty)
             }
             // A type name mentioning an undeclared tag gets an opaque record
@@ -897,19 +898,16 @@ impl<'s, 'n> Parser<'s, 'n> {
             Compare,
         }
         let (ty, target) = match (name, name_tok) {
-            (Some(name), Some(name_tok)) => match self.ns().tags.position(name) {
+            (Some(name), Some(_)) => match self.ns().tags.position(&(kind, name)) {
                 None => {
                     let ty = self.new_record(rk, Some(name));
                     if let Some(ns) = self.ns_mut() {
-                        ns.push_tag(name, ty.clone());
+                        ns.push_tag(kind, name, ty.clone());
                     }
                     (ty, Target::Fresh)
                 }
                 Some(index) => {
                     let entry = self.ns().tags.value(index).clone();
-                    if TagKind::of(&entry.ty) != Some(kind) {
-                        return Err(self.wrong_tag(name_tok));
-                    }
                     let complete = matches!(&entry.ty, CType::Record(r) if r.body().is_some());
                     if !complete && entry.generation == generation {
                         (entry.ty, Target::Fresh)
@@ -1248,32 +1246,35 @@ impl<'s, 'n> Parser<'s, 'n> {
             return Ok(ty);
         };
         let allow_override = self.opts.allow_override;
-        match self.ns().tags.position(name) {
-            None => {
-                if let Some(ns) = self.ns_mut() {
-                    ns.push_tag(name, ty.clone());
-                }
-                Ok(ty)
+        let Some(index) = self.ns().tags.position(&(TagKind::Enum, name)) else {
+            if let Some(ns) = self.ns_mut() {
+                ns.push_tag(TagKind::Enum, name, ty.clone());
             }
-            Some(index) => {
-                let old = self.ns().tags.value(index).ty.clone();
-                let CType::Enum(old_enum) = &old else {
-                    return Err(self.wrong_tag(name_tok));
-                };
-                let CType::Enum(new_enum) = &ty else {
-                    return Ok(ty);
-                };
-                if old_enum.values == new_enum.values {
-                    Ok(old)
-                } else if allow_override {
-                    if let Some(ns) = self.ns_mut() {
-                        ns.replace_tag(index, ty.clone());
-                    }
-                    Ok(ty)
-                } else {
-                    Err(self.redefinition(name_tok, format!("redefinition of 'enum {name}'")))
-                }
+            return Ok(ty);
+        };
+        let old = self.ns().tags.value(index).ty.clone();
+        let (CType::Enum(old_enum), CType::Enum(new_enum)) = (&old, &ty) else {
+            unreachable!("the enum tags hold enums");
+        };
+        if old_enum.values == new_enum.values {
+            Ok(old)
+        } else if allow_override {
+            if let Some(ns) = self.ns_mut() {
+                ns.replace_tag(index, ty.clone());
             }
+            Ok(ty)
+        } else if old_enum.is_opaque() {
+            // An enum's type depends on its values, so it cannot be
+            // completed later as a struct can (cffi refuses this too).
+            Err(self.redefinition(
+                name_tok,
+                format!(
+                    "'enum {name}' was declared without enumerators; they must be given \
+                     where the enum is first declared"
+                ),
+            ))
+        } else {
+            Err(self.redefinition(name_tok, format!("redefinition of 'enum {name}'")))
         }
     }
 

@@ -446,6 +446,28 @@ fn struct_union_and_enum_tags_are_apart() {
 }
 
 #[test]
+fn array_parameters_of_structs_completed_later() {
+    // An array parameter is a pointer, so its element may be incomplete
+    // where it is declared (cffi's test_ordering_bug2).
+    let d = parse(
+        "struct bar_s;
+         struct foo_s { void (*foo)(struct bar_s[]); };
+         struct bar_s { struct foo_s foo; };
+         int g(struct later x[4], struct later *const y[]);",
+    );
+    let bar = d.tag(TagKind::Struct, "bar_s").unwrap();
+    assert_eq!(bar.size().unwrap(), 8);
+    let foo = d.tag(TagKind::Struct, "foo_s").unwrap();
+    let CType::Record(r) = &foo else { panic!() };
+    assert_eq!(
+        r.body().unwrap().fields[0].ty.to_string(),
+        "void(*)(struct bar_s *)"
+    );
+    let later = d.tag(TagKind::Struct, "later").unwrap();
+    assert_eq!(func(&d, "g").params, [ptr(later.clone()), ptr(ptr(later))]);
+}
+
+#[test]
 fn opaque_enums() {
     let mut d = parse("enum op; enum op *p; int take(enum later);");
     let CType::Enum(op) = d.tag(TagKind::Enum, "op").unwrap() else {
@@ -1103,16 +1125,57 @@ fn parse_type_names() {
         "expected an integer constant expression",
     );
     assert_error(
-        &err("struct { int a; }"),
+        &err("struct s { int a; }"),
         1,
+        8,
+        "a type name cannot declare 'struct s'",
+    );
+    assert_error(
+        &err("struct { struct inner { int a; } i; } *"),
         1,
-        "a type name cannot define a struct",
+        17,
+        "a type name cannot declare 'struct inner'",
+    );
+    assert_error(
+        &err("struct { enum { E } e; }"),
+        1,
+        10,
+        "a type name cannot define an enum",
     );
     assert_error(
         &err("int[-1]"),
         1,
         5,
         "array size must be a non-negative integer constant",
+    );
+    // An anonymous struct or union may be defined in a type name (as cffi
+    // allows); it is laid out as in a declaration.
+    let anon = d.parse_type("struct{int a;}").unwrap();
+    assert_eq!(
+        (anon.size().unwrap(), anon.to_string()),
+        (4, "struct $anonymous".into())
+    );
+    let CType::Pointer(s) = d
+        .parse_type("struct { char c; union { short h; double x; } u; int i[4]; } *")
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        record_fields(&s),
+        [
+            (Some("c".into()), 0, None),
+            (Some("u".into()), 8, None),
+            (Some("i".into()), 16, None)
+        ]
+    );
+    assert_eq!(s.size().unwrap(), 32);
+    assert_eq!(
+        d.parse_type("union { foo_t f; char c[5]; }[2]")
+            .unwrap()
+            .size()
+            .unwrap(),
+        16
     );
     // A later parse that changes a typedef (override) is seen.
     let mut d = d;
@@ -1380,6 +1443,13 @@ fn error_messages_and_positions() {
             1,
             6,
             "array has incomplete element type 'int[]'",
+        ),
+        // Only the outermost array of a parameter is a pointer.
+        (
+            "struct later; void f(struct later a[][2]);",
+            1,
+            38,
+            "array has incomplete element type 'struct later'",
         ),
         (
             "char huge[0x7fffffffffffffff][2];",

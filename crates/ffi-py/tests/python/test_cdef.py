@@ -222,6 +222,36 @@ def test_undeclared_struct_is_opaque(ffi):
         ffi.new("struct opaque *")
 
 
+def test_struct_and_union_of_one_tag_are_two_types(ffi):
+    ffi.cdef("""
+        struct foo { int a; short b, c, d; };
+        union foo { int a; short b, c, d; };
+    """)
+    assert ffi.sizeof("struct foo") == 12
+    assert ffi.sizeof("union foo") == 4
+    assert ffi.typeof("struct foo") is not ffi.typeof("union foo")
+    assert ffi.typeof("union foo").kind == "union"
+
+
+def test_type_names_may_define_an_anonymous_struct_or_union(ffi):
+    assert ffi.sizeof("struct{int a;}") == ffi.sizeof("int")
+    p = ffi.new("struct { int i[4]; char c; } *", {"i": [1, 2, 3, 4], "c": b"x"})
+    assert (list(p.i), p.c) == ([1, 2, 3, 4], b"x")
+    assert ffi.sizeof("union { int i; double d; }[3]") == 24
+
+
+def test_an_array_parameter_may_be_of_a_struct_completed_later(ffi):
+    # The parameter is a pointer, so the element need not be complete yet.
+    ffi.cdef("""
+        struct bar_s;
+        struct foo_s { void (*foo)(struct bar_s[]); };
+        struct bar_s { struct foo_s foo; };
+    """)
+    q = ffi.new("struct foo_s *")
+    assert ffi.typeof(q.foo) is ffi.typeof("void(*)(struct bar_s *)")
+    assert ffi.sizeof("struct bar_s") == ffi.sizeof("void *")
+
+
 def test_typeof_describes_types(ffi):
     ffi.cdef("struct pt { int x; double y; };")
     st = ffi.typeof("struct pt")

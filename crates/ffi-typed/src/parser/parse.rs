@@ -447,8 +447,9 @@ impl<'s, 'n> Parser<'s, 'n> {
     fn new_record(&mut self, kind: RecordKind, name: Option<&str>) -> CType {
         match self.ns_mut() {
             Some(ns) => ns.new_record(kind, name),
-            // Type names define no records; should one ever be made, an
-            // escaped record is merely never released.
+            // A type name's anonymous records (`struct { int a; } *`) go to
+            // the caller: escaped from the start. Nothing can lead back to
+            // an anonymous record, so they lie on no cycle.
             None => CType::new_record(kind, name),
         }
     }
@@ -877,10 +878,18 @@ impl<'s, 'n> Parser<'s, 'n> {
         kw_tok: Token,
         name_tok: Option<Token>,
     ) -> PResult<CType> {
-        if self.ns_mut().is_none() {
+        // A type name may define an anonymous record (`struct { int a; } *`,
+        // as cffi allows): it declares nothing, so each parse makes its own.
+        if let Some(name_tok) = name_tok
+            && self.ns_mut().is_none()
+        {
             return Err(self.error(
-                kw_tok,
-                format!("a type name cannot define a {}", kind.keyword()),
+                name_tok,
+                format!(
+                    "a type name cannot declare '{} {}'",
+                    kind.keyword(),
+                    self.text(name_tok)
+                ),
             ));
         }
         let rk = record_kind(kind);
@@ -1286,10 +1295,36 @@ impl<'s, 'n> Parser<'s, 'n> {
         base: &Ty,
         mode: Mode,
     ) -> PResult<(Option<Token>, Ty)> {
+        self.declarator_type_adjusted(base, mode, false)
+    }
+
+    /// A parameter's declarator applied to `base`. An array parameter is a
+    /// pointer to its element (C's adjustment), adjusted before the type is
+    /// built so that the element may be a struct completed only later, as
+    /// cffi allows (`void (*f)(struct s[]);` before `struct s { ... };`).
+    fn parameter_type(&mut self, base: &Ty) -> PResult<(Option<Token>, Ty)> {
+        self.declarator_type_adjusted(base, Mode::Either, true)
+    }
+
+    fn declarator_type_adjusted(
+        &mut self,
+        base: &Ty,
+        mode: Mode,
+        array_is_pointer: bool,
+    ) -> PResult<(Option<Token>, Ty)> {
         let mut ops = std::mem::take(&mut self.scratch);
         ops.clear();
         let result = match self.declarator(mode, &mut ops) {
-            Ok(name) => self.apply(base, &mut ops).map(|ty| (name, ty)),
+            Ok(name) => {
+                // The last step is the outermost derivation.
+                if array_is_pointer
+                    && let Some(last) = ops.last_mut()
+                    && let Op::Array(_, at) = *last
+                {
+                    *last = Op::Pointer(at);
+                }
+                self.apply(base, &mut ops).map(|ty| (name, ty))
+            }
             Err(e) => Err(e),
         };
         ops.clear();
@@ -1423,11 +1458,12 @@ impl<'s, 'n> Parser<'s, 'n> {
                     break;
                 }
                 let specs = self.specifiers(Ctx::Param)?;
-                let (name, ty) = self.declarator_type(&specs.base, Mode::Either)?;
+                let (name, ty) = self.parameter_type(&specs.base)?;
                 if ty.ty == CType::Void && void_param.is_none() {
                     void_param = Some((name.unwrap_or(t), name.is_some()));
                 }
-                // Arrays and functions as parameters are pointers.
+                // Arrays (through typedefs) and functions as parameters
+                // are pointers.
                 let ty = match ty.ty {
                     CType::Array(elem, _) => Ty {
                         ty: CType::Pointer(elem),

@@ -72,6 +72,7 @@ impl Ffi {
             .decls()
             .parse_type(text)
             .map_err(|e| CDefError::new_err(format!("cannot parse \"{text}\"\n{e}")))?;
+        warn_if_opaque_enum(py, &ty)?;
         let object = ctype_object(py, &ty)?;
         cache.set_item(spelling, &object)?;
         Ok(object)
@@ -132,6 +133,30 @@ impl Ffi {
         let cdata = CData::build_typed(ctype, addr, length, Some(owned), Origin::Owning)?;
         Py::new(py, cdata)
     }
+}
+
+/// cffi's warning when a type name leads (through pointers and arrays) to
+/// an enum declared without values (`enum foo;`): its real type is
+/// unknown, and it is taken to be `unsigned int`. Given once per spelling
+/// until the next `cdef`, as resolved types are cached.
+fn warn_if_opaque_enum(py: Python<'_>, ty: &CType) -> PyResult<()> {
+    let mut base = ty;
+    while let CType::Pointer(to) | CType::Array(to, _) = base {
+        base = to;
+    }
+    let CType::Enum(e) = base else {
+        return Ok(());
+    };
+    if !e.is_opaque() {
+        return Ok(());
+    }
+    let message = format!(
+        "'{base}' has no values explicitly defined; guessing that it is equivalent to \
+         'unsigned int'"
+    );
+    let message = std::ffi::CString::new(message).expect("a C name has no NUL");
+    let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+    PyErr::warn(py, category.as_any(), &message, 1)
 }
 
 /// The length of `T[]` from `new`'s initialiser: a count, or one element

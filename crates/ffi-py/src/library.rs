@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use ffi_raw::{CodePtr, Library, OpenFlags};
 use ffi_typed::{CType, NameKind};
-use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyAttributeError, PyNotImplementedError, PyOSError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
@@ -279,12 +281,13 @@ impl Lib {
     /// and constants may; a global variable is read afresh every time), or
     /// `None` if nothing of that name is declared.
     fn resolve(&self, py: Python<'_>, name: &str) -> PyResult<Option<(Py<PyAny>, bool)>> {
-        let (function, variable, constant) = {
+        let (function, variable, constant, opaque_constant) = {
             let decls = self.ffi.decls();
             (
                 decls.function(name),
                 decls.variable(name),
                 decls.constant(name),
+                decls.opaque_constant(name).is_some(),
             )
         };
         if let Some(fty) = function {
@@ -332,6 +335,14 @@ impl Lib {
         if let Some(value) = constant {
             self.library()?;
             return Ok(Some((value.into_pyobject(py)?.into_any().unbind(), true)));
+        }
+        if opaque_constant {
+            // `static const double x = 1.5;`: the value is in the header,
+            // not in the library (cffi's error and message).
+            self.library()?;
+            return Err(PyNotImplementedError::new_err(format!(
+                "non-integer constant '{name}' cannot be accessed from a dlopen() library"
+            )));
         }
         Ok(None)
     }

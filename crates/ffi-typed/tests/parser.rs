@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use ffi_raw::CScalar;
-use ffi_typed::parser::{ConstantKind, Declarations, ParseError, ParseOptions, TagKind};
+use ffi_typed::parser::{ConstantKind, Declarations, NameKind, ParseError, ParseOptions, TagKind};
 use ffi_typed::{BitField, CType, FunctionType, Packing, RecordKind};
 use proptest::prelude::*;
 
@@ -465,6 +465,77 @@ fn array_parameters_of_structs_completed_later() {
     );
     let later = d.tag(TagKind::Struct, "later").unwrap();
     assert_eq!(func(&d, "g").params, [ptr(later.clone()), ptr(ptr(later))]);
+}
+
+#[test]
+fn initialized_declarations_are_constants() {
+    // As cffi reads them: an integer type makes an integer constant, any
+    // other type a constant whose value is not known (nor a variable).
+    let mut d = parse(
+        "#define BASE 40
+         static const int x = BASE + 2, y = -1;
+         const unsigned char wraps = 300;
+         long plain = 1L << 40;
+         static const _Bool yes = 7;
+         enum e { E0 }; static const enum e e1 = 1;
+         static const float baz = 42.5;
+         static const char sep = ',', *const name = \"n\";
+         static const int table[] = { 1, (2), [2] = 3 };
+         static const struct { int a; } s = { .a = f(1, 2) };
+         int after(int);
+         int sized[x];",
+    );
+    let values = [
+        ("x", 42),
+        ("y", -1),
+        ("wraps", 44),
+        ("plain", 1 << 40),
+        ("yes", 1),
+        ("e1", 1),
+    ];
+    for (name, value) in values {
+        assert_eq!(d.constant(name), Some(value), "{name}");
+        assert_eq!(d.variable(name), None, "{name}");
+    }
+    let kinds: Vec<(&str, ConstantKind)> = d.constants().map(|(n, _, k)| (n, k)).collect();
+    assert_eq!(kinds[1], ("x", ConstantKind::Initializer));
+    for (name, ty) in [
+        ("baz", "float"),
+        ("sep", "char"),
+        ("name", "char *"),
+        ("table", "int[]"),
+        ("s", "struct $anonymous"),
+    ] {
+        assert_eq!(d.opaque_constant(name).unwrap().to_string(), ty, "{name}");
+        assert_eq!((d.constant(name), d.variable(name)), (None, None), "{name}");
+    }
+    let opaque: Vec<&str> = d
+        .names()
+        .filter(|(k, _)| *k == NameKind::OpaqueConstant)
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(opaque, ["baz", "sep", "name", "table", "s"]);
+    assert_eq!(d.variable("sized").unwrap().size().unwrap(), 168);
+    assert!(d.function("after").is_some());
+    // The same again is fine; a different value or kind is a redefinition.
+    d.parse("static const int x = 42; static const float baz = 1.0;")
+        .unwrap();
+    for again in [
+        "static const int x = 43;",
+        "static const double baz = 1;",
+        "int baz;",
+    ] {
+        assert!(d.parse(again).unwrap_err().redefinition, "{again}");
+    }
+    let e = d.parse("#define Z baz").unwrap_err();
+    assert!(e.message.contains("'baz' is a non-integer constant"), "{e}");
+    // include() takes the integer constants, as cffi does.
+    let mut other = Declarations::new();
+    other.include(&d).unwrap();
+    assert_eq!(
+        (other.constant("x"), other.opaque_constant("baz")),
+        (Some(42), None)
+    );
 }
 
 #[test]
@@ -1290,7 +1361,27 @@ fn error_messages_and_positions() {
             "duplicate member 'a'",
         ),
         ("int x; /* never closed", 1, 8, "unterminated comment"),
-        ("int x = 3;", 1, 7, "initializers are not supported"),
+        ("typedef int t = 3;", 1, 15, "typedef 't' is initialized"),
+        (
+            "int f(void) = 0;",
+            1,
+            13,
+            "function 'f' is initialized like a variable",
+        ),
+        ("float f = (1;", 1, 13, "unexpected ';' in the initializer"),
+        ("float f = 1)", 1, 12, "unexpected ')' in the initializer"),
+        (
+            "float f = {1, 2",
+            1,
+            16,
+            "unexpected end of input in the initializer",
+        ),
+        (
+            "int i = 1.5;",
+            1,
+            9,
+            "a floating constant is not an integer constant",
+        ),
         (
             "int f(void) { return 0; }",
             1,
@@ -1648,7 +1739,7 @@ fn error_messages_and_positions() {
             6,
             "expected ';' after declaration",
         ),
-        ("\tint x = 1;", 1, 8, "initializers are not supported"),
+        ("\tdouble d = ;", 1, 13, "expected an initializer"),
         ("}", 1, 1, "expected a declaration"),
         ("const;", 1, 6, "expected a type name"),
         (

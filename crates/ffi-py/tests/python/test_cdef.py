@@ -252,6 +252,21 @@ def test_an_array_parameter_may_be_of_a_struct_completed_later(ffi):
     assert ffi.sizeof("struct bar_s") == ffi.sizeof("void *")
 
 
+def test_an_enum_without_values_is_unsigned_int_with_a_warning(ffi):
+    ffi.cdef("enum foo;")
+    with pytest.warns(UserWarning) as log:
+        n = ffi.cast("enum foo", -1)
+    assert int(n) == 0xFFFFFFFF
+    assert str(log[0].message) == (
+        "'enum foo' has no values explicitly defined; "
+        "guessing that it is equivalent to 'unsigned int'"
+    )
+    # Also when the first use is through pointers and arrays.
+    ffi.cdef("enum bar;")
+    with pytest.warns(UserWarning, match="'enum bar' has no values"):
+        assert ffi.sizeof("enum bar *[2]") == 2 * ffi.sizeof("void *")
+
+
 def test_typeof_describes_types(ffi):
     ffi.cdef("struct pt { int x; double y; };")
     st = ffi.typeof("struct pt")

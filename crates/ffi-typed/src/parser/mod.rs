@@ -29,14 +29,17 @@
 //! `(void)`, unnamed parameters; array and function parameters become
 //! pointers), variables (`extern` optional), typedefs, structs and unions
 //! (named, anonymous, nested, anonymous members, bitfields, flexible array
-//! members, opaque declarations completed later), enums, arrays sized by
-//! integer constant expressions, function pointers anywhere, and
-//! `#define NAME <integer constant expression>` between declarations.
-//! Constant expressions have C's types and conversions (`~0u` is
-//! 4294967295, `-1 >> 1` is -1), with casts to integer types and
-//! `sizeof(type)`. Qualifiers (`const`, `volatile`, `restrict`,
-//! `__restrict`) and the specifiers `extern`, `static`, `inline` are accepted
-//! and dropped. Not accepted: initializers, function definitions,
+//! members, opaque declarations completed later), enums (also opaque:
+//! `enum foo;`), arrays sized by integer constant expressions, function
+//! pointers anywhere, `#define NAME <integer constant expression>` between
+//! declarations, and initializers as cffi reads them: `static const int N
+//! = <integer constant expression>;` declares an integer constant, an
+//! initialized declaration of another type a constant of unknown value
+//! ([`NameKind::OpaqueConstant`]). Constant expressions have C's types
+//! and conversions (`~0u` is 4294967295, `-1 >> 1` is -1), with casts to
+//! integer types and `sizeof(type)`. Qualifiers (`const`, `volatile`,
+//! `restrict`, `__restrict`) and the specifiers `extern`, `static`,
+//! `inline` are accepted and dropped. Not accepted: function definitions,
 //! `__attribute__`, preprocessor directives other than `#define` (and
 //! `#define` only between declarations), cffi's `...` placeholders.
 //!
@@ -199,8 +202,13 @@ pub enum NameKind {
     Function,
     /// A global variable.
     Variable,
-    /// A `#define` or an enumerator.
+    /// A `#define`, an enumerator, or an integer object with an
+    /// initializer (`static const int N = 42;`).
     Constant,
+    /// An object of another type with an initializer (`static const double
+    /// PI = 3.14;`, `static const char SEP = ',';`): a constant whose value
+    /// only the C source knows (cffi reads it in API mode only).
+    OpaqueConstant,
 }
 
 /// The namespace of a struct, union or enum tag.
@@ -232,6 +240,9 @@ pub enum ConstantKind {
     Define,
     /// An enumerator.
     Enumerator,
+    /// The initializer of a declaration of integer type (`static const int
+    /// N = 42;`, as cffi reads it), converted to that type.
+    Initializer,
 }
 
 /// A namespace of C declarations that accumulates over several
@@ -483,10 +494,30 @@ impl Declarations {
         }
     }
 
-    /// The value of a `#define` or an enumerator.
+    /// The value of an integer constant: a `#define`, an enumerator, or a
+    /// declaration of integer type with an initializer.
     pub fn constant(&self, name: &str) -> Option<i128> {
         match self.ns.ordinary.get(name)? {
             Symbol::Constant(c) => Some(c.value.v),
+            _ => None,
+        }
+    }
+
+    /// The type of a constant whose value is not known here
+    /// ([`NameKind::OpaqueConstant`]).
+    ///
+    /// ```
+    /// use ffi_typed::Declarations;
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("static const int N = 6 * 7; static const double PI = 3.14;").unwrap();
+    /// assert_eq!(decls.constant("N"), Some(42));
+    /// assert_eq!(decls.opaque_constant("PI").unwrap().to_string(), "double");
+    /// assert_eq!((decls.constant("PI"), decls.variable("PI")), (None, None));
+    /// ```
+    pub fn opaque_constant(&self, name: &str) -> Option<CType> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::OpaqueConstant(ty) => Some(escaping(&ty.ty).clone()),
             _ => None,
         }
     }
@@ -502,6 +533,7 @@ impl Declarations {
                 Symbol::Function(_) => NameKind::Function,
                 Symbol::Variable(_) => NameKind::Variable,
                 Symbol::Constant(_) => NameKind::Constant,
+                Symbol::OpaqueConstant(_) => NameKind::OpaqueConstant,
             };
             (kind, n)
         })
@@ -561,7 +593,9 @@ impl Declarations {
     pub(crate) fn inspect_in_place(&self, mut f: impl FnMut(&CType)) {
         for (_, _, symbol) in self.ns.ordinary.iter() {
             match symbol {
-                Symbol::Typedef(ty) | Symbol::Variable(ty) => f(&ty.ty),
+                Symbol::Typedef(ty) | Symbol::Variable(ty) | Symbol::OpaqueConstant(ty) => {
+                    f(&ty.ty)
+                }
                 Symbol::Function(func) => {
                     f(&func.ret);
                     func.params.iter().for_each(&mut f);
@@ -794,6 +828,7 @@ pub(crate) enum Symbol {
     Function(Arc<FunctionType>),
     Variable(Ty),
     Constant(Constant),
+    OpaqueConstant(Ty),
 }
 
 impl Symbol {
@@ -803,6 +838,7 @@ impl Symbol {
             Symbol::Function(_) => "function",
             Symbol::Variable(_) => "variable",
             Symbol::Constant(_) => "constant",
+            Symbol::OpaqueConstant(_) => "non-integer constant",
         }
     }
 
@@ -810,7 +846,8 @@ impl Symbol {
     pub(crate) fn same_as(&self, other: &Symbol) -> bool {
         match (self, other) {
             (Symbol::Typedef(a), Symbol::Typedef(b))
-            | (Symbol::Variable(a), Symbol::Variable(b)) => same_type(&a.ty, &b.ty),
+            | (Symbol::Variable(a), Symbol::Variable(b))
+            | (Symbol::OpaqueConstant(a), Symbol::OpaqueConstant(b)) => same_type(&a.ty, &b.ty),
             (Symbol::Function(a), Symbol::Function(b)) => same_function(a, b),
             (Symbol::Constant(a), Symbol::Constant(b)) => a.value.v == b.value.v,
             _ => false,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ffi_raw::CScalar;
 
+use super::expr::convert_to;
 use super::lexer::{Kw, LexError, Lexer, P, Tok, Token};
 use super::{
     Constant, ConstantKind, IntTy, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, Namespace,
@@ -653,15 +654,12 @@ impl<'s, 'n> Parser<'s, 'n> {
             };
             let next = self.peek();
             match next.kind {
-                Tok::P(P::Assign) => {
-                    return Err(self.error(next, "initializers are not supported"));
-                }
+                Tok::P(P::Assign) => self.initialized(name, ty, specs.typedef)?,
                 Tok::P(P::LBrace) if matches!(ty.ty, CType::Function(_)) => {
                     return Err(self.error(next, "function definitions are not supported"));
                 }
-                _ => {}
+                _ => self.declare(name, ty, specs.typedef)?,
             }
-            self.declare(name, ty, specs.typedef)?;
             let sep = self.peek();
             match sep.kind {
                 Tok::P(P::Comma) => {
@@ -691,6 +689,79 @@ impl<'s, 'n> Parser<'s, 'n> {
             Symbol::Variable(ty)
         };
         self.define(name, symbol)
+    }
+
+    /// `name = initializer`, as cffi reads it: a declaration of an integer
+    /// type (not a character type) declares an integer constant, the
+    /// initializer (an integer constant expression) converted to the type
+    /// (`static const int N = 42;`); one of any other type declares a
+    /// constant whose value is left to the C source (the initializer is
+    /// skipped). Neither is a variable: such objects are the header's
+    /// own (`static`), not the library's.
+    fn initialized(&mut self, name: Token, ty: Ty, typedef: bool) -> PResult<()> {
+        let assign = self.peek();
+        let spelled = self.text(name);
+        if typedef {
+            return Err(self.error(assign, format!("typedef '{spelled}' is initialized")));
+        }
+        if let CType::Function(_) = ty.ty {
+            return Err(self.error(
+                assign,
+                format!("function '{spelled}' is initialized like a variable"),
+            ));
+        }
+        self.bump();
+        let integer = match &ty.ty {
+            CType::Scalar(CScalar::Char | CScalar::WChar | CScalar::Char16 | CScalar::Char32) => {
+                false
+            }
+            other => other.is_integer(),
+        };
+        let symbol = if integer {
+            let value = self.const_expr()?;
+            Symbol::Constant(Constant {
+                value: convert_to(&ty.ty, value).expect("an integer type"),
+                kind: ConstantKind::Initializer,
+            })
+        } else {
+            self.skip_initializer()?;
+            Symbol::OpaqueConstant(ty)
+        };
+        self.define(name, symbol)
+    }
+
+    /// Skips an initializer whose value is not needed, up to the `,` or `;`
+    /// after it, with brackets balanced.
+    fn skip_initializer(&mut self) -> PResult<()> {
+        let mut depth = 0u32;
+        let mut empty = true;
+        loop {
+            let t = self.peek();
+            match t.kind {
+                Tok::P(P::Comma | P::Semi) if depth == 0 => {
+                    return if empty {
+                        Err(self.error(t, "expected an initializer"))
+                    } else {
+                        Ok(())
+                    };
+                }
+                Tok::P(P::LParen | P::LBracket | P::LBrace) => depth += 1,
+                Tok::P(P::RParen | P::RBracket | P::RBrace) if depth > 0 => depth -= 1,
+                Tok::P(P::RParen | P::RBracket | P::RBrace | P::Semi)
+                | Tok::Eof
+                | Tok::Hash
+                | Tok::DirEnd
+                | Tok::Invalid(_) => {
+                    return Err(self.error(
+                        t,
+                        format!("unexpected {} in the initializer", self.describe(t)),
+                    ));
+                }
+                _ => {}
+            }
+            self.bump();
+            empty = false;
+        }
     }
 
     // ---- specifiers ----

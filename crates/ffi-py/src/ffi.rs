@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use crate::cdata::{CData, Kind, Origin, Owned, offset_addr};
 use crate::convert::{c_to_py, py_to_c, wide_to_str};
 use crate::ctypes::{CharKind, PyCType, char_kind, ctype_object};
-use crate::errors::{CDefError, FFIError, typed_error};
+use crate::errors::{CDefError, FFIError, VerificationMissing, typed_error};
 use crate::library::Lib;
 
 /// Declarations shared by an `FFI` and the libraries it opened.
@@ -72,7 +72,7 @@ impl Ffi {
             .decls()
             .parse_type(text)
             .map_err(|e| CDefError::new_err(format!("cannot parse \"{text}\"\n{e}")))?;
-        warn_if_opaque_enum(py, &ty)?;
+        check_guessed_enum(py, &ty)?;
         let object = ctype_object(py, &ty)?;
         cache.set_item(spelling, &object)?;
         Ok(object)
@@ -135,11 +135,13 @@ impl Ffi {
     }
 }
 
-/// cffi's warning when a type name leads (through pointers and arrays) to
-/// an enum declared without values (`enum foo;`): its real type is
-/// unknown, and it is taken to be `unsigned int`. Given once per spelling
-/// until the next `cdef`, as resolved types are cached.
-fn warn_if_opaque_enum(py: Python<'_>, ty: &CType) -> PyResult<()> {
+/// What cffi does when a type name leads (through pointers and arrays) to
+/// an enum whose real type ffi-typed can only guess: one declared with
+/// `...` is refused (`VerificationMissing`: only API mode could ask the
+/// compiler); one declared without values (`enum foo;`) is taken to be
+/// `unsigned int`, with a warning, given once per spelling until the next
+/// `cdef`, as resolved types are cached.
+fn check_guessed_enum(py: Python<'_>, ty: &CType) -> PyResult<()> {
     let mut base = ty;
     while let CType::Pointer(to) | CType::Array(to, _) = base {
         base = to;
@@ -147,6 +149,12 @@ fn warn_if_opaque_enum(py: Python<'_>, ty: &CType) -> PyResult<()> {
     let CType::Enum(e) = base else {
         return Ok(());
     };
+    if e.partial {
+        return Err(VerificationMissing::new_err(format!(
+            "'{base}' is declared with '...': its values and size are known only to the C \
+             compiler (ffi_py has no API mode)"
+        )));
+    }
     if !e.is_opaque() {
         return Ok(());
     }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use ffi_raw::{CodePtr, Library, OpenFlags};
+use ffi_typed::parser::ConstantKind;
 use ffi_typed::{CType, NameKind};
 use pyo3::exceptions::{
     PyAttributeError, PyNotImplementedError, PyOSError, PyTypeError, PyValueError,
@@ -13,7 +14,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::cdata::{CData, Owned};
 use crate::convert::{c_to_py, py_to_c};
-use crate::errors::typed_error;
+use crate::errors::{VerificationMissing, typed_error};
 use crate::ffi::FfiState;
 use crate::function::{CallPlan, call_variadic, make_function};
 
@@ -286,7 +287,7 @@ impl Lib {
             (
                 decls.function(name),
                 decls.variable(name),
-                decls.constant(name),
+                decls.constant(name).map(|v| (v, decls.constant_kind(name))),
                 decls.opaque_constant(name).is_some(),
             )
         };
@@ -332,8 +333,16 @@ impl Lib {
             let value = unsafe { c_to_py(py, &ty, symbol.addr() as *const u8, Some(&owner))? };
             return Ok(Some((value, false)));
         }
-        if let Some(value) = constant {
+        if let Some((value, kind)) = constant {
             self.library()?;
+            if kind == Some(ConstantKind::PartialEnumerator) {
+                // As cffi's ABI mode: an enum with `...` has values only
+                // the compiler knows.
+                return Err(VerificationMissing::new_err(format!(
+                    "'{name}' belongs to an enum declared with '...': its value is known only \
+                     to the C compiler (ffi_py has no API mode)"
+                )));
+            }
             return Ok(Some((value.into_pyobject(py)?.into_any().unbind(), true)));
         }
         if opaque_constant {

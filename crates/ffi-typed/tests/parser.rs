@@ -539,6 +539,47 @@ fn initialized_declarations_are_constants() {
 }
 
 #[test]
+fn partial_enums() {
+    // cffi's `...` at the end of an enum: more enumerators exist, known
+    // only to the compiler.
+    let mut d = parse(
+        "enum foo { A, B = A + 2, ... }; enum bar { C, D };
+         enum { ANON, ... }; enum only { ... };",
+    );
+    let CType::Enum(foo) = d.tag(TagKind::Enum, "foo").unwrap() else {
+        panic!()
+    };
+    assert!(foo.partial && !foo.is_opaque());
+    assert_eq!(foo.values, [("A".into(), 0), ("B".into(), 2)]);
+    let CType::Enum(only) = d.tag(TagKind::Enum, "only").unwrap() else {
+        panic!()
+    };
+    assert!(only.partial && only.values.is_empty() && !only.is_opaque());
+    let CType::Enum(bar) = d.tag(TagKind::Enum, "bar").unwrap() else {
+        panic!()
+    };
+    assert!(!bar.partial);
+    let kind = |name| (d.constant(name), d.constant_kind(name));
+    assert_eq!(kind("A"), (Some(0), Some(ConstantKind::PartialEnumerator)));
+    assert_eq!(kind("B"), (Some(2), Some(ConstantKind::PartialEnumerator)));
+    assert_eq!(
+        kind("ANON"),
+        (Some(0), Some(ConstantKind::PartialEnumerator))
+    );
+    assert_eq!(kind("C"), (Some(0), Some(ConstantKind::Enumerator)));
+    // The same again is fine; with or without `...` it is another enum.
+    d.parse("enum foo { A, B = A + 2, ... };").unwrap();
+    assert_eq!(d.constant_kind("B"), Some(ConstantKind::PartialEnumerator));
+    let e = d.parse("enum foo { A, B = 2 };").unwrap_err();
+    assert!(e.redefinition, "{e}");
+    let e = d.parse("enum bar { C, D, ... };").unwrap_err();
+    assert!(e.redefinition, "{e}");
+    // A failed parse takes the change of kind back.
+    assert!(d.parse("enum baz { Z, ... }; int oops(;").is_err());
+    assert_eq!(d.constant_kind("Z"), None);
+}
+
+#[test]
 fn opaque_enums() {
     let mut d = parse("enum op; enum op *p; int take(enum later);");
     let CType::Enum(op) = d.tag(TagKind::Enum, "op").unwrap() else {
@@ -1605,10 +1646,16 @@ fn error_messages_and_positions() {
             "cffi's '...' placeholders are not supported",
         ),
         (
-            "enum e { ... };",
+            "enum e { A = ... };",
             1,
-            10,
+            14,
             "cffi's '...' placeholders are not supported",
+        ),
+        (
+            "enum e { ..., A };",
+            1,
+            13,
+            "expected '}' after '...' in an enum",
         ),
         ("int x @;", 1, 7, "expected ';' after declaration"),
         ("int é;", 1, 5, "invalid character 'é' in source"),

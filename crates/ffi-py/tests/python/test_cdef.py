@@ -267,6 +267,20 @@ def test_an_enum_without_values_is_unsigned_int_with_a_warning(ffi):
         assert ffi.sizeof("enum bar *[2]") == 2 * ffi.sizeof("void *")
 
 
+def test_an_enum_with_dots_is_known_only_to_the_compiler(ffi):
+    from ffi_py import VerificationMissing
+
+    ffi.cdef("enum foo { A, ... }; enum bar { B, C };")
+    lib = ffi.dlopen(None)
+    assert (lib.B, lib.C) == (0, 1)
+    with pytest.raises(VerificationMissing):
+        lib.A
+    with pytest.raises(VerificationMissing):
+        ffi.cast("enum foo *", 0)
+    with pytest.raises(CDefError):
+        ffi.cdef("enum baz { ..., D };")
+
+
 def test_typeof_describes_types(ffi):
     ffi.cdef("struct pt { int x; double y; };")
     st = ffi.typeof("struct pt")

@@ -41,7 +41,9 @@
 //! `restrict`, `__restrict`) and the specifiers `extern`, `static`,
 //! `inline` are accepted and dropped. Not accepted: function definitions,
 //! `__attribute__`, preprocessor directives other than `#define` (and
-//! `#define` only between declarations), cffi's `...` placeholders.
+//! `#define` only between declarations), cffi's `...` placeholders other
+//! than at the end of an enum (`enum foo { A, ... };`, an
+//! [`EnumType::partial`](crate::EnumType::partial) one).
 //!
 //! Limits, so that no input can exhaust the stack, take unbounded time or
 //! memory, or overflow a size, each refused with an error at its
@@ -240,6 +242,11 @@ pub enum ConstantKind {
     Define,
     /// An enumerator.
     Enumerator,
+    /// An enumerator of an enum that ends with cffi's `...`
+    /// ([`EnumType::partial`](crate::EnumType::partial)): its value here is
+    /// C's, but cffi's ABI mode takes it as known only to the compiler
+    /// (`VerificationMissing`), since cffi's API mode asks the compiler.
+    PartialEnumerator,
     /// The initializer of a declaration of integer type (`static const int
     /// N = 42;`, as cffi reads it), converted to that type.
     Initializer,
@@ -499,6 +506,14 @@ impl Declarations {
     pub fn constant(&self, name: &str) -> Option<i128> {
         match self.ns.ordinary.get(name)? {
             Symbol::Constant(c) => Some(c.value.v),
+            _ => None,
+        }
+    }
+
+    /// How an integer constant was declared.
+    pub fn constant_kind(&self, name: &str) -> Option<ConstantKind> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::Constant(c) => Some(c.kind),
             _ => None,
         }
     }

@@ -1267,7 +1267,9 @@ impl<'s, 'n> Parser<'s, 'n> {
         let lbrace = self.bump();
         self.enter(lbrace)?;
         let mut values: Vec<(String, i128)> = Vec::new();
+        let mut enumerators: Vec<Token> = Vec::new();
         let mut prev: Option<i128> = None;
+        let mut partial = false;
         loop {
             let t = self.peek();
             match t.kind {
@@ -1276,7 +1278,14 @@ impl<'s, 'n> Parser<'s, 'n> {
                     break;
                 }
                 Tok::Ident => {}
-                Tok::P(P::Ellipsis) => return Err(self.placeholder(t)),
+                // cffi's `enum foo { A, ... };`: more enumerators, which
+                // only the compiler knows. Only last, as cffi has it.
+                Tok::P(P::Ellipsis) => {
+                    self.bump();
+                    self.expect(P::RBrace, "expected '}' after '...' in an enum")?;
+                    partial = true;
+                    break;
+                }
                 _ => return Err(self.error(t, "expected an enumerator name")),
             }
             self.bump();
@@ -1292,6 +1301,8 @@ impl<'s, 'n> Parser<'s, 'n> {
                     Some(p) => p + 1,
                 }
             };
+            // Declared at once, as later enumerators may use it; whether
+            // the enum is partial is known only at its end.
             self.define(
                 t,
                 Symbol::Constant(Constant {
@@ -1302,6 +1313,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     kind: ConstantKind::Enumerator,
                 }),
             )?;
+            enumerators.push(t);
             values.push((self.text(t).to_string(), value));
             prev = Some(value);
             let sep = self.peek();
@@ -1319,12 +1331,35 @@ impl<'s, 'n> Parser<'s, 'n> {
         self.leave();
         let name = name_tok.map(|t| self.text(t));
         let at = name_tok.unwrap_or(kw_tok);
-        let ty = CType::Enum(Arc::new(
-            EnumType::new(name, values).map_err(|e| self.error(at, e.to_string()))?,
-        ));
-        let (Some(name), Some(name_tok)) = (name, name_tok) else {
+        let mut made = EnumType::new(name, values).map_err(|e| self.error(at, e.to_string()))?;
+        made.partial = partial;
+        let ty = self.declare_enum(name_tok, CType::Enum(Arc::new(made)))?;
+        let src = self.src;
+        if partial && let Some(ns) = self.ns_mut() {
+            for t in enumerators {
+                let name = &src[t.start as usize..t.end as usize];
+                let index = ns.ordinary.position(name).expect("declared above");
+                if let Symbol::Constant(c) = ns.ordinary.value(index)
+                    && c.kind == ConstantKind::Enumerator
+                {
+                    let symbol = Symbol::Constant(Constant {
+                        kind: ConstantKind::PartialEnumerator,
+                        ..*c
+                    });
+                    ns.replace_ordinary(index, symbol);
+                }
+            }
+        }
+        Ok(ty)
+    }
+
+    /// Declares an enum's tag, if it has one: new, the same again,
+    /// replaced (override), or an error. Returns the enum that holds the tag.
+    fn declare_enum(&mut self, name_tok: Option<Token>, ty: CType) -> PResult<CType> {
+        let Some(name_tok) = name_tok else {
             return Ok(ty);
         };
+        let name = self.text(name_tok);
         let allow_override = self.opts.allow_override;
         let Some(index) = self.ns().tags.position(&(TagKind::Enum, name)) else {
             if let Some(ns) = self.ns_mut() {
@@ -1336,7 +1371,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         let (CType::Enum(old_enum), CType::Enum(new_enum)) = (&old, &ty) else {
             unreachable!("the enum tags hold enums");
         };
-        if old_enum.values == new_enum.values {
+        if old_enum.values == new_enum.values && old_enum.partial == new_enum.partial {
             Ok(old)
         } else if allow_override {
             if let Some(ns) = self.ns_mut() {

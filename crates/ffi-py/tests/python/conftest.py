@@ -6,9 +6,10 @@ an expectation really is cffi's behaviour, run it against cffi itself:
     python -m pytest crates/ffi-py/tests/python --against cffi
 
 Then `import ffi_py` in the tests yields a stand-in bound to cffi's `FFI`,
-`CDefError`, `FFIError` and `VerificationMissing`; tests marked `ffi_py_only` (ffi_py's own
-extensions and error-message wording) are skipped, and `xfail` markers
-(recorded ffi_py bugs) are ignored, so every such test must pass on cffi.
+`CDefError`, `FFIError` and `VerificationMissing`; tests marked
+`ffi_py_only` (ffi_py's own extensions and error-message wording) are
+skipped, and `xfail` markers (recorded ffi_py bugs) are ignored, so every
+such test must pass on cffi.
 """
 
 import shutil

@@ -30,7 +30,8 @@ create_exception!(
     ffi_py,
     VerificationMissing,
     PyException,
-    "Kept for cffi compatibility: ffi_py has no API (compiled) mode."
+    "Something only cffi's API (compiled) mode could know, which ffi_py lacks: \
+     an enum declared with '...' and its values."
 );
 
 /// A typed-layer error as the Python exception a cffi user expects.

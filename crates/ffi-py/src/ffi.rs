@@ -14,7 +14,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::cdata::{CData, Kind, Origin, Owned, offset_addr};
 use crate::convert::{c_to_py, py_to_c, wide_to_str};
 use crate::ctypes::{CharKind, PyCType, char_kind, ctype_object};
-use crate::errors::{CDefError, FFIError, typed_error};
+use crate::errors::{CDefError, FFIError, VerificationMissing, typed_error};
 use crate::library::Lib;
 
 /// Declarations shared by an `FFI` and the libraries it opened.
@@ -143,6 +143,7 @@ impl Ffi {
                 CDefError::new_err(message)
             }
         })?;
+        check_guessed_enum(py, &ty)?;
         let object = ctype_object(py, &ty)?;
         self.state.types.insert(spelling, &object)?;
         Ok(object)
@@ -203,6 +204,38 @@ impl Ffi {
         let cdata = CData::build_typed(ctype, addr, length, Some(owned), Origin::Owning)?;
         Py::new(py, cdata)
     }
+}
+
+/// What cffi does when a type name leads (through pointers and arrays) to
+/// an enum whose real type ffi-typed can only guess: one declared with
+/// `...` is refused (`VerificationMissing`: only API mode could ask the
+/// compiler); one declared without values (`enum foo;`) is taken to be
+/// `unsigned int`, with a warning, given once per spelling until the next
+/// `cdef`, as resolved types are cached.
+fn check_guessed_enum(py: Python<'_>, ty: &CType) -> PyResult<()> {
+    let mut base = ty;
+    while let CType::Pointer(to) | CType::Array(to, _) = base {
+        base = to;
+    }
+    let CType::Enum(e) = base else {
+        return Ok(());
+    };
+    if e.partial {
+        return Err(VerificationMissing::new_err(format!(
+            "'{base}' is declared with '...': its values and size are known only to the C \
+             compiler (ffi_py has no API mode)"
+        )));
+    }
+    if !e.is_opaque() {
+        return Ok(());
+    }
+    let message = format!(
+        "'{base}' has no values explicitly defined; guessing that it is equivalent to \
+         'unsigned int'"
+    );
+    let message = std::ffi::CString::new(message).expect("a C name has no NUL");
+    let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+    PyErr::warn(py, category.as_any(), &message, 1)
 }
 
 /// The length of `T[]` from `new`'s initialiser: a count, or one element

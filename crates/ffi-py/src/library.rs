@@ -4,15 +4,18 @@
 use std::sync::{Arc, Mutex};
 
 use ffi_raw::{CodePtr, Library, OpenFlags};
+use ffi_typed::parser::ConstantKind;
 use ffi_typed::{CType, NameKind};
-use pyo3::exceptions::{PyAttributeError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyAttributeError, PyNotImplementedError, PyOSError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::cdata::{CData, Owned};
 use crate::convert::{c_to_py, py_to_c};
-use crate::errors::typed_error;
+use crate::errors::{VerificationMissing, typed_error};
 use crate::ffi::FfiState;
 use crate::function::{CallPlan, call_variadic, make_function};
 
@@ -315,12 +318,13 @@ impl Lib {
     /// and constants may; a global variable is read afresh every time), or
     /// `None` if nothing of that name is declared.
     fn resolve(&self, py: Python<'_>, name: &str) -> PyResult<Option<(Py<PyAny>, bool)>> {
-        let (function, variable, constant) = {
+        let (function, variable, constant, opaque_constant) = {
             let decls = self.ffi.decls();
             (
                 decls.function(name),
                 decls.variable(name),
-                decls.constant(name),
+                decls.constant(name).map(|v| (v, decls.constant_kind(name))),
+                decls.opaque_constant(name).is_some(),
             )
         };
         if let Some(fty) = function {
@@ -365,9 +369,25 @@ impl Lib {
             let value = unsafe { c_to_py(py, &ty, symbol.addr() as *const u8, Some(&owner))? };
             return Ok(Some((value, false)));
         }
-        if let Some(value) = constant {
+        if let Some((value, kind)) = constant {
             self.library()?;
+            if kind == Some(ConstantKind::PartialEnumerator) {
+                // As cffi's ABI mode: an enum with `...` has values only
+                // the compiler knows.
+                return Err(VerificationMissing::new_err(format!(
+                    "'{name}' belongs to an enum declared with '...': its value is known only \
+                     to the C compiler (ffi_py has no API mode)"
+                )));
+            }
             return Ok(Some((value.into_pyobject(py)?.into_any().unbind(), true)));
+        }
+        if opaque_constant {
+            // `static const double x = 1.5;`: the value is in the header,
+            // not in the library (cffi's error and message).
+            self.library()?;
+            return Err(PyNotImplementedError::new_err(format!(
+                "non-integer constant '{name}' cannot be accessed from a dlopen() library"
+            )));
         }
         Ok(None)
     }

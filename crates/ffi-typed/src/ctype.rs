@@ -580,6 +580,12 @@ pub struct EnumType {
     pub underlying: CScalar,
     /// The enumerators and their values, in declaration order.
     pub values: Vec<(String, i128)>,
+    /// Whether the enum ends with cffi's `...` (`enum foo { A, ... };`):
+    /// it has more enumerators than `values`, which only the compiler
+    /// knows (cffi's API mode asks it), so its real `underlying` type is
+    /// not known either. cffi's ABI mode refuses to use such an enum
+    /// (`VerificationMissing`).
+    pub partial: bool,
     /// For an anonymous enum, the first typedef naming it: its C spelling.
     typedef_name: OnceLock<String>,
 }
@@ -620,8 +626,32 @@ impl EnumType {
             name: name.map(str::to_string),
             underlying,
             values,
+            partial: false,
             typedef_name: OnceLock::new(),
         })
+    }
+}
+
+impl EnumType {
+    /// Whether no enumerators were declared (`enum foo;`, or `enum foo`
+    /// mentioned before any definition), nor `...` ([`EnumType::partial`]).
+    /// C has no empty enum, so such an enum's real type is unknown here:
+    /// cffi takes it to be `unsigned int`, as [`EnumType::new`] does, and
+    /// warns when it is used.
+    ///
+    /// ```
+    /// use ffi_raw::CScalar;
+    /// use ffi_typed::{CType, Declarations, TagKind};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("enum opaque; enum color { RED };").unwrap();
+    /// let Some(CType::Enum(opaque)) = decls.tag(TagKind::Enum, "opaque") else { unreachable!() };
+    /// assert!(opaque.is_opaque() && opaque.underlying == CScalar::UInt);
+    /// let Some(CType::Enum(color)) = decls.tag(TagKind::Enum, "color") else { unreachable!() };
+    /// assert!(!color.is_opaque());
+    /// ```
+    pub fn is_opaque(&self) -> bool {
+        self.values.is_empty() && !self.partial
     }
 }
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use ffi_raw::CScalar;
-use ffi_typed::parser::{ConstantKind, Declarations, ParseError, ParseOptions, TagKind};
+use ffi_typed::parser::{ConstantKind, Declarations, NameKind, ParseError, ParseOptions, TagKind};
 use ffi_typed::{BitField, CType, FunctionType, Packing, RecordKind};
 use proptest::prelude::*;
 
@@ -398,6 +398,217 @@ fn enums() {
     let kinds: Vec<(&str, ConstantKind)> = d.constants().map(|(n, _, k)| (n, k)).collect();
     assert_eq!(kinds[0], ("BASE", ConstantKind::Define));
     assert_eq!(kinds[1], ("RED", ConstantKind::Enumerator));
+}
+
+#[test]
+fn struct_union_and_enum_tags_are_apart() {
+    // As in cffi (C has one namespace for all three).
+    let mut d = parse(
+        "struct foo { int a; short b, c, d; };
+         union foo { int a; short b, c, d; };
+         enum foo { FOO };
+         int f(struct foo *, union foo *, enum foo);",
+    );
+    let s = d.tag(TagKind::Struct, "foo").unwrap();
+    let u = d.tag(TagKind::Union, "foo").unwrap();
+    assert_eq!((s.size().unwrap(), u.size().unwrap()), (12, 4));
+    assert_ne!(s, u);
+    assert_eq!(d.parse_type("union foo").unwrap(), u);
+    assert_eq!(func(&d, "f").params[..2], [ptr(s.clone()), ptr(u.clone())]);
+    let tags: Vec<(TagKind, &str)> = d.tag_names().collect();
+    assert_eq!(
+        tags,
+        [
+            (TagKind::Struct, "foo"),
+            (TagKind::Union, "foo"),
+            (TagKind::Enum, "foo")
+        ]
+    );
+    // An opaque union beside a complete struct, completed later.
+    d.parse("struct bar { int x; }; union bar; union bar *ub;")
+        .unwrap();
+    assert!(!is_complete(&d.tag(TagKind::Union, "bar").unwrap()));
+    d.parse("union bar { char c; double d; };").unwrap();
+    assert_eq!(d.tag(TagKind::Union, "bar").unwrap().size().unwrap(), 8);
+    assert_eq!(d.tag(TagKind::Struct, "bar").unwrap().size().unwrap(), 4);
+    // include() keeps them apart too.
+    let mut other = parse("struct baz { int x; };");
+    other.include(&d).unwrap();
+    assert_eq!(other.tag(TagKind::Union, "foo"), Some(u));
+    assert_eq!(other.tag(TagKind::Struct, "foo"), Some(s));
+    assert!(other.tag(TagKind::Union, "baz").is_none());
+    // A failed parse takes back every kind it declared.
+    assert!(
+        d.parse("struct baz; union baz; enum baz; int oops(;")
+            .is_err()
+    );
+    assert!(d.tag_names().all(|(_, name)| name != "baz"));
+}
+
+#[test]
+fn array_parameters_of_structs_completed_later() {
+    // An array parameter is a pointer, so its element may be incomplete
+    // where it is declared (cffi's test_ordering_bug2).
+    let d = parse(
+        "struct bar_s;
+         struct foo_s { void (*foo)(struct bar_s[]); };
+         struct bar_s { struct foo_s foo; };
+         int g(struct later x[4], struct later *const y[]);",
+    );
+    let bar = d.tag(TagKind::Struct, "bar_s").unwrap();
+    assert_eq!(bar.size().unwrap(), 8);
+    let foo = d.tag(TagKind::Struct, "foo_s").unwrap();
+    let CType::Record(r) = &foo else { panic!() };
+    assert_eq!(
+        r.body().unwrap().fields[0].ty.to_string(),
+        "void(*)(struct bar_s *)"
+    );
+    let later = d.tag(TagKind::Struct, "later").unwrap();
+    assert_eq!(func(&d, "g").params, [ptr(later.clone()), ptr(ptr(later))]);
+}
+
+#[test]
+fn initialized_declarations_are_constants() {
+    // As cffi reads them: an integer type makes an integer constant, any
+    // other type a constant whose value is not known (nor a variable).
+    let mut d = parse(
+        "#define BASE 40
+         static const int x = BASE + 2, y = -1;
+         const unsigned char wraps = 300;
+         long plain = 1L << 40;
+         static const _Bool yes = 7;
+         enum e { E0 }; static const enum e e1 = 1;
+         static const float baz = 42.5;
+         static const char sep = ',', *const name = \"n\";
+         static const int table[] = { 1, (2), [2] = 3 };
+         static const struct { int a; } s = { .a = f(1, 2) };
+         int after(int);
+         int sized[x];",
+    );
+    let values = [
+        ("x", 42),
+        ("y", -1),
+        ("wraps", 44),
+        ("plain", 1 << 40),
+        ("yes", 1),
+        ("e1", 1),
+    ];
+    for (name, value) in values {
+        assert_eq!(d.constant(name), Some(value), "{name}");
+        assert_eq!(d.variable(name), None, "{name}");
+    }
+    let kinds: Vec<(&str, ConstantKind)> = d.constants().map(|(n, _, k)| (n, k)).collect();
+    assert_eq!(kinds[1], ("x", ConstantKind::Initializer));
+    for (name, ty) in [
+        ("baz", "float"),
+        ("sep", "char"),
+        ("name", "char *"),
+        ("table", "int[]"),
+        ("s", "struct $anonymous"),
+    ] {
+        assert_eq!(d.opaque_constant(name).unwrap().to_string(), ty, "{name}");
+        assert_eq!((d.constant(name), d.variable(name)), (None, None), "{name}");
+    }
+    let opaque: Vec<&str> = d
+        .names()
+        .filter(|(k, _)| *k == NameKind::OpaqueConstant)
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(opaque, ["baz", "sep", "name", "table", "s"]);
+    assert_eq!(d.variable("sized").unwrap().size().unwrap(), 168);
+    assert!(d.function("after").is_some());
+    // The same again is fine; a different value or kind is a redefinition.
+    d.parse("static const int x = 42; static const float baz = 1.0;")
+        .unwrap();
+    for again in [
+        "static const int x = 43;",
+        "static const double baz = 1;",
+        "int baz;",
+    ] {
+        assert!(d.parse(again).unwrap_err().redefinition, "{again}");
+    }
+    let e = d.parse("#define Z baz").unwrap_err();
+    assert!(e.message.contains("'baz' is a non-integer constant"), "{e}");
+    // include() takes the integer constants, as cffi does.
+    let mut other = Declarations::new();
+    other.include(&d).unwrap();
+    assert_eq!(
+        (other.constant("x"), other.opaque_constant("baz")),
+        (Some(42), None)
+    );
+}
+
+#[test]
+fn partial_enums() {
+    // cffi's `...` at the end of an enum: more enumerators exist, known
+    // only to the compiler.
+    let mut d = parse(
+        "enum foo { A, B = A + 2, ... }; enum bar { C, D };
+         enum { ANON, ... }; enum only { ... };",
+    );
+    let CType::Enum(foo) = d.tag(TagKind::Enum, "foo").unwrap() else {
+        panic!()
+    };
+    assert!(foo.partial && !foo.is_opaque());
+    assert_eq!(foo.values, [("A".into(), 0), ("B".into(), 2)]);
+    let CType::Enum(only) = d.tag(TagKind::Enum, "only").unwrap() else {
+        panic!()
+    };
+    assert!(only.partial && only.values.is_empty() && !only.is_opaque());
+    let CType::Enum(bar) = d.tag(TagKind::Enum, "bar").unwrap() else {
+        panic!()
+    };
+    assert!(!bar.partial);
+    let kind = |name| (d.constant(name), d.constant_kind(name));
+    assert_eq!(kind("A"), (Some(0), Some(ConstantKind::PartialEnumerator)));
+    assert_eq!(kind("B"), (Some(2), Some(ConstantKind::PartialEnumerator)));
+    assert_eq!(
+        kind("ANON"),
+        (Some(0), Some(ConstantKind::PartialEnumerator))
+    );
+    assert_eq!(kind("C"), (Some(0), Some(ConstantKind::Enumerator)));
+    // The same again is fine; with or without `...` it is another enum.
+    d.parse("enum foo { A, B = A + 2, ... };").unwrap();
+    assert_eq!(d.constant_kind("B"), Some(ConstantKind::PartialEnumerator));
+    let e = d.parse("enum foo { A, B = 2 };").unwrap_err();
+    assert!(e.redefinition, "{e}");
+    let e = d.parse("enum bar { C, D, ... };").unwrap_err();
+    assert!(e.redefinition, "{e}");
+    // A failed parse takes the change of kind back.
+    assert!(d.parse("enum baz { Z, ... }; int oops(;").is_err());
+    assert_eq!(d.constant_kind("Z"), None);
+}
+
+#[test]
+fn opaque_enums() {
+    let mut d = parse("enum op; enum op *p; int take(enum later);");
+    let CType::Enum(op) = d.tag(TagKind::Enum, "op").unwrap() else {
+        panic!()
+    };
+    assert!(op.is_opaque());
+    assert_eq!((op.underlying, op.values.len()), (CScalar::UInt, 0));
+    assert_eq!(d.variable("p").unwrap(), ptr(CType::Enum(op.clone())));
+    // Mentioned before any declaration: declared opaque, as by cffi.
+    let CType::Enum(later) = d.tag(TagKind::Enum, "later").unwrap() else {
+        panic!()
+    };
+    assert!(later.is_opaque());
+    assert_eq!(d.parse_type("enum op[2]").unwrap().size().unwrap(), 8);
+    // Declared again without values: the same enum.
+    d.parse("enum op; enum op q;").unwrap();
+    // Values cannot be added later (an enum's type depends on them), except
+    // by overriding.
+    let e = d.parse("enum op { A = -1 };").unwrap_err();
+    assert!(
+        e.redefinition && e.message.contains("without enumerators"),
+        "{e}"
+    );
+    let replace = ParseOptions::default().with_override(true);
+    d.parse_with("enum op { A = -1 };", replace).unwrap();
+    let CType::Enum(op) = d.tag(TagKind::Enum, "op").unwrap() else {
+        panic!()
+    };
+    assert!(!op.is_opaque() && op.underlying == CScalar::Int);
 }
 
 #[test]
@@ -794,11 +1005,14 @@ fn redefinitions_are_errors() {
         6,
         "redefinition of 'enum e'",
     );
+    // Each kind of tag has its own namespace: redefining one kind is an
+    // error also when another kind of the same tag exists.
+    d.parse("union s { char c; }; enum s { S };").unwrap();
     assert_error(
-        &err(&mut d, "union s;"),
+        &err(&mut d, "union s { long a; };"),
         1,
         7,
-        "'s' defined as wrong kind of tag",
+        "redefinition of 'union s'",
     );
     // Nothing of the failed parses stuck.
     assert_eq!(d.constant("B"), None);
@@ -1012,7 +1226,7 @@ fn parse_type_names() {
         &err("enum nope"),
         1,
         6,
-        "unknown enum 'nope' (an enum must be defined before it is used)",
+        "unknown enum 'nope' (a type name cannot declare an enum)",
     );
     assert_error(&err("nope_t"), 1, 1, "unknown type name 'nope_t'");
     assert_error(&err(""), 1, 1, "expected a type name");
@@ -1023,16 +1237,57 @@ fn parse_type_names() {
         "expected an integer constant expression",
     );
     assert_error(
-        &err("struct { int a; }"),
+        &err("struct s { int a; }"),
         1,
+        8,
+        "a type name cannot declare 'struct s'",
+    );
+    assert_error(
+        &err("struct { struct inner { int a; } i; } *"),
         1,
-        "a type name cannot define a struct",
+        17,
+        "a type name cannot declare 'struct inner'",
+    );
+    assert_error(
+        &err("struct { enum { E } e; }"),
+        1,
+        10,
+        "a type name cannot define an enum",
     );
     assert_error(
         &err("int[-1]"),
         1,
         5,
         "array size must be a non-negative integer constant",
+    );
+    // An anonymous struct or union may be defined in a type name (as cffi
+    // allows); it is laid out as in a declaration.
+    let anon = d.parse_type("struct{int a;}").unwrap();
+    assert_eq!(
+        (anon.size().unwrap(), anon.to_string()),
+        (4, "struct $anonymous".into())
+    );
+    let CType::Pointer(s) = d
+        .parse_type("struct { char c; union { short h; double x; } u; int i[4]; } *")
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        record_fields(&s),
+        [
+            (Some("c".into()), 0, None),
+            (Some("u".into()), 8, None),
+            (Some("i".into()), 16, None)
+        ]
+    );
+    assert_eq!(s.size().unwrap(), 32);
+    assert_eq!(
+        d.parse_type("union { foo_t f; char c[5]; }[2]")
+            .unwrap()
+            .size()
+            .unwrap(),
+        16
     );
     // A later parse that changes a typedef (override) is seen.
     let mut d = d;
@@ -1147,7 +1402,27 @@ fn error_messages_and_positions() {
             "duplicate member 'a'",
         ),
         ("int x; /* never closed", 1, 8, "unterminated comment"),
-        ("int x = 3;", 1, 7, "initializers are not supported"),
+        ("typedef int t = 3;", 1, 15, "typedef 't' is initialized"),
+        (
+            "int f(void) = 0;",
+            1,
+            13,
+            "function 'f' is initialized like a variable",
+        ),
+        ("float f = (1;", 1, 13, "unexpected ';' in the initializer"),
+        ("float f = 1)", 1, 12, "unexpected ')' in the initializer"),
+        (
+            "float f = {1, 2",
+            1,
+            16,
+            "unexpected end of input in the initializer",
+        ),
+        (
+            "int i = 1.5;",
+            1,
+            9,
+            "a floating constant is not an integer constant",
+        ),
         (
             "int f(void) { return 0; }",
             1,
@@ -1301,17 +1576,18 @@ fn error_messages_and_positions() {
             6,
             "array has incomplete element type 'int[]'",
         ),
+        // Only the outermost array of a parameter is a pointer.
+        (
+            "struct later; void f(struct later a[][2]);",
+            1,
+            38,
+            "array has incomplete element type 'struct later'",
+        ),
         (
             "char huge[0x7fffffffffffffff][2];",
             1,
             10,
             "array is too large",
-        ),
-        (
-            "struct a;\nunion a;",
-            2,
-            7,
-            "'a' defined as wrong kind of tag",
         ),
         ("void v;", 1, 6, "variable 'v' declared void"),
         ("int;", 1, 4, "declaration does not declare anything"),
@@ -1370,10 +1646,16 @@ fn error_messages_and_positions() {
             "cffi's '...' placeholders are not supported",
         ),
         (
-            "enum e { ... };",
+            "enum e { A = ... };",
             1,
-            10,
+            14,
             "cffi's '...' placeholders are not supported",
+        ),
+        (
+            "enum e { ..., A };",
+            1,
+            13,
+            "expected '}' after '...' in an enum",
         ),
         ("int x @;", 1, 7, "expected ';' after declaration"),
         ("int é;", 1, 5, "invalid character 'é' in source"),
@@ -1386,10 +1668,10 @@ fn error_messages_and_positions() {
             "expected ',' or '}' after enumerator",
         ),
         (
-            "enum e x;",
-            1,
+            "enum e;\nenum e { E };",
+            2,
             6,
-            "unknown enum 'e' (an enum must be defined before it is used)",
+            "'enum e' was declared without enumerators; they must be given where the enum is first declared",
         ),
         ("struct { int a; } *;", 1, 20, "expected identifier or '('"),
         ("struct;", 1, 7, "expected a name or '{' after 'struct'"),
@@ -1504,7 +1786,7 @@ fn error_messages_and_positions() {
             6,
             "expected ';' after declaration",
         ),
-        ("\tint x = 1;", 1, 8, "initializers are not supported"),
+        ("\tdouble d = ;", 1, 13, "expected an initializer"),
         ("}", 1, 1, "expected a declaration"),
         ("const;", 1, 6, "expected a type name"),
         (

@@ -6,9 +6,10 @@ an expectation really is cffi's behaviour, run it against cffi itself:
     python -m pytest crates/ffi-py/tests/python --against cffi
 
 Then `import ffi_py` in the tests yields a stand-in bound to cffi's `FFI`,
-`CDefError` and `FFIError`; tests marked `ffi_py_only` (ffi_py's own
-extensions and error-message wording) are skipped, and `xfail` markers
-(recorded ffi_py bugs) are ignored, so every such test must pass on cffi.
+`CDefError`, `FFIError` and `VerificationMissing`; tests marked
+`ffi_py_only` (ffi_py's own extensions and error-message wording) are
+skipped, and `xfail` markers (recorded ffi_py bugs) are ignored, so every
+such test must pass on cffi.
 """
 
 import shutil
@@ -105,6 +106,7 @@ def pytest_configure(config):
         stand_in.FFI = cffi.FFI
         stand_in.CDefError = cffi.CDefError
         stand_in.FFIError = cffi.FFIError
+        stand_in.VerificationMissing = cffi.VerificationMissing
         stand_in.__version__ = cffi.__version__
         stand_in.ON_CFFI = True
         sys.modules["ffi_py"] = stand_in

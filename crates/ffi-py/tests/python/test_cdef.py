@@ -222,6 +222,65 @@ def test_undeclared_struct_is_opaque(ffi):
         ffi.new("struct opaque *")
 
 
+def test_struct_and_union_of_one_tag_are_two_types(ffi):
+    ffi.cdef("""
+        struct foo { int a; short b, c, d; };
+        union foo { int a; short b, c, d; };
+    """)
+    assert ffi.sizeof("struct foo") == 12
+    assert ffi.sizeof("union foo") == 4
+    assert ffi.typeof("struct foo") is not ffi.typeof("union foo")
+    assert ffi.typeof("union foo").kind == "union"
+
+
+def test_type_names_may_define_an_anonymous_struct_or_union(ffi):
+    assert ffi.sizeof("struct{int a;}") == ffi.sizeof("int")
+    p = ffi.new("struct { int i[4]; char c; } *", {"i": [1, 2, 3, 4], "c": b"x"})
+    assert (list(p.i), p.c) == ([1, 2, 3, 4], b"x")
+    assert ffi.sizeof("union { int i; double d; }[3]") == 24
+
+
+def test_an_array_parameter_may_be_of_a_struct_completed_later(ffi):
+    # The parameter is a pointer, so the element need not be complete yet.
+    ffi.cdef("""
+        struct bar_s;
+        struct foo_s { void (*foo)(struct bar_s[]); };
+        struct bar_s { struct foo_s foo; };
+    """)
+    q = ffi.new("struct foo_s *")
+    assert ffi.typeof(q.foo) is ffi.typeof("void(*)(struct bar_s *)")
+    assert ffi.sizeof("struct bar_s") == ffi.sizeof("void *")
+
+
+def test_an_enum_without_values_is_unsigned_int_with_a_warning(ffi):
+    ffi.cdef("enum foo;")
+    with pytest.warns(UserWarning) as log:
+        n = ffi.cast("enum foo", -1)
+    assert int(n) == 0xFFFFFFFF
+    assert str(log[0].message) == (
+        "'enum foo' has no values explicitly defined; "
+        "guessing that it is equivalent to 'unsigned int'"
+    )
+    # Also when the first use is through pointers and arrays.
+    ffi.cdef("enum bar;")
+    with pytest.warns(UserWarning, match="'enum bar' has no values"):
+        assert ffi.sizeof("enum bar *[2]") == 2 * ffi.sizeof("void *")
+
+
+def test_an_enum_with_dots_is_known_only_to_the_compiler(ffi):
+    from ffi_py import VerificationMissing
+
+    ffi.cdef("enum foo { A, ... }; enum bar { B, C };")
+    lib = ffi.dlopen(None)
+    assert (lib.B, lib.C) == (0, 1)
+    with pytest.raises(VerificationMissing):
+        lib.A
+    with pytest.raises(VerificationMissing):
+        ffi.cast("enum foo *", 0)
+    with pytest.raises(CDefError):
+        ffi.cdef("enum baz { ..., D };")
+
+
 def test_typeof_describes_types(ffi):
     ffi.cdef("struct pt { int x; double y; };")
     st = ffi.typeof("struct pt")

@@ -167,6 +167,36 @@ def test_enum_constants_of_a_library(ffi, helper):
     assert (helper.HELPER_RED, helper.HELPER_GREEN, helper.HELPER_BLUE) == (0, 5, 6)
 
 
+def test_initialized_integer_declarations_are_constants(ffi):
+    # As cffi: an integer type with an initializer declares a constant
+    # (the header's own object, not looked up in the library).
+    ffi.cdef("""
+        static const int ANSWER = 42;
+        static const long NEGATIVE = -7;
+        int PLAIN = 0x10;
+        static const double RATIO = 0.5;
+    """)
+    lib = ffi.dlopen(None)
+    assert (lib.ANSWER, lib.NEGATIVE, lib.PLAIN) == (42, -7, 16)
+    with pytest.raises(NotImplementedError) as excinfo:
+        lib.RATIO
+    assert "RATIO" in str(excinfo.value)
+
+
+@pytest.mark.ffi_py_only
+def test_initializers_are_constant_expressions_converted_to_the_type(ffi):
+    # cffi reads only an integer literal, and keeps it unconverted.
+    ffi.cdef("""
+        #define BASE 40
+        static const int SUM = BASE + 2;
+        static const unsigned char WRAPS = 300;
+        int sized[SUM];
+    """)
+    lib = ffi.dlopen(None)
+    assert (lib.SUM, lib.WRAPS) == (42, 44)
+    assert ffi.sizeof("int[SUM]") == 168
+
+
 @pytest.mark.ffi_py_only
 def test_const_double_global_is_readable(ffi, helper):
     # cffi's ABI mode refuses non-integer constants; ffi_py reads the symbol.

@@ -82,7 +82,7 @@ fn precedence(p: P) -> Option<u8> {
 }
 
 /// A value cast to a C type, if that is an integer type.
-fn convert_to(ty: &CType, v: Val) -> Option<Val> {
+pub(crate) fn convert_to(ty: &CType, v: Val) -> Option<Val> {
     let scalar = match ty {
         CType::Scalar(CScalar::Bool) => {
             return Some(Val {

@@ -29,16 +29,21 @@
 //! `(void)`, unnamed parameters; array and function parameters become
 //! pointers), variables (`extern` optional), typedefs, structs and unions
 //! (named, anonymous, nested, anonymous members, bitfields, flexible array
-//! members, opaque declarations completed later), enums, arrays sized by
-//! integer constant expressions, function pointers anywhere, and
-//! `#define NAME <integer constant expression>` between declarations.
-//! Constant expressions have C's types and conversions (`~0u` is
-//! 4294967295, `-1 >> 1` is -1), with casts to integer types and
-//! `sizeof(type)`. Qualifiers (`const`, `volatile`, `restrict`,
-//! `__restrict`) and the specifiers `extern`, `static`, `inline` are accepted
-//! and dropped. Not accepted: initializers, function definitions,
+//! members, opaque declarations completed later), enums (also opaque:
+//! `enum foo;`), arrays sized by integer constant expressions, function
+//! pointers anywhere, `#define NAME <integer constant expression>` between
+//! declarations, and initializers as cffi reads them: `static const int N
+//! = <integer constant expression>;` declares an integer constant, an
+//! initialized declaration of another type a constant of unknown value
+//! ([`NameKind::OpaqueConstant`]). Constant expressions have C's types
+//! and conversions (`~0u` is 4294967295, `-1 >> 1` is -1), with casts to
+//! integer types and `sizeof(type)`. Qualifiers (`const`, `volatile`,
+//! `restrict`, `__restrict`) and the specifiers `extern`, `static`,
+//! `inline` are accepted and dropped. Not accepted: function definitions,
 //! `__attribute__`, preprocessor directives other than `#define` (and
-//! `#define` only between declarations), cffi's `...` placeholders.
+//! `#define` only between declarations), cffi's `...` placeholders other
+//! than at the end of an enum (`enum foo { A, ... };`, an
+//! [`EnumType::partial`](crate::EnumType::partial) one).
 //!
 //! Limits, so that no input can exhaust the stack, take unbounded time or
 //! memory, or overflow a size, each refused with an error at its
@@ -205,8 +210,13 @@ pub enum NameKind {
     Function,
     /// A global variable.
     Variable,
-    /// A `#define` or an enumerator.
+    /// A `#define`, an enumerator, or an integer object with an
+    /// initializer (`static const int N = 42;`).
     Constant,
+    /// An object of another type with an initializer (`static const double
+    /// PI = 3.14;`, `static const char SEP = ',';`): a constant whose value
+    /// only the C source knows (cffi reads it in API mode only).
+    OpaqueConstant,
 }
 
 /// The namespace of a struct, union or enum tag.
@@ -229,17 +239,6 @@ impl TagKind {
             TagKind::Enum => "enum",
         }
     }
-
-    fn of(ty: &CType) -> Option<TagKind> {
-        match ty {
-            CType::Record(r) => Some(match r.kind() {
-                RecordKind::Struct => TagKind::Struct,
-                RecordKind::Union => TagKind::Union,
-            }),
-            CType::Enum(_) => Some(TagKind::Enum),
-            _ => None,
-        }
-    }
 }
 
 /// Where a constant came from.
@@ -249,6 +248,14 @@ pub enum ConstantKind {
     Define,
     /// An enumerator.
     Enumerator,
+    /// An enumerator of an enum that ends with cffi's `...`
+    /// ([`EnumType::partial`](crate::EnumType::partial)): its value here is
+    /// C's, but cffi's ABI mode takes it as known only to the compiler
+    /// (`VerificationMissing`), since cffi's API mode asks the compiler.
+    PartialEnumerator,
+    /// The initializer of a declaration of integer type (`static const int
+    /// N = 42;`, as cffi reads it), converted to that type.
+    Initializer,
 }
 
 /// A namespace of C declarations that accumulates over several
@@ -257,8 +264,10 @@ pub enum ConstantKind {
 ///
 /// Each parse is all or nothing: after an error the namespace is as it was
 /// before the call. Names follow C: typedefs, functions, variables and
-/// constants (enumerators and `#define`s) share one namespace, struct,
-/// union and enum tags another. The fixed-width and platform types
+/// constants (enumerators and `#define`s) share one namespace. Tags follow
+/// cffi: struct, union and enum tags have a namespace each, so
+/// `struct foo` and `union foo` are two types (C has one namespace for
+/// all tags). The fixed-width and platform types
 /// (`int8_t`..`uint64_t`, `size_t`, `ssize_t`, `intptr_t`, `uintptr_t`,
 /// `ptrdiff_t`, `wchar_t`, `char16_t`, `char32_t`, `FILE`) are predeclared;
 /// a typedef of the same name replaces them.
@@ -399,22 +408,22 @@ impl Declarations {
             ))
         };
         // Check everything first, so that a clash includes nothing.
-        for (name, symbol) in other.ns.ordinary.iter().filter(|(_, s)| included(s)) {
+        for (_, name, symbol) in other.ns.ordinary.iter().filter(|(_, _, s)| included(s)) {
             if let Some(mine) = self.ns.ordinary.get(name)
                 && !same(mine, symbol)
             {
                 return Err(clash(name));
             }
         }
-        for (name, entry) in other.ns.tags.iter() {
-            if let Some(mine) = self.ns.tags.get(name)
+        for (kind, name, entry) in other.ns.tags.iter() {
+            if let Some(mine) = self.ns.tags.get(&(kind, name))
                 && mine.ty != entry.ty
             {
-                return Err(clash(name));
+                return Err(clash(&format!("{} {name}", kind.keyword())));
             }
         }
         // The types now live in both namespaces: neither may release them.
-        for (name, symbol) in other.ns.ordinary.iter().filter(|(_, s)| included(s)) {
+        for (_, name, symbol) in other.ns.ordinary.iter().filter(|(_, _, s)| included(s)) {
             if self.ns.ordinary.get(name).is_none() {
                 if let Symbol::Typedef(ty) = symbol {
                     escaping(&ty.ty);
@@ -423,10 +432,12 @@ impl Declarations {
             }
         }
         let generation = self.ns.generation;
-        for (name, entry) in other.ns.tags.iter() {
-            if self.ns.tags.get(name).is_none() {
+        for (kind, name, entry) in other.ns.tags.iter() {
+            if self.ns.tags.get(&(kind, name)).is_none() {
                 let ty = escaping(&entry.ty).clone();
-                self.ns.tags.push(name, TagEntry { ty, generation });
+                self.ns
+                    .tags
+                    .push(&(kind, name), TagEntry { ty, generation });
             }
         }
         self.cache
@@ -438,8 +449,11 @@ impl Declarations {
 
     /// Parses a type name (`const char *[4]`, `struct foo *`,
     /// `int (*)(int, ...)`) against this namespace. An undeclared struct or
-    /// union tag names an opaque record (not declared). Results are cached (up to 1,024 names, each of at most
-    /// 256 bytes).
+    /// union tag names an opaque record (not declared). An anonymous struct
+    /// or union may be defined in it (`struct { int a; } *`, as cffi
+    /// allows); a type name declares nothing, so it cannot define a tag or
+    /// an enum. Results are cached (up to 1,024 names, each of at most 256
+    /// bytes).
     pub fn parse_type(&self, name: &str) -> Result<CType, ParseError> {
         if let Some(ty) = self
             .cache
@@ -473,8 +487,8 @@ impl Declarations {
 
     /// A struct, union or enum by tag.
     pub fn tag(&self, kind: TagKind, name: &str) -> Option<CType> {
-        let entry = self.ns.tags.get(name)?;
-        (TagKind::of(&entry.ty) == Some(kind)).then(|| escaping(&entry.ty).clone())
+        let entry = self.ns.tags.get(&(kind, name))?;
+        Some(escaping(&entry.ty).clone())
     }
 
     /// A declared function.
@@ -493,10 +507,38 @@ impl Declarations {
         }
     }
 
-    /// The value of a `#define` or an enumerator.
+    /// The value of an integer constant: a `#define`, an enumerator, or a
+    /// declaration of integer type with an initializer.
     pub fn constant(&self, name: &str) -> Option<i128> {
         match self.ns.ordinary.get(name)? {
             Symbol::Constant(c) => Some(c.value.v),
+            _ => None,
+        }
+    }
+
+    /// How an integer constant was declared.
+    pub fn constant_kind(&self, name: &str) -> Option<ConstantKind> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::Constant(c) => Some(c.kind),
+            _ => None,
+        }
+    }
+
+    /// The type of a constant whose value is not known here
+    /// ([`NameKind::OpaqueConstant`]).
+    ///
+    /// ```
+    /// use ffi_typed::Declarations;
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.parse("static const int N = 6 * 7; static const double PI = 3.14;").unwrap();
+    /// assert_eq!(decls.constant("N"), Some(42));
+    /// assert_eq!(decls.opaque_constant("PI").unwrap().to_string(), "double");
+    /// assert_eq!((decls.constant("PI"), decls.variable("PI")), (None, None));
+    /// ```
+    pub fn opaque_constant(&self, name: &str) -> Option<CType> {
+        match self.ns.ordinary.get(name)? {
+            Symbol::OpaqueConstant(ty) => Some(escaping(&ty.ty).clone()),
             _ => None,
         }
     }
@@ -506,12 +548,13 @@ impl Declarations {
     /// this hands no type out, so it keeps no record alive after the
     /// namespace is dropped (see [`Declarations`]).
     pub fn names(&self) -> impl Iterator<Item = (NameKind, &str)> {
-        self.ns.ordinary.iter().map(|(n, s)| {
+        self.ns.ordinary.iter().map(|(_, n, s)| {
             let kind = match s {
                 Symbol::Typedef(_) => NameKind::Typedef,
                 Symbol::Function(_) => NameKind::Function,
                 Symbol::Variable(_) => NameKind::Variable,
                 Symbol::Constant(_) => NameKind::Constant,
+                Symbol::OpaqueConstant(_) => NameKind::OpaqueConstant,
             };
             (kind, n)
         })
@@ -520,15 +563,12 @@ impl Declarations {
     /// Every struct, union and enum tag and its kind, in declaration order,
     /// handing no type out (as [`Declarations::names`]).
     pub fn tag_names(&self) -> impl Iterator<Item = (TagKind, &str)> {
-        self.ns
-            .tags
-            .iter()
-            .filter_map(|(n, e)| Some((TagKind::of(&e.ty)?, n)))
+        self.ns.tags.iter().map(|(kind, n, _)| (kind, n))
     }
 
     /// Every typedef, in declaration order.
     pub fn typedefs(&self) -> impl Iterator<Item = (&str, &CType)> {
-        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+        self.ns.ordinary.iter().filter_map(|(_, n, s)| match s {
             Symbol::Typedef(ty) => Some((n, escaping(&ty.ty))),
             _ => None,
         })
@@ -539,12 +579,12 @@ impl Declarations {
         self.ns
             .tags
             .iter()
-            .filter_map(|(n, e)| Some((TagKind::of(&e.ty)?, n, escaping(&e.ty))))
+            .map(|(kind, n, e)| (kind, n, escaping(&e.ty)))
     }
 
     /// Every function, in declaration order.
     pub fn functions(&self) -> impl Iterator<Item = (&str, &Arc<FunctionType>)> {
-        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+        self.ns.ordinary.iter().filter_map(|(_, n, s)| match s {
             Symbol::Function(f) => Some((n, escaping_function(f))),
             _ => None,
         })
@@ -552,7 +592,7 @@ impl Declarations {
 
     /// Every variable, in declaration order.
     pub fn variables(&self) -> impl Iterator<Item = (&str, &CType)> {
-        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+        self.ns.ordinary.iter().filter_map(|(_, n, s)| match s {
             Symbol::Variable(ty) => Some((n, escaping(&ty.ty))),
             _ => None,
         })
@@ -560,7 +600,7 @@ impl Declarations {
 
     /// Every constant (`#define`s and enumerators), in declaration order.
     pub fn constants(&self) -> impl Iterator<Item = (&str, i128, ConstantKind)> {
-        self.ns.ordinary.iter().filter_map(|(n, s)| match s {
+        self.ns.ordinary.iter().filter_map(|(_, n, s)| match s {
             Symbol::Constant(c) => Some((n, c.value.v, c.kind)),
             _ => None,
         })
@@ -572,9 +612,11 @@ impl Declarations {
     /// function's type, without handing them out (for `fuzzing`, which
     /// only looks at them: `f` must not keep a clone).
     pub(crate) fn inspect_in_place(&self, mut f: impl FnMut(&CType)) {
-        for (_, symbol) in self.ns.ordinary.iter() {
+        for (_, _, symbol) in self.ns.ordinary.iter() {
             match symbol {
-                Symbol::Typedef(ty) | Symbol::Variable(ty) => f(&ty.ty),
+                Symbol::Typedef(ty) | Symbol::Variable(ty) | Symbol::OpaqueConstant(ty) => {
+                    f(&ty.ty)
+                }
                 Symbol::Function(func) => {
                     f(&func.ret);
                     func.params.iter().for_each(&mut f);
@@ -582,7 +624,7 @@ impl Declarations {
                 Symbol::Constant(_) => {}
             }
         }
-        for (_, entry) in self.ns.tags.iter() {
+        for (_, _, entry) in self.ns.tags.iter() {
             f(&entry.ty);
         }
     }
@@ -663,53 +705,98 @@ impl Hasher for FxHasher {
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// An insertion-ordered table of names.
-pub(crate) struct Table<V> {
-    entries: Vec<(Arc<str>, V)>,
-    index: FastMap<Arc<str>, u32>,
+/// Which of a table's namespaces a name is in. Ordinary identifiers have
+/// one (`()`); tags have one per kind (as in cffi, where `struct foo`,
+/// `union foo` and `enum foo` are three types that may all be declared).
+pub(crate) trait Space: Copy {
+    /// How many namespaces there are.
+    const COUNT: usize;
+    /// This one's number, below `COUNT`.
+    fn number(self) -> usize;
 }
 
-impl<V> Table<V> {
-    fn new() -> Table<V> {
+impl Space for () {
+    const COUNT: usize = 1;
+    fn number(self) -> usize {
+        0
+    }
+}
+
+impl Space for TagKind {
+    const COUNT: usize = 3;
+    fn number(self) -> usize {
+        self as usize
+    }
+}
+
+/// How a name is looked up in a [`Table`]: an ordinary identifier by
+/// itself (`"foo"`), a tag with its kind (`(TagKind::Union, "foo")`).
+pub(crate) trait Key<S> {
+    fn split(&self) -> (S, &str);
+}
+
+impl Key<()> for str {
+    fn split(&self) -> ((), &str) {
+        ((), self)
+    }
+}
+
+impl Key<TagKind> for (TagKind, &str) {
+    fn split(&self) -> (TagKind, &str) {
+        (self.0, self.1)
+    }
+}
+
+/// An insertion-ordered table of names, each in one of the table's spaces.
+pub(crate) struct Table<V, S: Space = ()> {
+    entries: Vec<(S, Arc<str>, V)>,
+    /// Per space: each name's position in `entries`.
+    index: Vec<FastMap<Arc<str>, u32>>,
+}
+
+impl<V, S: Space> Table<V, S> {
+    fn new() -> Table<V, S> {
         Table {
             entries: Vec::new(),
-            index: FastMap::default(),
+            index: (0..S::COUNT).map(|_| FastMap::default()).collect(),
         }
     }
 
-    pub(crate) fn position(&self, name: &str) -> Option<u32> {
-        self.index.get(name).copied()
+    pub(crate) fn position(&self, key: &(impl Key<S> + ?Sized)) -> Option<u32> {
+        let (space, name) = key.split();
+        self.index[space.number()].get(name).copied()
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&V> {
-        let i = self.position(name)?;
-        Some(&self.entries[i as usize].1)
+    pub(crate) fn get(&self, key: &(impl Key<S> + ?Sized)) -> Option<&V> {
+        let i = self.position(key)?;
+        Some(&self.entries[i as usize].2)
     }
 
     pub(crate) fn value(&self, index: u32) -> &V {
-        &self.entries[index as usize].1
+        &self.entries[index as usize].2
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
-        self.entries.iter().map(|(n, v)| (&**n, v))
+    fn iter(&self) -> impl Iterator<Item = (S, &str, &V)> {
+        self.entries.iter().map(|(s, n, v)| (*s, &**n, v))
     }
 
     /// Appends a name that is not in the table.
-    fn push(&mut self, name: &str, value: V) {
+    fn push(&mut self, key: &(impl Key<S> + ?Sized), value: V) {
+        let (space, name) = key.split();
         let name: Arc<str> = name.into();
-        self.index.insert(name.clone(), self.entries.len() as u32);
-        self.entries.push((name, value));
+        self.index[space.number()].insert(name.clone(), self.entries.len() as u32);
+        self.entries.push((space, name, value));
     }
 
     /// Removes the newest entry.
     fn pop(&mut self) {
-        if let Some((name, _)) = self.entries.pop() {
-            self.index.remove(&*name);
+        if let Some((space, name, _)) = self.entries.pop() {
+            self.index[space.number()].remove(&*name);
         }
     }
 
     fn replace(&mut self, index: u32, value: V) -> V {
-        std::mem::replace(&mut self.entries[index as usize].1, value)
+        std::mem::replace(&mut self.entries[index as usize].2, value)
     }
 }
 
@@ -762,6 +849,7 @@ pub(crate) enum Symbol {
     Function(Arc<FunctionType>),
     Variable(Ty),
     Constant(Constant),
+    OpaqueConstant(Ty),
 }
 
 impl Symbol {
@@ -771,6 +859,7 @@ impl Symbol {
             Symbol::Function(_) => "function",
             Symbol::Variable(_) => "variable",
             Symbol::Constant(_) => "constant",
+            Symbol::OpaqueConstant(_) => "non-integer constant",
         }
     }
 
@@ -778,7 +867,8 @@ impl Symbol {
     pub(crate) fn same_as(&self, other: &Symbol) -> bool {
         match (self, other) {
             (Symbol::Typedef(a), Symbol::Typedef(b))
-            | (Symbol::Variable(a), Symbol::Variable(b)) => same_type(&a.ty, &b.ty),
+            | (Symbol::Variable(a), Symbol::Variable(b))
+            | (Symbol::OpaqueConstant(a), Symbol::OpaqueConstant(b)) => same_type(&a.ty, &b.ty),
             (Symbol::Function(a), Symbol::Function(b)) => same_function(a, b),
             (Symbol::Constant(a), Symbol::Constant(b)) => a.value.v == b.value.v,
             _ => false,
@@ -904,7 +994,7 @@ pub(crate) struct Pending {
 
 pub(crate) struct Namespace {
     pub ordinary: Table<Symbol>,
-    pub tags: Table<TagEntry>,
+    pub tags: Table<TagEntry, TagKind>,
     pub journal: Vec<Undo>,
     pub pending: Vec<Pending>,
     pub generation: u64,
@@ -974,9 +1064,9 @@ impl Namespace {
         self.journal.push(Undo::OrdinaryReplace(index, old));
     }
 
-    pub(crate) fn push_tag(&mut self, name: &str, ty: CType) {
+    pub(crate) fn push_tag(&mut self, kind: TagKind, name: &str, ty: CType) {
         let generation = self.generation;
-        self.tags.push(name, TagEntry { ty, generation });
+        self.tags.push(&(kind, name), TagEntry { ty, generation });
         self.journal.push(Undo::TagPush);
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ffi_raw::CScalar;
 
+use super::expr::convert_to;
 use super::lexer::{Kw, LexError, Lexer, P, Tok, Token};
 use super::{
     Constant, ConstantKind, IntTy, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, Namespace,
@@ -447,8 +448,9 @@ impl<'s, 'n> Parser<'s, 'n> {
     fn new_record(&mut self, kind: RecordKind, name: Option<&str>) -> CType {
         match self.ns_mut() {
             Some(ns) => ns.new_record(kind, name),
-            // Type names define no records; should one ever be made, an
-            // escaped record is merely never released.
+            // A type name's anonymous records (`struct { int a; } *`) go to
+            // the caller: escaped from the start. Nothing can lead back to
+            // an anonymous record, so they lie on no cycle.
             None => CType::new_record(kind, name),
         }
     }
@@ -652,15 +654,12 @@ impl<'s, 'n> Parser<'s, 'n> {
             };
             let next = self.peek();
             match next.kind {
-                Tok::P(P::Assign) => {
-                    return Err(self.error(next, "initializers are not supported"));
-                }
+                Tok::P(P::Assign) => self.initialized(name, ty, specs.typedef)?,
                 Tok::P(P::LBrace) if matches!(ty.ty, CType::Function(_)) => {
                     return Err(self.error(next, "function definitions are not supported"));
                 }
-                _ => {}
+                _ => self.declare(name, ty, specs.typedef)?,
             }
-            self.declare(name, ty, specs.typedef)?;
             let sep = self.peek();
             match sep.kind {
                 Tok::P(P::Comma) => {
@@ -690,6 +689,79 @@ impl<'s, 'n> Parser<'s, 'n> {
             Symbol::Variable(ty)
         };
         self.define(name, symbol)
+    }
+
+    /// `name = initializer`, as cffi reads it: a declaration of an integer
+    /// type (not a character type) declares an integer constant, the
+    /// initializer (an integer constant expression) converted to the type
+    /// (`static const int N = 42;`); one of any other type declares a
+    /// constant whose value is left to the C source (the initializer is
+    /// skipped). Neither is a variable: such objects are the header's
+    /// own (`static`), not the library's.
+    fn initialized(&mut self, name: Token, ty: Ty, typedef: bool) -> PResult<()> {
+        let assign = self.peek();
+        let spelled = self.text(name);
+        if typedef {
+            return Err(self.error(assign, format!("typedef '{spelled}' is initialized")));
+        }
+        if let CType::Function(_) = ty.ty {
+            return Err(self.error(
+                assign,
+                format!("function '{spelled}' is initialized like a variable"),
+            ));
+        }
+        self.bump();
+        let integer = match &ty.ty {
+            CType::Scalar(CScalar::Char | CScalar::WChar | CScalar::Char16 | CScalar::Char32) => {
+                false
+            }
+            other => other.is_integer(),
+        };
+        let symbol = if integer {
+            let value = self.const_expr()?;
+            Symbol::Constant(Constant {
+                value: convert_to(&ty.ty, value).expect("an integer type"),
+                kind: ConstantKind::Initializer,
+            })
+        } else {
+            self.skip_initializer()?;
+            Symbol::OpaqueConstant(ty)
+        };
+        self.define(name, symbol)
+    }
+
+    /// Skips an initializer whose value is not needed, up to the `,` or `;`
+    /// after it, with brackets balanced.
+    fn skip_initializer(&mut self) -> PResult<()> {
+        let mut depth = 0u32;
+        let mut empty = true;
+        loop {
+            let t = self.peek();
+            match t.kind {
+                Tok::P(P::Comma | P::Semi) if depth == 0 => {
+                    return if empty {
+                        Err(self.error(t, "expected an initializer"))
+                    } else {
+                        Ok(())
+                    };
+                }
+                Tok::P(P::LParen | P::LBracket | P::LBrace) => depth += 1,
+                Tok::P(P::RParen | P::RBracket | P::RBrace) if depth > 0 => depth -= 1,
+                Tok::P(P::RParen | P::RBracket | P::RBrace | P::Semi)
+                | Tok::Eof
+                | Tok::Hash
+                | Tok::DirEnd
+                | Tok::Invalid(_) => {
+                    return Err(self.error(
+                        t,
+                        format!("unexpected {} in the initializer", self.describe(t)),
+                    ));
+                }
+                _ => {}
+            }
+            self.bump();
+            empty = false;
+        }
     }
 
     // ---- specifiers ----
@@ -823,32 +895,33 @@ impl<'s, 'n> Parser<'s, 'n> {
         Ok((Ty::base(self.tag_reference(kind, name)?), TagUse::Declared))
     }
 
-    fn wrong_tag(&self, name: Token) -> ParseError {
-        self.error(
-            name,
-            format!("'{}' defined as wrong kind of tag", self.text(name)),
-        )
-    }
-
     /// `struct foo` without a body: the declared one, or a new opaque one.
     fn tag_reference(&mut self, kind: TagKind, name_tok: Token) -> PResult<CType> {
         let name = self.text(name_tok);
-        if let Some(entry) = self.ns().tags.get(name) {
-            if TagKind::of(&entry.ty) != Some(kind) {
-                return Err(self.wrong_tag(name_tok));
-            }
+        if let Some(entry) = self.ns().tags.get(&(kind, name)) {
             return Ok(entry.ty.clone());
         }
         if kind == TagKind::Enum {
-            return Err(self.error(
-                name_tok,
-                format!("unknown enum '{name}' (an enum must be defined before it is used)"),
+            // `enum foo;`, or a mention of an enum not declared yet: an enum
+            // without enumerators, which cffi takes for `unsigned int` (with
+            // a warning when the type is used: `EnumType::is_opaque`).
+            let Some(ns) = self.ns_mut() else {
+                return Err(self.error(
+                    name_tok,
+                    format!("unknown enum '{name}' (a type name cannot declare an enum)"),
+                ));
+            };
+            let ty = CType::Enum(Arc::new(
+                EnumType::new(Some(name), Vec::new())
+                    .expect("an enum without values is unsigned int"),
             ));
+            ns.push_tag(kind, name, ty.clone());
+            return Ok(ty);
         }
         match self.ns_mut() {
             Some(ns) => {
                 let ty = ns.new_record(record_kind(kind), Some(name));
-                ns.push_tag(name, ty.clone());
+                ns.push_tag(kind, name, ty.clone());
                 Ok(ty)
             }
             // A type name mentioning an undeclared tag gets an opaque record
@@ -876,10 +949,18 @@ impl<'s, 'n> Parser<'s, 'n> {
         kw_tok: Token,
         name_tok: Option<Token>,
     ) -> PResult<CType> {
-        if self.ns_mut().is_none() {
+        // A type name may define an anonymous record (`struct { int a; } *`,
+        // as cffi allows): it declares nothing, so each parse makes its own.
+        if let Some(name_tok) = name_tok
+            && self.ns_mut().is_none()
+        {
             return Err(self.error(
-                kw_tok,
-                format!("a type name cannot define a {}", kind.keyword()),
+                name_tok,
+                format!(
+                    "a type name cannot declare '{} {}'",
+                    kind.keyword(),
+                    self.text(name_tok)
+                ),
             ));
         }
         let rk = record_kind(kind);
@@ -897,19 +978,16 @@ impl<'s, 'n> Parser<'s, 'n> {
             Compare,
         }
         let (ty, target) = match (name, name_tok) {
-            (Some(name), Some(name_tok)) => match self.ns().tags.position(name) {
+            (Some(name), Some(_)) => match self.ns().tags.position(&(kind, name)) {
                 None => {
                     let ty = self.new_record(rk, Some(name));
                     if let Some(ns) = self.ns_mut() {
-                        ns.push_tag(name, ty.clone());
+                        ns.push_tag(kind, name, ty.clone());
                     }
                     (ty, Target::Fresh)
                 }
                 Some(index) => {
                     let entry = self.ns().tags.value(index).clone();
-                    if TagKind::of(&entry.ty) != Some(kind) {
-                        return Err(self.wrong_tag(name_tok));
-                    }
                     let complete = matches!(&entry.ty, CType::Record(r) if r.body().is_some());
                     if !complete && entry.generation == generation {
                         (entry.ty, Target::Fresh)
@@ -1189,7 +1267,9 @@ impl<'s, 'n> Parser<'s, 'n> {
         let lbrace = self.bump();
         self.enter(lbrace)?;
         let mut values: Vec<(String, i128)> = Vec::new();
+        let mut enumerators: Vec<Token> = Vec::new();
         let mut prev: Option<i128> = None;
+        let mut partial = false;
         loop {
             let t = self.peek();
             match t.kind {
@@ -1198,7 +1278,14 @@ impl<'s, 'n> Parser<'s, 'n> {
                     break;
                 }
                 Tok::Ident => {}
-                Tok::P(P::Ellipsis) => return Err(self.placeholder(t)),
+                // cffi's `enum foo { A, ... };`: more enumerators, which
+                // only the compiler knows. Only last, as cffi has it.
+                Tok::P(P::Ellipsis) => {
+                    self.bump();
+                    self.expect(P::RBrace, "expected '}' after '...' in an enum")?;
+                    partial = true;
+                    break;
+                }
                 _ => return Err(self.error(t, "expected an enumerator name")),
             }
             self.bump();
@@ -1214,6 +1301,8 @@ impl<'s, 'n> Parser<'s, 'n> {
                     Some(p) => p + 1,
                 }
             };
+            // Declared at once, as later enumerators may use it; whether
+            // the enum is partial is known only at its end.
             self.define(
                 t,
                 Symbol::Constant(Constant {
@@ -1224,6 +1313,7 @@ impl<'s, 'n> Parser<'s, 'n> {
                     kind: ConstantKind::Enumerator,
                 }),
             )?;
+            enumerators.push(t);
             values.push((self.text(t).to_string(), value));
             prev = Some(value);
             let sep = self.peek();
@@ -1241,39 +1331,65 @@ impl<'s, 'n> Parser<'s, 'n> {
         self.leave();
         let name = name_tok.map(|t| self.text(t));
         let at = name_tok.unwrap_or(kw_tok);
-        let ty = CType::Enum(Arc::new(
-            EnumType::new(name, values).map_err(|e| self.error(at, e.to_string()))?,
-        ));
-        let (Some(name), Some(name_tok)) = (name, name_tok) else {
+        let mut made = EnumType::new(name, values).map_err(|e| self.error(at, e.to_string()))?;
+        made.partial = partial;
+        let ty = self.declare_enum(name_tok, CType::Enum(Arc::new(made)))?;
+        let src = self.src;
+        if partial && let Some(ns) = self.ns_mut() {
+            for t in enumerators {
+                let name = &src[t.start as usize..t.end as usize];
+                let index = ns.ordinary.position(name).expect("declared above");
+                if let Symbol::Constant(c) = ns.ordinary.value(index)
+                    && c.kind == ConstantKind::Enumerator
+                {
+                    let symbol = Symbol::Constant(Constant {
+                        kind: ConstantKind::PartialEnumerator,
+                        ..*c
+                    });
+                    ns.replace_ordinary(index, symbol);
+                }
+            }
+        }
+        Ok(ty)
+    }
+
+    /// Declares an enum's tag, if it has one: new, the same again,
+    /// replaced (override), or an error. Returns the enum that holds the tag.
+    fn declare_enum(&mut self, name_tok: Option<Token>, ty: CType) -> PResult<CType> {
+        let Some(name_tok) = name_tok else {
             return Ok(ty);
         };
+        let name = self.text(name_tok);
         let allow_override = self.opts.allow_override;
-        match self.ns().tags.position(name) {
-            None => {
-                if let Some(ns) = self.ns_mut() {
-                    ns.push_tag(name, ty.clone());
-                }
-                Ok(ty)
+        let Some(index) = self.ns().tags.position(&(TagKind::Enum, name)) else {
+            if let Some(ns) = self.ns_mut() {
+                ns.push_tag(TagKind::Enum, name, ty.clone());
             }
-            Some(index) => {
-                let old = self.ns().tags.value(index).ty.clone();
-                let CType::Enum(old_enum) = &old else {
-                    return Err(self.wrong_tag(name_tok));
-                };
-                let CType::Enum(new_enum) = &ty else {
-                    return Ok(ty);
-                };
-                if old_enum.values == new_enum.values {
-                    Ok(old)
-                } else if allow_override {
-                    if let Some(ns) = self.ns_mut() {
-                        ns.replace_tag(index, ty.clone());
-                    }
-                    Ok(ty)
-                } else {
-                    Err(self.redefinition(name_tok, format!("redefinition of 'enum {name}'")))
-                }
+            return Ok(ty);
+        };
+        let old = self.ns().tags.value(index).ty.clone();
+        let (CType::Enum(old_enum), CType::Enum(new_enum)) = (&old, &ty) else {
+            unreachable!("the enum tags hold enums");
+        };
+        if old_enum.values == new_enum.values && old_enum.partial == new_enum.partial {
+            Ok(old)
+        } else if allow_override {
+            if let Some(ns) = self.ns_mut() {
+                ns.replace_tag(index, ty.clone());
             }
+            Ok(ty)
+        } else if old_enum.is_opaque() {
+            // An enum's type depends on its values, so it cannot be
+            // completed later as a struct can (cffi refuses this too).
+            Err(self.redefinition(
+                name_tok,
+                format!(
+                    "'enum {name}' was declared without enumerators; they must be given \
+                     where the enum is first declared"
+                ),
+            ))
+        } else {
+            Err(self.redefinition(name_tok, format!("redefinition of 'enum {name}'")))
         }
     }
 
@@ -1285,10 +1401,36 @@ impl<'s, 'n> Parser<'s, 'n> {
         base: &Ty,
         mode: Mode,
     ) -> PResult<(Option<Token>, Ty)> {
+        self.declarator_type_adjusted(base, mode, false)
+    }
+
+    /// A parameter's declarator applied to `base`. An array parameter is a
+    /// pointer to its element (C's adjustment), adjusted before the type is
+    /// built so that the element may be a struct completed only later, as
+    /// cffi allows (`void (*f)(struct s[]);` before `struct s { ... };`).
+    fn parameter_type(&mut self, base: &Ty) -> PResult<(Option<Token>, Ty)> {
+        self.declarator_type_adjusted(base, Mode::Either, true)
+    }
+
+    fn declarator_type_adjusted(
+        &mut self,
+        base: &Ty,
+        mode: Mode,
+        array_is_pointer: bool,
+    ) -> PResult<(Option<Token>, Ty)> {
         let mut ops = std::mem::take(&mut self.scratch);
         ops.clear();
         let result = match self.declarator(mode, &mut ops) {
-            Ok(name) => self.apply(base, &mut ops).map(|ty| (name, ty)),
+            Ok(name) => {
+                // The last step is the outermost derivation.
+                if array_is_pointer
+                    && let Some(last) = ops.last_mut()
+                    && let Op::Array(_, at) = *last
+                {
+                    *last = Op::Pointer(at);
+                }
+                self.apply(base, &mut ops).map(|ty| (name, ty))
+            }
             Err(e) => Err(e),
         };
         ops.clear();
@@ -1422,11 +1564,12 @@ impl<'s, 'n> Parser<'s, 'n> {
                     break;
                 }
                 let specs = self.specifiers(Ctx::Param)?;
-                let (name, ty) = self.declarator_type(&specs.base, Mode::Either)?;
+                let (name, ty) = self.parameter_type(&specs.base)?;
                 if ty.ty == CType::Void && void_param.is_none() {
                     void_param = Some((name.unwrap_or(t), name.is_some()));
                 }
-                // Arrays and functions as parameters are pointers.
+                // Arrays (through typedefs) and functions as parameters
+                // are pointers.
                 let ty = match ty.ty {
                     CType::Array(elem, _) => Ty {
                         ty: CType::Pointer(elem),

@@ -86,14 +86,21 @@ impl NumberKind {
     ///
     /// # Safety
     /// `src` must be readable for [`NumberKind::size`] bytes.
+    #[inline]
     pub(crate) unsafe fn read(self, py: Python<'_>, src: *const u8) -> PyResult<Py<PyAny>> {
         // SAFETY: the caller guarantees the bytes are readable.
         unsafe {
             match self {
                 NumberKind::Int(layout) => {
-                    let mut word = [0u8; 8];
-                    std::ptr::copy_nonoverlapping(src, word.as_mut_ptr(), layout.size);
-                    int_object(py, u64::from_le_bytes(word), layout)
+                    // One load of the integer's width (a copy of a variable
+                    // length would be a call to memcpy).
+                    let raw = match layout.size {
+                        1 => u64::from(src.read()),
+                        2 => u64::from(src.cast::<u16>().read_unaligned()),
+                        4 => u64::from(src.cast::<u32>().read_unaligned()),
+                        _ => src.cast::<u64>().read_unaligned(),
+                    };
+                    int_object(py, raw, layout)
                 }
                 NumberKind::F64 => float_object(py, src.cast::<f64>().read_unaligned()),
                 NumberKind::F32 => float_object(py, f64::from(src.cast::<f32>().read_unaligned())),
@@ -107,6 +114,7 @@ impl NumberKind {
     ///
     /// # Safety
     /// `dst` must be writable for [`NumberKind::size`] bytes.
+    #[inline]
     pub(crate) unsafe fn write(
         self,
         value: &Bound<'_, PyAny>,
@@ -121,8 +129,13 @@ impl NumberKind {
                 };
                 // SAFETY: the caller guarantees `layout.size` writable bytes.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), dst, layout.size)
-                };
+                    match layout.size {
+                        1 => dst.write(v as u8),
+                        2 => dst.cast::<u16>().write_unaligned(v as u16),
+                        4 => dst.cast::<u32>().write_unaligned(v as u32),
+                        _ => dst.cast::<u64>().write_unaligned(v),
+                    }
+                }
             }
             NumberKind::F64 | NumberKind::F32 => {
                 let v = match exact_float(value.as_ptr()) {

@@ -52,6 +52,9 @@ pub(crate) enum Owned {
     Object { addr: usize, _object: Py<PyAny> },
     /// A library whose data a cdata points into, kept loaded.
     Library { _library: ffi_raw::Library },
+    /// A C stream on a duplicate of a Python file's descriptor, for one
+    /// call taking a `FILE *`; closing it flushes what C wrote.
+    CFile(NonNull<libc::FILE>),
 }
 
 // SAFETY: `Memory` is plain bytes owned by this value alone (no thread
@@ -95,6 +98,7 @@ impl Owned {
             Owned::Handle(object) => object.as_ptr() as usize,
             // Not one address: cdata into a library carry their own.
             Owned::Library { .. } => 0,
+            Owned::CFile(file) => file.as_ptr() as usize,
         }
     }
 }
@@ -119,6 +123,12 @@ impl Drop for Owned {
             }
             Owned::Handle(object) => {
                 crate::ffi::unregister_handle(object.as_ptr() as usize);
+            }
+            Owned::CFile(file) => {
+                // SAFETY: opened by `fdopen` for this value alone, closed
+                // once; this flushes C's buffer and closes the duplicate
+                // descriptor (not the Python file's own).
+                unsafe { libc::fclose(file.as_ptr()) };
             }
             Owned::Inline(_) | Owned::Object { .. } | Owned::Library { .. } => {}
         }
@@ -900,6 +910,20 @@ impl CData {
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
         let py = other.py();
         let Ok(other) = other.cast::<CData>() else {
+            // A function pointer equals the lib function at its address
+            // (`ffi.cast("int(*)(int)", lib.f) == lib.f`), as in cffi.
+            if matches!(self.ty(), CType::Pointer(to) if matches!(**to, CType::Function(_)))
+                && matches!(op, CompareOp::Eq | CompareOp::Ne)
+                && let Some((code, _)) = crate::function::c_function_of(other)
+            {
+                let same = self.addr() == code;
+                return Ok(
+                    pyo3::types::PyBool::new(py, same == matches!(op, CompareOp::Eq))
+                        .to_owned()
+                        .into_any()
+                        .unbind(),
+                );
+            }
             return match self.compared_value(py)? {
                 Some(mine) => Ok(mine.bind(py).rich_compare(other, op)?.unbind()),
                 None => Ok(py.NotImplemented()),

@@ -5,10 +5,11 @@
 //! range-checked (OverflowError), never truncated; the wrong kind of object
 //! is a TypeError naming the C type expected.
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use ffi_raw::{CScalar, Type};
-use ffi_typed::{CType, Value};
+use ffi_typed::{CType, RecordKind, Value};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -156,16 +157,6 @@ fn int_from_other(ty: &CType, layout: IntLayout, obj: &Bound<'_, PyAny>) -> PyRe
     {
         let py = obj.py();
         return py_to_int(ty, layout, &v.into_pyobject(py)?.into_any());
-    }
-    if let CType::Enum(e) = ty
-        && let Ok(name) = obj.cast::<PyString>()
-    {
-        let name = name.to_str()?;
-        let found = e.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-        let v = found.ok_or_else(|| {
-            PyValueError::new_err(format!("'{name}' is not an enumerator of '{ty}'"))
-        })?;
-        return py_to_int(ty, layout, &v.into_pyobject(obj.py())?.into_any());
     }
     if obj.is_instance_of::<PyFloat>() || !obj.hasattr("__index__")? {
         return Err(wrong_type(ty, "an integer", obj));
@@ -351,6 +342,15 @@ pub(crate) fn pointer_from(
             // keeps alive for the whole call.
             return Ok(bytes.as_bytes().as_ptr() as usize);
         }
+        if is_file(to)
+            && !obj.is_none()
+            && let Ok(fileno) = obj.getattr("fileno")
+        {
+            let file = c_file_for(obj, &fileno)?;
+            let addr = file.addr();
+            temps.0.push(file);
+            return Ok(addr);
+        }
         let to_array = |len: usize| CType::array_of(to.clone(), Some(len));
         let temporary = if let Ok(s) = obj.cast::<PyString>()
             && matches!(to, CType::Scalar(s) if char_kind(*s) == CharKind::Wide)
@@ -374,6 +374,49 @@ pub(crate) fn pointer_from(
         }
     }
     Err(wrong_type(ty, "a cdata pointer", obj))
+}
+
+/// Whether `to` is C's `FILE` (ffi-typed's opaque `struct _IO_FILE`).
+fn is_file(to: &CType) -> bool {
+    matches!(to, CType::Record(r) if r.kind() == RecordKind::Struct && r.name() == Some("_IO_FILE"))
+}
+
+/// A C stream for a Python file object passed as a `FILE *` argument, as
+/// cffi offers: the Python file is flushed first (its buffered output goes
+/// before C's), and the stream, on a duplicate of its descriptor sharing
+/// its offset, is closed (flushed) right after the call.
+fn c_file_for(obj: &Bound<'_, PyAny>, fileno: &Bound<'_, PyAny>) -> PyResult<Arc<Owned>> {
+    obj.call_method0("flush")?;
+    let fd: i32 = fileno.call0()?.extract()?;
+    let os_error = || PyErr::from(std::io::Error::last_os_error());
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(os_error());
+    }
+    let append = flags & libc::O_APPEND != 0;
+    let mode = match (flags & libc::O_ACCMODE, append) {
+        (libc::O_RDONLY, _) => c"r",
+        (libc::O_WRONLY, false) => c"w",
+        (libc::O_WRONLY, true) => c"a",
+        (_, false) => c"r+",
+        (_, true) => c"a+",
+    };
+    // SAFETY: duplicates a descriptor this process has open.
+    let copy = unsafe { libc::dup(fd) };
+    if copy < 0 {
+        return Err(os_error());
+    }
+    // SAFETY: `copy` is ours and `mode` matches its access mode; fdopen
+    // neither truncates nor moves the shared offset.
+    let file = unsafe { libc::fdopen(copy, mode.as_ptr()) };
+    let Some(file) = NonNull::new(file) else {
+        let error = os_error();
+        // SAFETY: the duplicate is ours and not yet owned by a stream.
+        unsafe { libc::close(copy) };
+        return Err(error);
+    };
+    Ok(Arc::new(Owned::CFile(file)))
 }
 
 /// How many code units `s` takes as an array of the wide type `to`.

@@ -797,10 +797,10 @@ fn variadic_instance(
         } else if extra.is_instance_of::<PyBytes>() {
             CType::pointer_to(CType::Scalar(ffi_raw::CScalar::Char))
         } else {
-            let n = i + 1;
+            // cffi's message word for word (it names the position).
             return Err(PyTypeError::new_err(format!(
-                "{name}() argument {n}: argument {n} passed in the variadic part needs to be a \
-                 cdata object (got {})",
+                "argument {} passed in the variadic part needs to be a cdata object (got {})",
+                i + 1,
                 extra.get_type().name()?
             )));
         };

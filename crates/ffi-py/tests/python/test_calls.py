@@ -350,12 +350,16 @@ def test_null_terminated_array_of_strings(ffi):
     assert ffi.string(lib.strchr(argv[2], ord("="))) == b"=x"
 
 
-@pytest.mark.ffi_py_only  # cffi (since 1.0) requires an int for enum arguments
-def test_enum_argument_by_name(ffi):
+def test_enum_values_are_ints_not_names(ffi):
+    # As cffi (since 1.0): an enumerator's name is not an enum value.
     ffi.cdef("enum color { RED, GREEN = 7 }; int abs(enum color);")
     lib = ffi.dlopen(None)
-    assert lib.abs("GREEN") == 7
-    assert ffi.new("enum color *", "GREEN")[0] == 7
+    assert lib.abs(lib.GREEN) == 7
+    for name in ("GREEN", "7", "#7"):
+        with pytest.raises(TypeError):
+            lib.abs(name)
+        with pytest.raises(TypeError):
+            ffi.new("enum color *", name)
 
 
 def test_function_pointers_of_one_type_call_their_own_code(ffi):
@@ -404,3 +408,32 @@ def test_views_keep_a_dropped_struct_result(ffi, libc):
         assert libc.div(100, 7).quot == 14
     assert (view.quot, view.rem) == (2, 1)
     assert bytes(raw) == bytes(ffi.buffer(ffi.new("div_t *", [2, 1])))
+
+
+def test_function_pointer_equals_the_lib_function(ffi, libc):
+    pointer = ffi.cast("size_t(*)(const char *)", libc.strlen)
+    assert pointer == libc.strlen and libc.strlen == pointer
+    assert not (pointer != libc.strlen)
+    assert pointer != libc.labs
+    assert ffi.cast("size_t(*)(const char *)", 0) != libc.strlen
+    assert pointer(b"four") == 4
+
+
+def test_python_file_passes_as_FILE_pointer(ffi, tmp_path):
+    ffi.cdef("int fputs(const char *, FILE *); int fgetc(FILE *);")
+    c = ffi.dlopen(None)
+    path = tmp_path / "out.txt"
+    with open(path, "wb") as f:
+        f.write(b"[")  # buffered by Python: flushed before C writes
+        assert c.fputs(b"hello", f) >= 0
+        f.write(b"][")
+        c.fputs(b"more", f)
+        f.write(b"]")
+    assert path.read_bytes() == b"[hello][more]"
+    with open(path, "ab") as f:
+        c.fputs(b"+", f)
+    with open(path, "rb") as f:
+        assert c.fgetc(f) == ord("[")
+    assert path.read_bytes() == b"[hello][more]+"
+    with pytest.raises(TypeError):
+        c.fputs(b"x", 42)

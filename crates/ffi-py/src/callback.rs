@@ -216,46 +216,16 @@ impl Target {
         args: &ffi_raw::ClosureArgs<'_>,
         ret: &mut [u8],
     ) -> PyResult<()> {
-        let mut objects = Vec::with_capacity(self.params.len());
-        for (i, (param, ty)) in self.params.iter().zip(&self.fty.params).enumerate() {
-            let src = args.as_ptr(i).cast::<u8>();
-            let object = match param {
-                Param::Pointer(ctype) => {
-                    // SAFETY: the argument is a pointer value.
-                    let addr = unsafe { src.cast::<usize>().read_unaligned() };
-                    CData::pointer_of(py, ctype, addr)?.into_any()
-                }
-                // SAFETY: libffi gives a pointer to the argument's value,
-                // a number of this kind.
-                Param::Number(number) => unsafe { number.read(py, src)? },
-                Param::Other => match ty {
-                    CType::Record(_) => {
-                        // A by-value argument lives only during this call: copy.
-                        let ctype = ctype_object(py, ty)?;
-                        let size = ty.size().map_err(typed_error)?;
-                        CData::record_from(py, &ctype, |memory| {
-                            // SAFETY: both regions are the parameter's size.
-                            unsafe { std::ptr::copy_nonoverlapping(src, memory, size) };
-                            Ok(())
-                        })?
-                        .into_any()
-                    }
-                    CType::Array(..) => {
-                        let owned = Owned::zeroed(ty)?;
-                        let size = ty.size().map_err(typed_error)?;
-                        // SAFETY: both regions are the parameter's size.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(src, owned.addr() as *mut u8, size)
-                        };
-                        CData::owning(py, ty, owned, None, Origin::Owning)?.into_any()
-                    }
-                    // SAFETY: libffi gives a pointer to the argument's value.
-                    _ => unsafe { c_to_py(py, ty, src, None)? },
-                },
-            };
-            objects.push(object.into_bound(py));
-        }
-        let result = call_positional(self.callable.bind(py), &objects)?;
+        let callable = self.callable.bind(py);
+        let arg = |i| self.argument(py, args, i);
+        // Up to three arguments without a heap allocation.
+        let result = match self.params.len() {
+            0 => call_positional(callable, &[]),
+            1 => call_positional(callable, &[arg(0)?]),
+            2 => call_positional(callable, &[arg(0)?, arg(1)?]),
+            3 => call_positional(callable, &[arg(0)?, arg(1)?, arg(2)?]),
+            n => call_positional(callable, &(0..n).map(arg).collect::<PyResult<Vec<_>>>()?),
+        }?;
         if self.fty.ret == CType::Void && !result.is_none() {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "callback with a void return type returned {}, expected None",
@@ -271,6 +241,50 @@ impl Target {
             unsafe { py_to_c(&self.fty.ret, &result, ret.as_mut_ptr(), None)? };
         }
         Ok(())
+    }
+
+    /// Argument `i` of a C call as the Python object the callable gets.
+    fn argument<'py>(
+        &self,
+        py: Python<'py>,
+        args: &ffi_raw::ClosureArgs<'_>,
+        i: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ty = &self.fty.params[i];
+        let src = args.as_ptr(i).cast::<u8>();
+        let object = match &self.params[i] {
+            Param::Pointer(ctype) => {
+                // SAFETY: the argument is a pointer value.
+                let addr = unsafe { src.cast::<usize>().read_unaligned() };
+                CData::pointer_of(py, ctype, addr)?.into_any()
+            }
+            // SAFETY: libffi gives a pointer to the argument's value,
+            // a number of this kind.
+            Param::Number(number) => unsafe { number.read(py, src)? },
+            Param::Other => match ty {
+                CType::Record(_) => {
+                    // A by-value argument lives only during this call: copy.
+                    let ctype = ctype_object(py, ty)?;
+                    let size = ty.size().map_err(typed_error)?;
+                    CData::record_from(py, &ctype, |memory| {
+                        // SAFETY: both regions are the parameter's size.
+                        unsafe { std::ptr::copy_nonoverlapping(src, memory, size) };
+                        Ok(())
+                    })?
+                    .into_any()
+                }
+                CType::Array(..) => {
+                    let owned = Owned::zeroed(ty)?;
+                    let size = ty.size().map_err(typed_error)?;
+                    // SAFETY: both regions are the parameter's size.
+                    unsafe { std::ptr::copy_nonoverlapping(src, owned.addr() as *mut u8, size) };
+                    CData::owning(py, ty, owned, None, Origin::Owning)?.into_any()
+                }
+                // SAFETY: libffi gives a pointer to the argument's value.
+                _ => unsafe { c_to_py(py, ty, src, None)? },
+            },
+        };
+        Ok(object.into_bound(py))
     }
 
     /// Reports an exception: `onerror(type, value, traceback)` (whose

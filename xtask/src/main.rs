@@ -185,16 +185,18 @@ fn bench(extra: &[String]) -> Result {
     step("side by side with cffi: cdef parsing");
     cmd!(sh, "{python} benches/python/cdef_speed.py").run()?;
     step("side by side with ctypes and cffi: call overhead (benches/python/compare.py)");
-    if project_root().join("benches/python/compare.py").is_file() {
-        cmd!(
-            sh,
-            "{python} benches/python/compare.py
-                --markdown docs/benchmarks.md --plot docs/img/python-compare.png"
-        )
-        .run()?;
-    } else {
-        println!("skipped: benches/python/compare.py does not exist yet");
-    }
+    cmd!(
+        sh,
+        "{python} benches/python/compare.py
+            --markdown docs/benchmarks.md --plot docs/img/python-compare.png"
+    )
+    .run()?;
+    step("the same rows in instructions, under callgrind (benches/python/instructions.py)");
+    cmd!(
+        sh,
+        "{python} benches/python/instructions.py --markdown docs/benchmarks.md"
+    )
+    .run()?;
     Ok(())
 }
 

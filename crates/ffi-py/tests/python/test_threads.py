@@ -171,3 +171,36 @@ def test_concurrent_cdef_typeof_and_new_on_one_ffi(ffi):
         t.join()
     assert errors == []
     assert len(ffi.list_types()[1]) == 400
+
+
+def test_reused_cdata_never_mix_between_threads(ffi, libc):
+    # Pooled pointers and struct results (CDataPool) handed to many threads
+    # at once: every value read back must be the one its thread made.
+    import sys
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    errors = []
+    values = ffi.new("long[8]", list(range(100, 108)))
+    base = int(ffi.cast("intptr_t", values))
+    size = ffi.sizeof("long")
+
+    def work(k):
+        try:
+            for i in range(3000):
+                p = ffi.cast("long *", base + k * size)
+                d = libc.div(i, k + 1)
+                if p[0] != 100 + k or (d.quot, d.rem) != divmod(i, k + 1):
+                    errors.append((k, i, p[0], d.quot, d.rem))
+                    return
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []

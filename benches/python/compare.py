@@ -507,19 +507,25 @@ def write_markdown(path, info, rows, goals, notes, plot_path):
         rel = os.path.relpath(plot_path, Path(path).resolve().parent)
         region += ["", f"![ns per operation, per implementation]({rel})"]
     region.append(END_MARK)
+    replace_region(path, region, "## Python: ffi_py against ctypes and cffi")
 
+
+def replace_region(path, region, heading):
+    """Puts `region` (lines, its first and last the begin and end markers)
+    in place of the file's region between those markers, or appends it
+    under `heading` if the file has none."""
+    begin, end = region[0], region[-1]
     path = Path(path)
     text = path.read_text() if path.exists() else ""
     lines = text.splitlines()
-    if BEGIN_MARK in lines and END_MARK in lines and lines.index(BEGIN_MARK) < lines.index(END_MARK):
-        start, end = lines.index(BEGIN_MARK), lines.index(END_MARK)
-        lines[start:end + 1] = region
+    if begin in lines and end in lines and lines.index(begin) < lines.index(end):
+        lines[lines.index(begin):lines.index(end) + 1] = region
     else:
         if lines and lines[-1].strip():
             lines.append("")
-        lines += ["## Python: ffi_py against ctypes and cffi", "", *region]
+        lines += [heading, "", *region]
     path.write_text("\n".join(lines) + "\n")
-    print(f"wrote the python-compare region of {path}")
+    print(f"wrote the region {begin} of {path}")
 
 
 def write_plot(path, rows):

@@ -29,17 +29,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-CDEF = """
-long labs(long);
-size_t strlen(const char *);
-double fabs(double);
-typedef struct { int quot; int rem; } div_t;
-div_t div(int, int);
-void qsort(void *, size_t, size_t, int(*)(const void *, const void *));
-struct point { int x; int y; };
-"""
+# The declarations and the docs region writer of the timed comparison.
+from compare import CDEF, replace_region
 
 # (key, label, statement); `lib`, `kept` (the GIL-kept lib), `p`, `ffi`
 # are locals of the loop.
@@ -135,20 +127,6 @@ def per_comparison(python, module):
     return (counts[1] - counts[0]) / comparisons
 
 
-def rewrite_region(path, text):
-    path = Path(path)
-    old = path.read_text()
-    block = f"{BEGIN_MARK}\n{text}\n{END_MARK}"
-    if BEGIN_MARK in old and END_MARK in old:
-        start = old.index(BEGIN_MARK)
-        end = old.index(END_MARK) + len(END_MARK)
-        new = old[:start] + block + old[end:]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(new)
-    print(f"wrote the python-instructions region of {path}")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--markdown", metavar="FILE",
@@ -189,7 +167,8 @@ def main():
               f"`abs(-5)` {builtin:,.0f} ({kept / builtin:.2f}×); both include the "
               "loop's own instructions."]
     if args.markdown:
-        rewrite_region(args.markdown, "\n".join(lines))
+        replace_region(args.markdown, [BEGIN_MARK, *lines, END_MARK],
+                       "## Python: instructions per operation")
 
 
 if __name__ == "__main__":

@@ -270,8 +270,8 @@ pub struct CData {
     pub(crate) ctype: Py<PyCType>,
     pub(crate) kind: Kind,
     /// The pointer value (pointers) or the data's address (records, arrays).
-    /// Atomic only so that a callback may give an argument cdata nobody else
-    /// can see a new value (see `CData::take_private`); reads are plain loads.
+    /// Atomic only so that a pooled pointer nobody else can reach may be
+    /// given a new value (see [`CDataPool`]); reads are plain loads.
     addr: AtomicUsize,
     /// A primitive's value (little-endian, `sizeof` bytes used).
     pub(crate) inline: [u8; 16],

@@ -856,3 +856,15 @@ def test_weakly_referenced_pointer_keeps_its_value(ffi):
         ffi.cast("int *", 32)
     p = ref()
     assert p is None or int(ffi.cast("intptr_t", p)) == 16
+
+
+@pytest.mark.ffi_py_only
+def test_dropped_pointers_and_struct_results_are_reused(ffi, libc):
+    # The pool's point: a temporary nobody kept is refilled, not remade
+    # (this fails if the privacy check turns reuse off altogether).
+    first = id(ffi.cast("int *", 16))
+    assert id(ffi.cast("int *", 32)) == first
+    first = id(libc.div(7, 3))
+    assert id(libc.div(9, 4)) == first
+    kept = ffi.cast("int *", 16)
+    assert id(ffi.cast("int *", 32)) != id(kept)

@@ -14,7 +14,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::cdata::{CData, Origin, Owned};
+use crate::cdata::{CData, Origin};
 use crate::convert::{c_to_py, py_to_c};
 use crate::ctypes::{NumberKind, PyCType, ctype_object};
 use crate::errors::typed_error;
@@ -170,23 +170,9 @@ pub(crate) fn make_callback(
         raw_ret,
         OnPanic::Return(error_bytes),
         move |args, ret| {
-            // Attach with CPython's own call rather than pyo3's: the calling
-            // thread may be one C created, or one whose state a call released
-            // (pyo3's per-thread count cannot tell), and PyGILState_Ensure
-            // handles both.
-            // SAFETY: paired with PyGILState_Release below on every path (the
-            // body cannot unwind past it: panics are caught).
-            let state = unsafe { ffi::PyGILState_Ensure() };
-            // SAFETY: the thread is attached until the Release below.
-            let py = unsafe { Python::assume_attached() };
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_attached(ret, &target.error_bytes, |py, ret| {
                 target.run(py, args, ret)
-            }));
-            if outcome.is_err() {
-                ret.copy_from_slice(&target.error_bytes);
-            }
-            // SAFETY: releases what the Ensure above acquired.
-            unsafe { ffi::PyGILState_Release(state) };
+            });
         },
     )
     .map_err(crate::errors::raw_error)?;
@@ -262,23 +248,16 @@ impl Target {
             // a number of this kind.
             Param::Number(number) => unsafe { number.read(py, src)? },
             Param::Other => match ty {
-                CType::Record(_) => {
+                CType::Record(_) | CType::Array(..) => {
                     // A by-value argument lives only during this call: copy.
                     let ctype = ctype_object(py, ty)?;
                     let size = ty.size().map_err(typed_error)?;
-                    CData::record_from(py, &ctype, |memory| {
+                    CData::by_value(py, &ctype, |memory| {
                         // SAFETY: both regions are the parameter's size.
                         unsafe { std::ptr::copy_nonoverlapping(src, memory, size) };
                         Ok(())
                     })?
                     .into_any()
-                }
-                CType::Array(..) => {
-                    let owned = Owned::zeroed(ty)?;
-                    let size = ty.size().map_err(typed_error)?;
-                    // SAFETY: both regions are the parameter's size.
-                    unsafe { std::ptr::copy_nonoverlapping(src, owned.addr() as *mut u8, size) };
-                    CData::owning(py, ty, owned, None, Origin::Owning)?.into_any()
                 }
                 // SAFETY: libffi gives a pointer to the argument's value.
                 _ => unsafe { c_to_py(py, ty, src, None)? },
@@ -313,6 +292,36 @@ impl Target {
             second.write_unraisable(py, Some(onerror.bind(py)));
         }
     }
+}
+
+/// Runs a callback's `body` attached to the interpreter, from any thread,
+/// for C: with CPython's own `PyGILState_Ensure` rather than pyo3's attach,
+/// because the thread may be one C created, or one whose state a call
+/// released (pyo3's per-thread count cannot tell), and `Ensure` handles
+/// both. A panic in `body` is caught and C gets `fallback` in `ret`; so
+/// does a call after the interpreter is gone (a thread C started outliving
+/// Python), when attaching is impossible.
+pub(crate) fn run_attached(
+    ret: &mut [u8],
+    fallback: &[u8],
+    body: impl FnOnce(Python<'_>, &mut [u8]),
+) {
+    // SAFETY: Py_IsInitialized may be called at any time.
+    if unsafe { ffi::Py_IsInitialized() } == 0 {
+        ret.copy_from_slice(fallback);
+        return;
+    }
+    // SAFETY: paired with PyGILState_Release below on every path (the body
+    // cannot unwind past it: panics are caught).
+    let state = unsafe { ffi::PyGILState_Ensure() };
+    // SAFETY: the thread is attached until the Release below.
+    let py = unsafe { Python::assume_attached() };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(py, &mut *ret)));
+    if outcome.is_err() {
+        ret.copy_from_slice(fallback);
+    }
+    // SAFETY: releases what the Ensure above acquired.
+    unsafe { ffi::PyGILState_Release(state) };
 }
 
 /// Calls `callable` with positional arguments, through CPython's vectorcall

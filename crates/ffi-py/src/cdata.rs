@@ -353,10 +353,10 @@ impl CData {
         Ok(object)
     }
 
-    /// A struct or union of type `ctype` owning zeroed memory that `fill`
-    /// then writes (a value returned or passed by value; pooled: see
+    /// A struct, union or array of type `ctype` owning zeroed memory that
+    /// `fill` then writes: a value returned or passed by value (pooled: see
     /// [`CDataPool`]).
-    pub(crate) fn record_from(
+    pub(crate) fn by_value(
         py: Python<'_>,
         ctype: &Py<PyCType>,
         fill: impl FnOnce(*mut u8) -> PyResult<()>,

@@ -67,7 +67,8 @@ enum RetConv {
     Int(IntLayout),
     F64,
     F32,
-    /// A struct or union returned by value: written into fresh owned memory.
+    /// A struct or union returned by value: written into memory the result
+    /// owns (see `CData::by_value`).
     Record,
     /// A pointer: a cdata of the return type.
     Pointer,
@@ -471,7 +472,7 @@ impl CallPlan {
             ptrs[i] = slot.cast_const().cast();
         }
         if let RetConv::Record = self.ret {
-            let record = CData::record_from(py, &self.ret_ctype, |memory| {
+            let record = CData::by_value(py, &self.ret_ctype, |memory| {
                 // SAFETY: the arguments are converted; the memory is the
                 // return type's size.
                 unsafe { self.invoke(ptrs, memory.cast()) }

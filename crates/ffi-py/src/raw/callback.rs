@@ -12,7 +12,6 @@ use std::sync::Arc;
 use ffi_raw::{Closure, ClosureArgs, OnPanic, Type};
 use pyo3::PyTraverseError;
 use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -20,7 +19,7 @@ use pyo3::types::PyTuple;
 use super::function::{restype_object, signature_error};
 use super::types::{RawType, describe, type_name, types_and_objects};
 use super::value::{from_c, to_c};
-use crate::callback::call_positional;
+use crate::callback::{call_positional, run_attached};
 
 /// A C function pointer (`address`) that calls `callable`. C must not
 /// call it after this object is gone: keep it referenced while C may.
@@ -137,29 +136,9 @@ impl Callback {
             ret,
             OnPanic::Return(default_bytes),
             move |args, ret| {
-                // C may call after the interpreter is gone (a thread it
-                // started outliving Python): attaching then is impossible.
-                // SAFETY: Py_IsInitialized may be called at any time.
-                if unsafe { ffi::Py_IsInitialized() } == 0 {
-                    ret.copy_from_slice(&body_target.default);
-                    return;
-                }
-                // Attach as the cffi layer's callbacks do (see
-                // crate::callback): the thread may be one C created, or
-                // one whose state a call released.
-                // SAFETY: paired with the Release below on every path (a
-                // panic in the body is caught before it).
-                let state = unsafe { ffi::PyGILState_Ensure() };
-                // SAFETY: attached until the Release below.
-                let py = unsafe { Python::assume_attached() };
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_attached(ret, &body_target.default, |py, ret| {
                     body_target.run(py, args, ret)
-                }));
-                if outcome.is_err() {
-                    ret.copy_from_slice(&body_target.default);
-                }
-                // SAFETY: releases what the Ensure above acquired.
-                unsafe { ffi::PyGILState_Release(state) };
+                });
             },
         )
         .map_err(|e| signature_error(e, nargs))?;

@@ -1,5 +1,8 @@
 """Helpers shared by the test modules (conftest.py holds the fixtures)."""
 
+import threading
+import time
+
 import ffi_py
 
 # True when the suite runs with --against cffi (see conftest.py).
@@ -39,3 +42,30 @@ def run_python(code, timeout=60):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env,
         timeout=timeout,
     )
+
+
+def longest_stall_during(call):
+    """Runs call() while another Python thread spins, and returns the
+    longest time (seconds) the spinner went without running."""
+    stop = threading.Event()
+    started = threading.Event()
+    worst = []
+
+    def spin():
+        last = time.perf_counter()
+        longest = 0.0
+        started.set()
+        while not stop.is_set():
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+        worst.append(longest)
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    started.wait()
+    time.sleep(0.02)
+    call()
+    stop.set()
+    spinner.join()
+    return worst[0]

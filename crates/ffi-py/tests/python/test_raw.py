@@ -13,11 +13,10 @@ import struct
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 
-from _support import ON_CFFI, message_has, run_python
+from _support import ON_CFFI, longest_stall_during, message_has, run_python
 
 if ON_CFFI:
     pytest.skip("ffi_py.raw has no cffi counterpart", allow_module_level=True)
@@ -542,29 +541,6 @@ def test_errno_is_shared_with_ffi_errno_and_per_thread():
     t.start()
     t.join()
     assert seen == [0] and raw.get_errno() == 42
-
-
-def longest_stall_during(call):
-    """Runs call() while another Python thread spins; returns the longest
-    time (seconds) the spinner went without running."""
-    stop, started, worst = threading.Event(), threading.Event(), []
-
-    def spin():
-        last, longest = time.perf_counter(), 0.0
-        started.set()
-        while not stop.is_set():
-            now = time.perf_counter()
-            longest, last = max(longest, now - last), now
-        worst.append(longest)
-
-    spinner = threading.Thread(target=spin)
-    spinner.start()
-    started.wait()
-    time.sleep(0.02)
-    call()
-    stop.set()
-    spinner.join()
-    return worst[0]
 
 
 def test_the_gil_is_released_during_calls_unless_asked_not_to(libc):

@@ -5,35 +5,9 @@ import threading
 import time
 
 import pytest
+from _support import longest_stall_during
 
 SLEEP_US = 400_000  # each usleep call: 0.4 s
-
-
-def longest_stall_during(call):
-    """Runs call() while another Python thread spins, and returns the
-    longest time (seconds) the spinner went without running."""
-    stop = threading.Event()
-    started = threading.Event()
-    worst = []
-
-    def spin():
-        last = time.perf_counter()
-        longest = 0.0
-        started.set()
-        while not stop.is_set():
-            now = time.perf_counter()
-            longest = max(longest, now - last)
-            last = now
-        worst.append(longest)
-
-    spinner = threading.Thread(target=spin)
-    spinner.start()
-    started.wait()
-    time.sleep(0.02)
-    call()
-    stop.set()
-    spinner.join()
-    return worst[0]
 
 
 def test_gil_is_released_during_a_c_call(ffi, libc):

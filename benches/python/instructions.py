@@ -60,9 +60,12 @@ kept = ffi.dlopen(None, release_gil=False) if m.__name__ == "ffi_py" else lib
 p = ffi.new("struct point *")
 """
 
+# timeit's own loop (as compare.py times with timeit): `repeat` makes no
+# int per iteration, where `range` would add an allocation to every row.
 LOOP = """
-def loop(n, lib=lib, kept=kept, p=p, ffi=ffi):
-    for _ in range(n):
+from itertools import repeat
+def loop(n, lib=lib, kept=kept, p=p, ffi=ffi, repeat=repeat):
+    for _ in repeat(None, n):
         {stmt}
 loop(1000)
 loop({n})

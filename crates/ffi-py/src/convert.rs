@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 
 use crate::cdata::{CData, Owned};
 use crate::ctypes::{CharKind, char_kind, ctype_object, flat_fields};
+use crate::small_ints;
 
 /// Memory a conversion made for a call argument (a `str` as `wchar_t *`, a
 /// list as `int *`), freed after the call.
@@ -702,6 +703,9 @@ pub(crate) fn exact_int_in(obj: *mut ffi::PyObject, (min, max): (i64, i64)) -> O
 /// The value of an exact `int` that fits `i64`; `None` for anything else.
 #[inline]
 pub(crate) fn exact_int(obj: *mut ffi::PyObject) -> Option<i64> {
+    if let Some(v) = small_ints::value(obj) {
+        return Some(v);
+    }
     // SAFETY: `obj` is a live object. For an exact int, the conversion
     // cannot fail other than by overflow, which it reports in `overflow`
     // (leaving no exception set).
@@ -737,23 +741,30 @@ pub(crate) fn exact_float(obj: *mut ffi::PyObject) -> Option<f64> {
 
 /// A C integer (the low `layout.size` bytes of `raw`) as a Python int or bool.
 pub(crate) fn int_object(py: Python<'_>, raw: u64, layout: IntLayout) -> PyResult<Py<PyAny>> {
-    let shift = 64 - layout.size as u32 * 8;
-    let object = if layout.is_bool {
-        // SAFETY: returns a new reference to a bool singleton.
-        return Ok(unsafe {
-            Bound::from_owned_ptr(py, ffi::PyBool_FromLong(i64::from(raw as u8 != 0) as _))
-        }
-        .unbind());
-    } else if layout.signed {
-        // SAFETY: PyLong_FromLongLong returns a new reference or NULL with
-        // an exception set.
-        unsafe { ffi::PyLong_FromLongLong(((raw << shift) as i64) >> shift) }
-    } else {
-        // SAFETY: as above.
-        unsafe { ffi::PyLong_FromUnsignedLongLong(raw & (u64::MAX >> shift)) }
-    };
     // SAFETY: a new reference or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, object) }.map(Bound::unbind)
+    unsafe { Bound::from_owned_ptr_or_err(py, int_object_ptr(raw, layout)) }.map(Bound::unbind)
+}
+
+/// [`int_object`] as a new reference, or NULL with an exception set.
+#[inline]
+pub(crate) fn int_object_ptr(raw: u64, layout: IntLayout) -> *mut ffi::PyObject {
+    let shift = 64 - layout.size as u32 * 8;
+    // SAFETY: each returns a new reference or NULL with an exception set
+    // (PyBool_FromLong cannot fail).
+    unsafe {
+        if layout.is_bool {
+            ffi::PyBool_FromLong(i64::from(raw as u8 != 0) as _)
+        } else if layout.signed {
+            let v = ((raw << shift) as i64) >> shift;
+            small_ints::object(v).unwrap_or_else(|| ffi::PyLong_FromLongLong(v))
+        } else {
+            let v = raw & (u64::MAX >> shift);
+            match i64::try_from(v).ok().and_then(small_ints::object) {
+                Some(obj) => obj,
+                None => ffi::PyLong_FromUnsignedLongLong(v),
+            }
+        }
+    }
 }
 
 /// A Python float.

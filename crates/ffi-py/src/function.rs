@@ -30,7 +30,8 @@ use rustc_hash::FxHashMap;
 use crate::cdata::{CData, Kind};
 use crate::convert::{
     IntLayout, Temporaries, bytes_can_point_to, c_to_py, exact_bytes, exact_float, exact_int_in,
-    float_object, int_layout, int_object, int_range, pointer_from, py_to_c, py_to_f64, py_to_int,
+    float_object, int_layout, int_object, int_object_ptr, int_range, pointer_from, py_to_c,
+    py_to_f64, py_to_int,
 };
 use crate::errors::{raw_error, typed_error};
 
@@ -108,6 +109,13 @@ enum RegisterConv {
         /// (`void *`, `char *`, `signed char *`, `unsigned char *`).
         takes_bytes: bool,
     },
+}
+
+impl RegisterConv {
+    /// Whether the argument travels in an SSE register.
+    fn is_sse(&self) -> bool {
+        matches!(self, RegisterConv::F64 | RegisterConv::F32)
+    }
 }
 
 /// How a register call's result is converted.
@@ -261,15 +269,44 @@ impl CallPlan {
         })
     }
 
+    /// The fastcall function of this plan's builtin: one specialised by
+    /// arity when every argument travels in the same class of register
+    /// (most C functions), [`call_entry`] otherwise.
+    fn entry_point(&self) -> ffi::PyCFunctionFast {
+        let Some(plan) = &self.registers else {
+            return call_entry;
+        };
+        // `call_uniform` puts the i-th argument in the i-th register.
+        let uniform = |sse: bool| {
+            (plan.args.iter().enumerate()).all(|(i, a)| a.conv.is_sse() == sse && a.slot == i)
+        };
+        let entries: &[ffi::PyCFunctionFast] = if uniform(false) {
+            &INT_ENTRIES
+        } else if uniform(true) {
+            &SSE_ENTRIES
+        } else {
+            &[]
+        };
+        entries.get(plan.args.len()).copied().unwrap_or(call_entry)
+    }
+
     /// Calls with the arguments in `args`.
-    #[inline]
     fn call(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> PyResult<Py<PyAny>> {
-        if args.len() != self.args.len() {
-            return Err(self.arg_count_error(args.len()));
-        }
+        let result = self.call_object(py, args);
+        // SAFETY: `call_object` returns a new reference, or NULL with an
+        // exception set.
+        unsafe { Bound::from_owned_ptr_or_err(py, result) }.map(Bound::unbind)
+    }
+
+    /// Calls with the arguments in `args`: a new reference to the result,
+    /// or NULL with the exception set, as CPython wants it back (the hot
+    /// path never carries a `PyResult`, whose error side is large enough
+    /// that moving it costs more than the rest of the call's glue).
+    #[inline]
+    fn call_object(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> *mut ffi::PyObject {
         match &self.registers {
-            Some(plan) => self.call_registers(py, plan, args),
-            None => self.call_general(py, args),
+            Some(plan) if args.len() == plan.args.len() => self.call_registers(py, plan, args),
+            _ => self.call_general(py, args),
         }
     }
 
@@ -285,54 +322,138 @@ impl CallPlan {
     }
 
     /// The hot path: each argument converted into its register's slot.
+    /// Returns as [`CallPlan::call_object`] does.
     #[inline]
     fn call_registers(
         &self,
         py: Python<'_>,
         plan: &RegisterPlan,
         args: &[*mut ffi::PyObject],
-    ) -> PyResult<Py<PyAny>> {
+    ) -> *mut ffi::PyObject {
         let mut regs = Registers::default();
         let mut temps = Temporaries::default();
         for (i, (arg, &obj)) in plan.args.iter().zip(args).enumerate() {
-            match &arg.conv {
-                &RegisterConv::Int { min, max, layout } => {
-                    regs.int[arg.slot] = match exact_int_in(obj, (min, max)) {
-                        Some(bits) => bits,
-                        None => self.convert_int(py, i, layout, obj)?,
-                    }
-                }
-                RegisterConv::F64 => {
-                    regs.sse[arg.slot] = match exact_float(obj) {
-                        Some(v) => v,
-                        None => self.convert_float(py, i, obj)?,
-                    }
-                }
-                RegisterConv::F32 => {
-                    let v = match exact_float(obj) {
-                        Some(v) => v,
-                        None => self.convert_float(py, i, obj)?,
-                    };
-                    regs.sse[arg.slot] = Registers::float_bits(v as f32);
-                }
-                RegisterConv::Pointer { to, takes_bytes } => {
-                    regs.int[arg.slot] = match exact_bytes(obj).filter(|_| *takes_bytes) {
-                        // The caller's argument keeps the bytes alive for the
-                        // whole call.
-                        Some(chars) => chars as u64,
-                        None => self.convert_pointer(py, i, to, obj, &mut temps)? as u64,
-                    }
-                }
+            let converted = if arg.conv.is_sse() {
+                self.sse_register(py, i, &arg.conv, obj)
+                    .map(|v| regs.sse[arg.slot] = v)
+            } else {
+                self.int_register(py, i, &arg.conv, obj, &mut temps)
+                    .map(|v| regs.int[arg.slot] = v)
+            };
+            if converted.is_err() {
+                return std::ptr::null_mut();
             }
         }
+        self.finish_register_call(py, plan.ret, &regs, temps)
+    }
+
+    /// [`CallPlan::call_registers`] for a signature of `N` arguments that
+    /// all travel in integer registers (`SSE == false`: integers and
+    /// pointers) or all in SSE registers (`SSE == true`: `double` and
+    /// `float`), so that the `i`-th argument goes in the `i`-th register.
+    /// With `N` and the register class known when this is compiled, the
+    /// loop unrolls and the registers never go through memory: this is
+    /// the path of most C functions (see [`CallPlan::entry_point`]).
+    #[inline(always)]
+    fn call_uniform<const N: usize, const SSE: bool>(
+        &self,
+        py: Python<'_>,
+        args: &[*mut ffi::PyObject],
+    ) -> *mut ffi::PyObject {
+        let plan = match &self.registers {
+            Some(plan) if args.len() == N => plan,
+            _ => return self.call_general(py, args),
+        };
+        let (Ok(params), Ok(args)) = (
+            <&[RegisterArg; N]>::try_from(&plan.args[..]),
+            <&[*mut ffi::PyObject; N]>::try_from(args),
+        ) else {
+            return self.call_general(py, args);
+        };
+        let mut regs = Registers::default();
+        let mut temps = Temporaries::default();
+        for i in 0..N {
+            let converted = if SSE {
+                self.sse_register(py, i, &params[i].conv, args[i])
+                    .map(|v| regs.sse[i] = v)
+            } else {
+                self.int_register(py, i, &params[i].conv, args[i], &mut temps)
+                    .map(|v| regs.int[i] = v)
+            };
+            if converted.is_err() {
+                return std::ptr::null_mut();
+            }
+        }
+        self.finish_register_call(py, plan.ret, &regs, temps)
+    }
+
+    /// Makes a register call whose arguments are in `regs` (and kept alive
+    /// by `temps`), and converts its result.
+    #[inline(always)]
+    fn finish_register_call(
+        &self,
+        py: Python<'_>,
+        ret: RegisterRet,
+        regs: &Registers,
+        temps: Temporaries,
+    ) -> *mut ffi::PyObject {
         let out = self.with_errno_and_gil(|| {
             // SAFETY: the plan's cif matches `code`'s declared signature, and
             // `register_plan` placed the arguments by its register layout;
             // pointer arguments stay valid until `temps` is dropped below.
-            unsafe { self.cif.call_registers(self.code, &regs) }
+            unsafe { self.cif.call_registers(self.code, regs) }
         });
         drop(temps);
-        self.register_result(py, plan.ret, out)
+        self.register_result(py, ret, out)
+    }
+
+    /// Argument `i` (an integer or a pointer) as its integer register holds
+    /// it.
+    #[inline(always)]
+    fn int_register(
+        &self,
+        py: Python<'_>,
+        i: usize,
+        conv: &RegisterConv,
+        obj: *mut ffi::PyObject,
+        temps: &mut Temporaries,
+    ) -> Result<u64, Raised> {
+        match conv {
+            &RegisterConv::Int { min, max, layout } => match exact_int_in(obj, (min, max)) {
+                Some(bits) => Ok(bits),
+                None => self.convert_int(py, i, layout, obj),
+            },
+            RegisterConv::Pointer { to, takes_bytes } => {
+                match exact_bytes(obj).filter(|_| *takes_bytes) {
+                    // The caller's argument keeps the bytes alive for the
+                    // whole call.
+                    Some(chars) => Ok(chars as u64),
+                    None => self
+                        .convert_pointer(py, i, to, obj, temps)
+                        .map(|addr| addr as u64),
+                }
+            }
+            RegisterConv::F64 | RegisterConv::F32 => unreachable!("an SSE argument"),
+        }
+    }
+
+    /// Argument `i` (a `double` or a `float`) as its SSE register holds it.
+    #[inline(always)]
+    fn sse_register(
+        &self,
+        py: Python<'_>,
+        i: usize,
+        conv: &RegisterConv,
+        obj: *mut ffi::PyObject,
+    ) -> Result<f64, Raised> {
+        let value = match exact_float(obj) {
+            Some(v) => v,
+            None => self.convert_float(py, i, obj)?,
+        };
+        Ok(match conv {
+            RegisterConv::F32 => Registers::float_bits(value as f32),
+            _ => value,
+        })
     }
 
     /// Argument `i` as an integer, the general way.
@@ -344,20 +465,26 @@ impl CallPlan {
         i: usize,
         layout: IntLayout,
         obj: *mut ffi::PyObject,
-    ) -> PyResult<u64> {
+    ) -> Result<u64, Raised> {
         // SAFETY: the caller's arguments are live for the call.
         let obj = unsafe { Borrowed::from_ptr(py, obj) };
         py_to_int(&self.fty.params[i], layout, &obj)
-            .map_err(|e| argument_error(py, e, &self.name, i))
+            .map_err(|e| Raised::set(py, argument_error(py, e, &self.name, i)))
     }
 
     /// Argument `i` as a double, the general way.
     #[cold]
     #[inline(never)]
-    fn convert_float(&self, py: Python<'_>, i: usize, obj: *mut ffi::PyObject) -> PyResult<f64> {
+    fn convert_float(
+        &self,
+        py: Python<'_>,
+        i: usize,
+        obj: *mut ffi::PyObject,
+    ) -> Result<f64, Raised> {
         // SAFETY: the caller's arguments are live for the call.
         let obj = unsafe { Borrowed::from_ptr(py, obj) };
-        py_to_f64(&self.fty.params[i], &obj).map_err(|e| argument_error(py, e, &self.name, i))
+        py_to_f64(&self.fty.params[i], &obj)
+            .map_err(|e| Raised::set(py, argument_error(py, e, &self.name, i)))
     }
 
     /// Argument `i` as a pointer.
@@ -368,29 +495,35 @@ impl CallPlan {
         to: &CType,
         obj: *mut ffi::PyObject,
         temps: &mut Temporaries,
-    ) -> PyResult<usize> {
+    ) -> Result<usize, Raised> {
         // SAFETY: the caller's arguments are live for the call.
         let obj = unsafe { Borrowed::from_ptr(py, obj) };
         pointer_from(&self.fty.params[i], to, &obj, Some(temps))
-            .map_err(|e| argument_error(py, e, &self.name, i))
+            .map_err(|e| Raised::set(py, argument_error(py, e, &self.name, i)))
     }
 
-    /// The value a register call returned.
-    #[inline]
+    /// The value a register call returned, as [`CallPlan::call_object`]
+    /// returns it.
+    #[inline(always)]
     fn register_result(
         &self,
         py: Python<'_>,
         ret: RegisterRet,
         out: Returned,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> *mut ffi::PyObject {
         match ret {
-            RegisterRet::Void => Ok(py.None()),
-            RegisterRet::Int(layout) => int_object(py, out.int, layout),
-            RegisterRet::F64 => float_object(py, out.sse),
-            RegisterRet::F32 => float_object(py, f64::from(out.float())),
+            RegisterRet::Void => py.None().into_ptr(),
+            RegisterRet::Int(layout) => int_object_ptr(out.int, layout),
+            // SAFETY: returns a new reference or NULL with an exception set.
+            RegisterRet::F64 => unsafe { ffi::PyFloat_FromDouble(out.sse) },
+            // SAFETY: as above.
+            RegisterRet::F32 => unsafe { ffi::PyFloat_FromDouble(f64::from(out.float())) },
             RegisterRet::Pointer => {
                 let addr = out.int as usize;
-                Ok(CData::pointer_of(py, &self.ret_ctype, addr)?.into_any())
+                object_ptr(
+                    py,
+                    CData::pointer_of(py, &self.ret_ctype, addr).map(Py::into_any),
+                )
             }
         }
     }
@@ -424,8 +557,22 @@ impl CallPlan {
         }
     }
 
-    /// Everything else: pointers, characters, structs, temporaries.
-    fn call_general(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> PyResult<Py<PyAny>> {
+    /// Everything else (characters, structs, `long double`, stack
+    /// arguments), and wrong argument counts. Returns as
+    /// [`CallPlan::call_object`] does.
+    #[inline(never)]
+    fn call_general(&self, py: Python<'_>, args: &[*mut ffi::PyObject]) -> *mut ffi::PyObject {
+        object_ptr(py, self.call_general_result(py, args))
+    }
+
+    fn call_general_result(
+        &self,
+        py: Python<'_>,
+        args: &[*mut ffi::PyObject],
+    ) -> PyResult<Py<PyAny>> {
+        if args.len() != self.args.len() {
+            return Err(self.arg_count_error(args.len()));
+        }
         let mut inline = [MaybeUninit::<u128>::uninit(); INLINE_SCRATCH];
         let mut heap: Vec<MaybeUninit<u128>> = Vec::new();
         let scratch: &mut [MaybeUninit<u128>] = if self.scratch_units <= INLINE_SCRATCH {
@@ -572,7 +719,7 @@ pub(crate) fn make_function(py: Python<'_>, plan: CallPlan) -> PyResult<Py<PyAny
     let def = Box::new(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
         ml_meth: ffi::PyMethodDefPointer {
-            PyCFunctionFast: call_entry,
+            PyCFunctionFast: plan.entry_point(),
         },
         ml_flags: ffi::METH_FASTCALL,
         ml_doc: doc.as_ptr(),
@@ -597,11 +744,62 @@ pub(crate) fn make_function(py: Python<'_>, plan: CallPlan) -> PyResult<Py<PyAny
     }
 }
 
-/// The fastcall entry point of every C function's builtin.
+/// The fastcall entry point of a C function's builtin, in general.
 unsafe extern "C" fn call_entry(
     slf: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a builtin with its own `self`, arguments and
+    // count.
+    unsafe { enter(slf, args, nargs, CallPlan::call_object) }
+}
+
+/// The entry point of a builtin whose plan [`CallPlan::call_uniform`]
+/// can call: `N` arguments, all in integer registers or all in SSE ones.
+unsafe extern "C" fn uniform_entry<const N: usize, const SSE: bool>(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: as for `call_entry`.
+    unsafe { enter(slf, args, nargs, CallPlan::call_uniform::<N, SSE>) }
+}
+
+/// Entry points by arity for signatures whose arguments all travel in
+/// integer registers (x86-64 passes six).
+const INT_ENTRIES: [ffi::PyCFunctionFast; 7] = [
+    uniform_entry::<0, false>,
+    uniform_entry::<1, false>,
+    uniform_entry::<2, false>,
+    uniform_entry::<3, false>,
+    uniform_entry::<4, false>,
+    uniform_entry::<5, false>,
+    uniform_entry::<6, false>,
+];
+
+/// Entry points by arity for signatures whose arguments are all `double`
+/// or `float` (more than four are rare; those take `call_entry`).
+const SSE_ENTRIES: [ffi::PyCFunctionFast; 5] = [
+    uniform_entry::<0, true>,
+    uniform_entry::<1, true>,
+    uniform_entry::<2, true>,
+    uniform_entry::<3, true>,
+    uniform_entry::<4, true>,
+];
+
+/// What every entry point does around `call`: finds the plan, and turns a
+/// Rust panic into a Python exception instead of unwinding into CPython.
+///
+/// # Safety
+/// `slf` is a [`CFunction`] and `args` holds `nargs` live objects (CPython
+/// calling a builtin made by [`make_function`]).
+#[inline(always)]
+unsafe fn enter(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    call: impl FnOnce(&CallPlan, Python<'_>, &[*mut ffi::PyObject]) -> *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls builtins with the thread attached.
     let py = unsafe { Python::assume_attached() };
@@ -615,26 +813,44 @@ unsafe extern "C" fn call_entry(
             // SAFETY: CPython passes `nargs` live borrowed arguments.
             unsafe { std::slice::from_raw_parts(args, nargs as usize) }
         };
-        holder.get().plan.call(py, argv)
+        call(&holder.get().plan, py, argv)
     }));
-    finish(py, outcome)
+    outcome.unwrap_or_else(|panic| panic_raised(py, panic))
 }
 
-/// Hands a result or error back to CPython; a panic becomes an exception.
-fn finish(py: Python<'_>, outcome: std::thread::Result<PyResult<Py<PyAny>>>) -> *mut ffi::PyObject {
-    match outcome {
-        Ok(Ok(result)) => result.into_ptr(),
-        Ok(Err(err)) => {
+/// Sets a Rust panic as a Python exception; returns NULL for CPython.
+#[cold]
+#[inline(never)]
+fn panic_raised(py: Python<'_>, panic: Box<dyn std::any::Any + Send>) -> *mut ffi::PyObject {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a Rust panic".into());
+    pyo3::panic::PanicException::new_err(message).restore(py);
+    std::ptr::null_mut()
+}
+
+/// The error side of the hot path's conversions: the exception is already
+/// set in the interpreter. Zero-sized, so a `Result<u64, Raised>` stays in
+/// registers where a `PyResult` would go through memory.
+struct Raised;
+
+impl Raised {
+    #[cold]
+    fn set(py: Python<'_>, err: PyErr) -> Raised {
+        err.restore(py);
+        Raised
+    }
+}
+
+/// `result` as CPython wants a result back: a new reference, or NULL with
+/// the exception set.
+fn object_ptr(py: Python<'_>, result: PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
+    match result {
+        Ok(object) => object.into_ptr(),
+        Err(err) => {
             err.restore(py);
-            std::ptr::null_mut()
-        }
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a Rust panic".into());
-            pyo3::panic::PanicException::new_err(message).restore(py);
             std::ptr::null_mut()
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Where things live: [`ffi`] is the `FFI` class, [`ctypes`] the `CType`
 //! objects, [`cdata`] the `CData` objects and what keeps memory alive,
-//! [`convert`] Python objects to C bytes and back, [`function`] the native
+//! [`convert`] Python objects to C bytes and back
+//! (with [`small_ints`] for the ints CPython caches), [`function`] the native
 //! call path, [`callback`] C calling Python, [`library`] `dlopen`'s library
 //! objects, [`buffer`] raw byte access, [`raw`] the raw layer.
 
@@ -22,11 +23,13 @@ mod ffi;
 mod function;
 mod library;
 mod raw;
+mod small_ints;
 
 /// The native module, `ffi_py._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    small_ints::find(py);
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<ffi::Ffi>()?;
     m.add_class::<ffi::Allocator>()?;

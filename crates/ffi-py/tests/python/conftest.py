@@ -77,6 +77,19 @@ HELPER_DECLS = """
     struct helper_big { double d[3]; int i; char tag[5]; };
     struct helper_big helper_big_scale(struct helper_big b, double k);
     double helper_apply(double (*fn)(double, float, int), int n);
+    long long helper_ints0(void);
+    long long helper_ints1(long long a);
+    long long helper_ints2(long long a, int b);
+    long long helper_ints3(const char *s, short b, unsigned char c);
+    long long helper_ints4(long a, unsigned int b, signed char c, long long d);
+    long long helper_ints5(int a, int b, int c, int d, _Bool e);
+    long long helper_ints6(int a, int b, int c, int d, int e, const int *f);
+    long long helper_ints7(int a, int b, int c, int d, int e, int f, int g);
+    double helper_floats1(double a);
+    double helper_floats2(double a, float b);
+    float helper_floats3(float a, double b, float c);
+    double helper_floats4(double a, double b, double c, float d);
+    double helper_floats5(double a, double b, double c, double d, double e);
 """
 
 

@@ -437,3 +437,71 @@ def test_python_file_passes_as_FILE_pointer(ffi, tmp_path):
     assert path.read_bytes() == b"[hello][more]+"
     with pytest.raises(TypeError):
         c.fputs(b"x", 42)
+
+
+# Each arity, with arguments all in integer registers, all in floating
+# ones, or more than the specialised entry points take (see
+# `CallPlan::entry_point`); argument i is weighted by 100**i in C.
+ARITY_CASES = [
+    ("helper_ints0", lambda ffi: (), 42),
+    ("helper_ints1", lambda ffi: (-(2**62),), -(2**62)),
+    ("helper_ints2", lambda ffi: (-7, -3), -7 - 300),
+    ("helper_ints3", lambda ffi: (b"hello", -2, 255), 5 - 200 + 2550000),
+    ("helper_ints4", lambda ffi: (-1, 4_000_000_000, -128, 9),
+     -1 + 400_000_000_000 - 1_280_000 + 9_000_000),
+    ("helper_ints5", lambda ffi: (1, 2, 3, 4, True), 104030201),
+    ("helper_ints6", lambda ffi: (1, 2, 3, 4, 5, ffi.new("int *", 6)), 60504030201),
+    ("helper_ints7", lambda ffi: (1, 2, 3, 4, 5, 6, 7), 7060504030201),
+    ("helper_floats1", lambda ffi: (-2.5,), -2.5),
+    ("helper_floats2", lambda ffi: (0.5, 0.25), 25.5),
+    ("helper_floats3", lambda ffi: (1.5, 2.0, 0.5), 5201.5),
+    ("helper_floats4", lambda ffi: (1.0, 2, 3.0, 0.5), 530201.0),
+    ("helper_floats5", lambda ffi: (1.0, 2.0, 3.0, 4.0, 5.0), 504030201.0),
+]
+
+
+@pytest.mark.parametrize("name, args, expected", ARITY_CASES,
+                         ids=[case[0] for case in ARITY_CASES])
+def test_each_arity_passes_every_argument_in_its_place(ffi, helper, name, args, expected):
+    assert getattr(helper, name)(*args(ffi)) == expected
+
+
+@pytest.mark.parametrize("name, args, expected", ARITY_CASES,
+                         ids=[case[0] for case in ARITY_CASES])
+def test_each_arity_names_the_wrong_argument(ffi, helper, name, args, expected):
+    good = args(ffi)
+    for position in range(len(good)):
+        bad = good[:position] + ("text",) + good[position + 1:]
+        with pytest.raises(TypeError) as excinfo:
+            getattr(helper, name)(*bad)
+        message_has(excinfo, f"argument {position + 1}")
+    with pytest.raises(TypeError) as excinfo:
+        getattr(helper, name)(*good, 0)
+    assert f"got {len(good) + 1}" in str(excinfo.value)
+
+
+def test_ints_convert_exactly_on_both_sides_of_the_cached_ones(ffi, helper):
+    # CPython caches the ints -5..256, and ffi_py converts those by their
+    # address (small_ints.rs): every value in and around the range, as an
+    # argument, a result and an item, must still be itself.
+    ffi.cdef("""
+        unsigned char helper_id_uchar(unsigned char x);
+        short helper_id_short(short x);
+        unsigned int helper_id_uint(unsigned int x);
+    """)
+    items = ffi.new("long long[1]")
+    for v in range(-300, 300):
+        assert helper.helper_ints1(v) == v
+        assert helper.helper_ints2(v, -v) == v - 100 * v
+        assert helper.helper_id_short(v) == v
+        items[0] = v
+        assert items[0] == v
+        if v >= 0:
+            assert helper.helper_id_uint(v) == v
+        if 0 <= v <= 255:
+            assert helper.helper_id_uchar(v) == v
+    assert helper.helper_id_uchar(True) == 1
+    with pytest.raises(OverflowError):
+        helper.helper_id_uchar(256)
+    with pytest.raises(OverflowError):
+        helper.helper_id_uchar(-1)

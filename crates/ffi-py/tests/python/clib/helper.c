@@ -143,3 +143,49 @@ double helper_many(signed char a, unsigned short b, int c, long long d,
            f3 * 11.0 + f4 * 12.0 + f5 * 13.0 + f6 * 14.0 + f7 * 15.0 +
            f8 * 16.0 + f9 * 17.0 + f10 * 18.0;
 }
+
+/* Arities 0 to 7 of integer-register arguments (integers and pointers),
+ * and 1 to 5 of floating ones: argument i is weighted by 100 to the power
+ * i, so a lost, swapped or wrongly narrowed argument changes the result. */
+long long helper_ints0(void) { return 42; }
+long long helper_ints1(long long a) { return a; }
+long long helper_ints2(long long a, int b) { return a + 100LL * b; }
+long long helper_ints3(const char *s, short b, unsigned char c)
+{
+    long long n = 0;
+    while (s[n])
+        n++;
+    return n + 100LL * b + 10000LL * c;
+}
+long long helper_ints4(long a, unsigned int b, signed char c, long long d)
+{
+    return a + 100LL * b + 10000LL * c + 1000000LL * d;
+}
+long long helper_ints5(int a, int b, int c, int d, _Bool e)
+{
+    return a + 100LL * b + 10000LL * c + 1000000LL * d + 100000000LL * e;
+}
+long long helper_ints6(int a, int b, int c, int d, int e, const int *f)
+{
+    return a + 100LL * b + 10000LL * c + 1000000LL * d + 100000000LL * e +
+           10000000000LL * *f;
+}
+long long helper_ints7(int a, int b, int c, int d, int e, int f, int g)
+{
+    return a + 100LL * b + 10000LL * c + 1000000LL * d + 100000000LL * e +
+           10000000000LL * f + 1000000000000LL * g;
+}
+double helper_floats1(double a) { return a; }
+double helper_floats2(double a, float b) { return a + 100.0 * b; }
+float helper_floats3(float a, double b, float c)
+{
+    return a + 100.0f * (float)b + 10000.0f * c;
+}
+double helper_floats4(double a, double b, double c, float d)
+{
+    return a + 100.0 * b + 10000.0 * c + 1000000.0 * d;
+}
+double helper_floats5(double a, double b, double c, double d, double e)
+{
+    return a + 100.0 * b + 10000.0 * c + 1000000.0 * d + 100000000.0 * e;
+}

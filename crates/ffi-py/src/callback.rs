@@ -250,9 +250,10 @@ impl Target {
             Param::Other => match ty {
                 CType::Record(_) | CType::Array(..) => {
                     // A by-value argument lives only during this call: copy.
-                    let ctype = ctype_object(py, ty)?;
+                    // Bound: dropped at once (see `entry`).
+                    let ctype = ctype_object(py, ty)?.into_bound(py);
                     let size = ty.size().map_err(typed_error)?;
-                    CData::by_value(py, &ctype, |memory| {
+                    CData::by_value(py, ctype.as_unbound(), |memory| {
                         // SAFETY: both regions are the parameter's size.
                         unsafe { std::ptr::copy_nonoverlapping(src, memory, size) };
                         Ok(())

@@ -174,7 +174,15 @@ impl CDataPool {
         // An empty slot, else the first: its object is in use or escaped
         // (kept, released, weakly referenced) and is the user's now.
         let slot = pool.iter().position(Option::is_none).unwrap_or(0);
-        pool[slot] = Some(object.clone_ref(py));
+        let replaced = pool[slot].replace(object.clone_ref(py));
+        drop(pool);
+        if let Some(replaced) = replaced {
+            // Now, not whenever pyo3 next runs its own bookkeeping (a plain
+            // drop defers it when called from the `entry` functions, which
+            // bypass pyo3's trampolines): the user's last reference must
+            // free the object.
+            replaced.drop_ref(py);
+        }
         Ok(object)
     }
 }

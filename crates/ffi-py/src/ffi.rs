@@ -14,6 +14,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::cdata::{CData, Kind, Origin, Owned, offset_addr};
 use crate::convert::{c_to_py, py_to_c, wide_to_str};
 use crate::ctypes::{CharKind, PyCType, char_kind, ctype_object};
+use crate::entry::{MethodDef, fixed_arguments, guarded, object_ptr};
 use crate::errors::{CDefError, FFIError, VerificationMissing, typed_error};
 use crate::library::Lib;
 
@@ -147,6 +148,50 @@ impl Ffi {
         let object = ctype_object(py, &ty)?;
         self.state.types.insert(spelling, &object)?;
         Ok(object)
+    }
+
+    /// C's cast: numbers to numbers (truncating), integers and pointers to
+    /// pointers (`FFI.cast`, through [`cast_entry`]).
+    pub(crate) fn cast(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<CData>> {
+        // Bound, so that dropping it decrefs at once even when called from
+        // `cast_entry`, outside pyo3's bookkeeping (see `entry`).
+        let ctype = self.resolve(py, cdecl)?.into_bound(py);
+        let ty = &ctype.get().ty;
+        let points_at_memory =
+            |c: &Bound<'_, CData>| matches!(c.get().kind, Kind::Pointer | Kind::Array);
+        // A pointer from anything with an address; an array of known length
+        // only over what a pointer or array points to (cffi also takes an
+        // integer there). Either keeps the memory's owner.
+        let addressed = match ty {
+            CType::Pointer(_) => true,
+            CType::Array(_, Some(_)) => value.cast::<CData>().is_ok_and(points_at_memory),
+            _ => false,
+        };
+        if addressed {
+            let addr = cast_address(value, ty)?;
+            let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
+            if owner.is_none() && matches!(ty, CType::Pointer(_)) {
+                return CData::pointer_of(py, ctype.as_unbound(), addr);
+            }
+            let cdata = CData::build_typed(ctype.unbind(), addr, None, owner, Origin::Plain)?;
+            return Py::new(py, cdata);
+        }
+        match ty {
+            CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
+            // cffi's class and words: its type names never denote functions.
+            CType::Function(_) => Err(CDefError::new_err(format!(
+                "the type '{ty}' is a function type, not a pointer-to-function type"
+            ))),
+            _ => Err(PyTypeError::new_err(format!(
+                "cannot cast to ctype '{ty}': only to numbers, characters, enums, pointers, \
+                 and arrays of known length (from a pointer or array cdata)"
+            ))),
+        }
     }
 
     fn resolve_ty(&self, py: Python<'_>, cdecl: &Bound<'_, PyAny>) -> PyResult<CType> {
@@ -571,48 +616,6 @@ impl Ffi {
             free,
             clear: should_clear_after_alloc,
         })
-    }
-
-    /// C's cast: numbers to numbers (truncating), integers and pointers to
-    /// pointers.
-    fn cast(
-        &self,
-        py: Python<'_>,
-        cdecl: &Bound<'_, PyAny>,
-        value: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<CData>> {
-        let ctype = self.resolve(py, cdecl)?;
-        let ty = &ctype.get().ty;
-        let points_at_memory =
-            |c: &Bound<'_, CData>| matches!(c.get().kind, Kind::Pointer | Kind::Array);
-        // A pointer from anything with an address; an array of known length
-        // only over what a pointer or array points to (cffi also takes an
-        // integer there). Either keeps the memory's owner.
-        let addressed = match ty {
-            CType::Pointer(_) => true,
-            CType::Array(_, Some(_)) => value.cast::<CData>().is_ok_and(points_at_memory),
-            _ => false,
-        };
-        if addressed {
-            let addr = cast_address(value, ty)?;
-            let owner = value.cast::<CData>().ok().and_then(|c| c.get().owner());
-            if owner.is_none() && matches!(ty, CType::Pointer(_)) {
-                return CData::pointer_of(py, &ctype, addr);
-            }
-            let cdata = CData::build_typed(ctype, addr, None, owner, Origin::Plain)?;
-            return Py::new(py, cdata);
-        }
-        match ty {
-            CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
-            // cffi's class and words: its type names never denote functions.
-            CType::Function(_) => Err(CDefError::new_err(format!(
-                "the type '{ty}' is a function type, not a pointer-to-function type"
-            ))),
-            _ => Err(PyTypeError::new_err(format!(
-                "cannot cast to ctype '{ty}': only to numbers, characters, enums, pointers, \
-                 and arrays of known length (from a pointer or array cdata)"
-            ))),
-        }
     }
 
     /// The C string behind a `char *`/`char[]` (bytes) or `wchar_t *` (str)
@@ -1190,6 +1193,47 @@ fn index_for_cast(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<i128> {
                 name.unwrap_or_default()
             ))
         })
+}
+
+/// `FFI.cast`, a plain fastcall method (see `entry`): a comparator that
+/// casts its arguments runs it twice per comparison.
+pub(crate) static CAST: MethodDef = MethodDef::new(pyo3::ffi::PyMethodDef {
+    ml_name: c"cast".as_ptr(),
+    ml_meth: pyo3::ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: cast_entry,
+    },
+    ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+    ml_doc: c"cast(cdecl, source)\n--\n\nC's cast of `source` to the C type `cdecl`: numbers to \
+numbers (truncating), integers and pointers to pointers."
+        .as_ptr(),
+});
+
+unsafe extern "C" fn cast_entry(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls methods with the thread attached.
+    let py = unsafe { Python::assume_attached() };
+    guarded(py, || {
+        // SAFETY: CPython's arguments for a fastcall-with-keywords method.
+        let Ok([cdecl, source]) =
+            (unsafe { fixed_arguments(py, "cast", ["cdecl", "source"], args, nargs, kwnames) })
+        else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: the method descriptor checked that `slf` is an FFI; the
+        // arguments are live for the call.
+        let (this, cdecl, source) = unsafe {
+            (
+                Borrowed::from_ptr(py, slf).cast_unchecked::<Ffi>(),
+                Borrowed::from_ptr(py, cdecl),
+                Borrowed::from_ptr(py, source),
+            )
+        };
+        object_ptr(py, this.get().cast(py, &cdecl, &source))
+    })
 }
 
 /// The address `value` stands for when cast to the pointer type `ty`.

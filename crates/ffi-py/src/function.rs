@@ -16,7 +16,6 @@
 use std::cell::Cell;
 use std::ffi::{CString, c_void};
 use std::mem::MaybeUninit;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use ffi_raw::{ArgRegister, Cif, CodePtr, Library, Registers, Returned, Type};
@@ -33,6 +32,7 @@ use crate::convert::{
     float_object, int_layout, int_object, int_object_ptr, int_range, pointer_from, py_to_c,
     py_to_f64, py_to_int,
 };
+use crate::entry::{Raised, arguments, guarded, object_ptr};
 use crate::errors::{raw_error, typed_error};
 
 thread_local! {
@@ -803,57 +803,14 @@ unsafe fn enter(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls builtins with the thread attached.
     let py = unsafe { Python::assume_attached() };
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    guarded(py, || {
         // SAFETY: `slf` is the CFunction given to PyCFunction_NewEx, alive
         // for the call.
         let holder = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<CFunction>() };
-        let argv: &[*mut ffi::PyObject] = if nargs <= 0 {
-            &[]
-        } else {
-            // SAFETY: CPython passes `nargs` live borrowed arguments.
-            unsafe { std::slice::from_raw_parts(args, nargs as usize) }
-        };
+        // SAFETY: CPython passes `nargs` live borrowed arguments.
+        let argv = unsafe { arguments(args, nargs) };
         call(&holder.get().plan, py, argv)
-    }));
-    outcome.unwrap_or_else(|panic| panic_raised(py, panic))
-}
-
-/// Sets a Rust panic as a Python exception; returns NULL for CPython.
-#[cold]
-#[inline(never)]
-fn panic_raised(py: Python<'_>, panic: Box<dyn std::any::Any + Send>) -> *mut ffi::PyObject {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a Rust panic".into());
-    pyo3::panic::PanicException::new_err(message).restore(py);
-    std::ptr::null_mut()
-}
-
-/// The error side of the hot path's conversions: the exception is already
-/// set in the interpreter. Zero-sized, so a `Result<u64, Raised>` stays in
-/// registers where a `PyResult` would go through memory.
-struct Raised;
-
-impl Raised {
-    #[cold]
-    fn set(py: Python<'_>, err: PyErr) -> Raised {
-        err.restore(py);
-        Raised
-    }
-}
-
-/// `result` as CPython wants a result back: a new reference, or NULL with
-/// the exception set.
-fn object_ptr(py: Python<'_>, result: PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
-    match result {
-        Ok(object) => object.into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            std::ptr::null_mut()
-        }
-    }
+    })
 }
 
 /// The code address of `obj` if it is a C function of type `fty` (a

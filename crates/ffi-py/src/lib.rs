@@ -6,7 +6,8 @@
 //! objects, [`cdata`] the `CData` objects and what keeps memory alive,
 //! [`convert`] Python objects to C bytes and back
 //! (with [`small_ints`] for the ints CPython caches), [`function`] the native
-//! call path, [`callback`] C calling Python, [`library`] `dlopen`'s library
+//! call path, [`callback`] C calling Python, [`entry`] the plain entry
+//! points of the hottest calls, [`library`] `dlopen`'s library
 //! objects, [`buffer`] raw byte access, [`raw`] the raw layer.
 
 #![allow(missing_debug_implementations)] // pyclasses show themselves through __repr__
@@ -18,6 +19,7 @@ mod callback;
 mod cdata;
 mod convert;
 mod ctypes;
+mod entry;
 mod errors;
 mod ffi;
 mod function;
@@ -32,6 +34,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     small_ints::find(py);
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<ffi::Ffi>()?;
+    // SAFETY: `CAST` is a fastcall-with-keywords method of FFI instances.
+    unsafe { entry::install_method(&py.get_type::<ffi::Ffi>(), &ffi::CAST)? };
     m.add_class::<ffi::Allocator>()?;
     m.add_class::<cdata::CData>()?;
     m.add_class::<ctypes::PyCType>()?;

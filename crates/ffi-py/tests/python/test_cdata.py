@@ -868,3 +868,19 @@ def test_dropped_pointers_and_struct_results_are_reused(ffi, libc):
     assert id(libc.div(9, 4)) == first
     kept = ffi.cast("int *", 16)
     assert id(ffi.cast("int *", 32)) != id(kept)
+
+
+def test_kept_pointers_are_freed_as_soon_as_they_are_dropped(ffi, libc):
+    # More kept results than a type's pool holds (four): each new one takes
+    # the slot of one still in use, and the pool's reference to that one
+    # must go at once, not wait for pyo3's deferred decrefs, so that the
+    # user's last reference frees it. Only what the pool still holds may
+    # outlive the user's references (the guide's note on weak references).
+    import weakref
+    text = b"abcdefghij"
+    for make in (lambda i: ffi.cast("int *", 16 * (i + 1)),
+                 lambda i: libc.strchr(text, text[i])):
+        kept = [make(i) for i in range(10)]
+        refs = [weakref.ref(p) for p in kept]
+        del kept
+        assert sum(r() is not None for r in refs) <= 4

@@ -436,6 +436,22 @@ def test_cast_errors(types):
     assert "no_such_type_t" in str(excinfo.value)
 
 
+def test_cast_takes_its_arguments_by_position_or_by_name(ffi):
+    # cffi's names: cast(cdecl, source).
+    assert int(ffi.cast(cdecl="int", source=7)) == 7
+    assert int(ffi.cast("int", source=8)) == 8
+    bad_calls = [
+        lambda: ffi.cast("int"),
+        lambda: ffi.cast("int", 1, 2),
+        lambda: ffi.cast("int", value=1),
+        lambda: ffi.cast("int", 1, cdecl="int"),
+        lambda: ffi.cast(source=1),
+    ]
+    for call in bad_calls:
+        with pytest.raises(TypeError):
+            call()
+
+
 # --- strings ----------------------------------------------------------------
 
 

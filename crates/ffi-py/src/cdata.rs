@@ -25,6 +25,7 @@ use crate::ctypes::{
     CharKind, NumberKind, NumberMember, PyCType, char_kind, ctype_object, flat_fields,
 };
 use crate::errors::typed_error;
+use crate::fast_cdata;
 
 /// Memory of at most this many bytes (16-aligned) is kept inside the
 /// `Arc<Owned>` itself: one allocation instead of two for small structs and
@@ -374,7 +375,7 @@ impl CData {
             let addr = owned.addr();
             let cdata =
                 CData::build_typed(ctype.clone_ref(py), addr, None, Some(owned), Origin::Owning)?;
-            Py::new(py, cdata)
+            cdata.into_object(py)
         })?;
         let this = object.get();
         let size = this.ctype.get().size.unwrap_or(0);
@@ -386,20 +387,26 @@ impl CData {
     }
 
     fn new_pointer(py: Python<'_>, ctype: &Py<PyCType>, addr: usize) -> PyResult<Py<CData>> {
-        Py::new(
-            py,
-            CData {
-                kind: Kind::Pointer,
-                ctype: ctype.clone_ref(py),
-                addr: AtomicUsize::new(addr),
-                inline: [0; 16],
-                length: 0,
-                origin: Origin::Plain,
-                owner: Mutex::new(None),
-                released: AtomicBool::new(false),
-                gc: Mutex::new(None),
-            },
-        )
+        CData {
+            kind: Kind::Pointer,
+            ctype: ctype.clone_ref(py),
+            addr: AtomicUsize::new(addr),
+            inline: [0; 16],
+            length: 0,
+            origin: Origin::Plain,
+            owner: Mutex::new(None),
+            released: AtomicBool::new(false),
+            gc: Mutex::new(None),
+        }
+        .into_object(py)
+    }
+
+    /// The Python object for this cdata, of the subtype whose attribute and
+    /// item slots skip pyo3's trampolines (see `fast_cdata`).
+    pub(crate) fn into_object(self, py: Python<'_>) -> PyResult<Py<CData>> {
+        let object = Py::new(py, self)?;
+        fast_cdata::retype(py, &object);
+        Ok(object)
     }
 
     /// A cdata of `ty` at `addr`: a pointer whose value is `addr`, or a
@@ -410,14 +417,14 @@ impl CData {
         addr: usize,
         owner: Option<Arc<Owned>>,
     ) -> PyResult<Py<CData>> {
-        Py::new(py, CData::build(py, ty, addr, None, owner, Origin::Plain)?)
+        CData::build(py, ty, addr, None, owner, Origin::Plain)?.into_object(py)
     }
 
     /// A primitive cdata holding `bytes`.
     pub(crate) fn primitive(py: Python<'_>, ty: &CType, bytes: &[u8]) -> PyResult<Py<CData>> {
         let mut cdata = CData::build(py, ty, 0, None, None, Origin::Plain)?;
         cdata.inline[..bytes.len()].copy_from_slice(bytes);
-        Py::new(py, cdata)
+        cdata.into_object(py)
     }
 
     /// A cdata that owns `owned`: a pointer or array (from `new`) or a
@@ -430,7 +437,7 @@ impl CData {
         origin: Origin,
     ) -> PyResult<Py<CData>> {
         let addr = owned.addr();
-        Py::new(py, CData::build(py, ty, addr, length, Some(owned), origin)?)
+        CData::build(py, ty, addr, length, Some(owned), origin)?.into_object(py)
     }
 
     /// The pointer value (pointers) or where the data is (records, arrays);
@@ -754,10 +761,7 @@ impl CData {
         let ty = CType::array_of(item.clone(), None);
         let addr = offset_addr(self.addr(), start, size)?;
         let len = (stop - start) as usize;
-        Py::new(
-            py,
-            CData::build(py, &ty, addr, Some(len), self.owner(), Origin::Sliced)?,
-        )
+        CData::build(py, &ty, addr, Some(len), self.owner(), Origin::Sliced)?.into_object(py)
     }
 
     /// Registers `ffi.gc`'s destructor.
@@ -966,7 +970,11 @@ impl CData {
             .unbind())
     }
 
-    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    pub(crate) fn __getitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
         if let Some((number, index)) = self.number_item(key) {
             let addr = self.element_addr(index, number.size())?;
             // SAFETY: as below, for a number of the item's size.
@@ -982,7 +990,11 @@ impl CData {
         unsafe { c_to_py(py, item, addr as *const u8, owner.as_ref()) }
     }
 
-    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(crate) fn __setitem__(
+        &self,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         if let Some((number, index)) = self.number_item(key) {
             let addr = self.element_addr(index, number.size())?;
             let item = || Ok(self.item()?.0.clone());
@@ -1017,7 +1029,10 @@ impl CData {
         unsafe { py_to_c(&item, value, addr as *mut u8, None) }
     }
 
-    fn __getattribute__(slf: &Bound<'_, CData>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
+    pub(crate) fn __getattribute__(
+        slf: &Bound<'_, CData>,
+        name: &Bound<'_, PyString>,
+    ) -> PyResult<Py<PyAny>> {
         let this = slf.get();
         let py = slf.py();
         if let Some(member) = this.number_member(py, name)
@@ -1056,7 +1071,11 @@ impl CData {
         generic_getattr(slf.as_any(), name)
     }
 
-    fn __setattr__(&self, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(crate) fn __setattr__(
+        &self,
+        name: &Bound<'_, PyString>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         if let Some(member) = self.number_member(value.py(), name)
             && let Some((_, base)) = self.record_base()?
         {
@@ -1217,7 +1236,7 @@ impl CData {
                 owner,
                 Origin::Plain,
             )?;
-            return Ok(Py::new(py, array)?.into_any());
+            return Ok(array.into_object(py)?.into_any());
         }
         let pointer = CType::pointer_to((**item).clone());
         Ok(CData::plain(py, &pointer, addr, owner)?.into_any())

@@ -23,26 +23,39 @@ use pyo3::prelude::*;
 
 /// Runs `body`, turning a Rust panic into a Python exception instead of
 /// letting it unwind into CPython. `body` returns as CPython wants a
-/// result back: a new reference, or NULL with an exception set.
+/// result back (a new reference, or NULL with an exception set; a status,
+/// or -1 with an exception set); after a panic, CPython gets `failed`.
 #[inline(always)]
-pub(crate) fn guarded(
-    py: Python<'_>,
-    body: impl FnOnce() -> *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| panic_raised(py, panic))
+pub(crate) fn guarded<R>(py: Python<'_>, failed: R, body: impl FnOnce() -> R) -> R {
+    std::panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        panic_raised(py, panic);
+        failed
+    })
 }
 
-/// Sets a Rust panic as a Python exception; returns NULL for CPython.
+/// Sets a Rust panic as a Python exception.
 #[cold]
 #[inline(never)]
-fn panic_raised(py: Python<'_>, panic: Box<dyn std::any::Any + Send>) -> *mut ffi::PyObject {
+fn panic_raised(py: Python<'_>, panic: Box<dyn std::any::Any + Send>) {
     let message = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a Rust panic".into());
     pyo3::panic::PanicException::new_err(message).restore(py);
-    std::ptr::null_mut()
+}
+
+/// A setter's result as CPython wants it back: 0, or -1 with the
+/// exception set.
+#[inline]
+pub(crate) fn status(py: Python<'_>, result: PyResult<()>) -> std::os::raw::c_int {
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            err.restore(py);
+            -1
+        }
+    }
 }
 
 /// The arguments of a fastcall entry point as a slice.

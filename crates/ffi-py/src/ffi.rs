@@ -179,7 +179,7 @@ impl Ffi {
                 return CData::pointer_of(py, ctype.as_unbound(), addr);
             }
             let cdata = CData::build_typed(ctype.unbind(), addr, None, owner, Origin::Plain)?;
-            return Py::new(py, cdata);
+            return cdata.into_object(py);
         }
         match ty {
             CType::Scalar(_) | CType::Enum(_) => cast_primitive(py, ty, value),
@@ -247,7 +247,7 @@ impl Ffi {
         }
         let addr = owned.addr();
         let cdata = CData::build_typed(ctype, addr, length, Some(owned), Origin::Owning)?;
-        Py::new(py, cdata)
+        cdata.into_object(py)
     }
 }
 
@@ -966,7 +966,7 @@ impl Ffi {
             Origin::Gc,
         )?;
         copy.inline = this.inline;
-        let copy = Py::new(py, copy)?;
+        let copy = copy.into_object(py)?;
         copy.get()
             .set_gc(destructor, cdata.clone().into_any().unbind());
         Ok(Some(copy))
@@ -1216,7 +1216,7 @@ unsafe extern "C" fn cast_entry(
 ) -> *mut pyo3::ffi::PyObject {
     // SAFETY: CPython calls methods with the thread attached.
     let py = unsafe { Python::assume_attached() };
-    guarded(py, || {
+    guarded(py, std::ptr::null_mut(), || {
         // SAFETY: CPython's arguments for a fastcall-with-keywords method.
         let Ok([cdecl, source]) =
             (unsafe { fixed_arguments(py, "cast", ["cdecl", "source"], args, nargs, kwnames) })

@@ -803,7 +803,7 @@ unsafe fn enter(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls builtins with the thread attached.
     let py = unsafe { Python::assume_attached() };
-    guarded(py, || {
+    guarded(py, std::ptr::null_mut(), || {
         // SAFETY: `slf` is the CFunction given to PyCFunction_NewEx, alive
         // for the call.
         let holder = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<CFunction>() };

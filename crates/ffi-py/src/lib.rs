@@ -3,7 +3,8 @@
 //! (`ffi_py.raw`) over `ffi-raw`.
 //!
 //! Where things live: [`ffi`] is the `FFI` class, [`ctypes`] the `CType`
-//! objects, [`cdata`] the `CData` objects and what keeps memory alive,
+//! objects, [`cdata`] the `CData` objects and what keeps memory alive
+//! ([`fast_cdata`] their slots),
 //! [`convert`] Python objects to C bytes and back
 //! (with [`small_ints`] for the ints CPython caches), [`function`] the native
 //! call path, [`callback`] C calling Python, [`entry`] the plain entry
@@ -21,6 +22,7 @@ mod convert;
 mod ctypes;
 mod entry;
 mod errors;
+mod fast_cdata;
 mod ffi;
 mod function;
 mod library;
@@ -38,6 +40,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     unsafe { entry::install_method(&py.get_type::<ffi::Ffi>(), &ffi::CAST)? };
     m.add_class::<ffi::Allocator>()?;
     m.add_class::<cdata::CData>()?;
+    fast_cdata::init(py)?;
     m.add_class::<ctypes::PyCType>()?;
     m.add_class::<ctypes::CField>()?;
     m.add_class::<library::Lib>()?;

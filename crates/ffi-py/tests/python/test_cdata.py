@@ -900,3 +900,27 @@ def test_kept_pointers_are_freed_as_soon_as_they_are_dropped(ffi, libc):
         refs = [weakref.ref(p) for p in kept]
         del kept
         assert sum(r() is not None for r in refs) <= 4
+
+
+def test_deleting_a_field_or_an_item_raises(ffi):
+    ffi.cdef("struct del_pt { int x; };")
+    p = ffi.new("struct del_pt *")
+    with pytest.raises(AttributeError):
+        del p.x
+    a = ffi.new("int[2]")
+    with pytest.raises(TypeError):
+        del a[0]
+    assert p.x == 0 and list(a) == [0, 0]
+
+
+@pytest.mark.ffi_py_only
+def test_cdata_objects_have_the_subtype_with_plain_slots(ffi, libc):
+    # fast_cdata.rs: every way of making a cdata gives it the subtype whose
+    # attribute and item slots skip pyo3's trampolines (this fails if the
+    # subtype is silently not made).
+    made = [ffi.new("int *"), ffi.new("int[3]"), ffi.cast("int *", 8),
+            ffi.cast("int", 1), libc.div(7, 3), libc.strchr(b"ab", ord("b")),
+            ffi.new("int[3]")[0:2]]
+    for p in made:
+        assert isinstance(p, ffi.CData)
+        assert type(p) is not ffi.CData and type(p).__name__ == "CData"

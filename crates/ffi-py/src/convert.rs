@@ -769,6 +769,13 @@ pub(crate) fn int_object_ptr(raw: u64, layout: IntLayout) -> *mut ffi::PyObject 
 
 /// A Python float.
 pub(crate) fn float_object(py: Python<'_>, v: f64) -> PyResult<Py<PyAny>> {
+    // SAFETY: a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, float_object_ptr(v)) }.map(Bound::unbind)
+}
+
+/// [`float_object`] as a new reference, or NULL with an exception set.
+#[inline]
+pub(crate) fn float_object_ptr(v: f64) -> *mut ffi::PyObject {
     // SAFETY: returns a new reference or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(v)) }.map(Bound::unbind)
+    unsafe { ffi::PyFloat_FromDouble(v) }
 }

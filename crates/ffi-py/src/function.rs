@@ -29,8 +29,8 @@ use rustc_hash::FxHashMap;
 use crate::cdata::{CData, Kind};
 use crate::convert::{
     IntLayout, Temporaries, bytes_can_point_to, c_to_py, exact_bytes, exact_float, exact_int_in,
-    float_object, int_layout, int_object, int_object_ptr, int_range, pointer_from, py_to_c,
-    py_to_f64, py_to_int,
+    float_object, float_object_ptr, int_layout, int_object, int_object_ptr, int_range,
+    pointer_from, py_to_c, py_to_f64, py_to_int,
 };
 use crate::entry::{Raised, arguments, guarded, object_ptr};
 use crate::errors::{raw_error, typed_error};
@@ -514,10 +514,8 @@ impl CallPlan {
         match ret {
             RegisterRet::Void => py.None().into_ptr(),
             RegisterRet::Int(layout) => int_object_ptr(out.int, layout),
-            // SAFETY: returns a new reference or NULL with an exception set.
-            RegisterRet::F64 => unsafe { ffi::PyFloat_FromDouble(out.sse) },
-            // SAFETY: as above.
-            RegisterRet::F32 => unsafe { ffi::PyFloat_FromDouble(f64::from(out.float())) },
+            RegisterRet::F64 => float_object_ptr(out.sse),
+            RegisterRet::F32 => float_object_ptr(f64::from(out.float())),
             RegisterRet::Pointer => {
                 let addr = out.int as usize;
                 object_ptr(

@@ -40,6 +40,38 @@ fn raw_types(types: &[CType]) -> Result<Vec<ffi_raw::Type>> {
     types.iter().map(CType::to_raw).collect()
 }
 
+/// The one place a C function type becomes a raw signature: what
+/// [`Function`], ffi-py's call paths and its callbacks are built on.
+impl FunctionType {
+    /// The raw types of the parameters and of the result, as a call
+    /// interface or a closure takes them.
+    ///
+    /// Fails if a parameter or the return type has no raw type (an
+    /// incomplete record, an array or `void` parameter).
+    pub fn raw_signature(&self) -> Result<(Vec<ffi_raw::Type>, ffi_raw::Type)> {
+        Ok((raw_types(&self.params)?, self.ret.to_raw()?))
+    }
+
+    /// A call interface for this type's fixed parameters; for a variadic
+    /// function, see [`FunctionType::variadic_cif`].
+    ///
+    /// Fails as [`FunctionType::raw_signature`] does, or with
+    /// [`Error::Raw`] when libffi cannot pass a parameter or the result
+    /// (an aggregate it cannot describe).
+    pub fn cif(&self) -> Result<Cif> {
+        let (params, ret) = self.raw_signature()?;
+        Ok(Cif::new(params, ret)?)
+    }
+
+    /// A call interface for one call of this variadic function, whose
+    /// `...` arguments have the types `extra` (C's default promotions are
+    /// applied by the raw layer).
+    pub fn variadic_cif(&self, extra: &[CType]) -> Result<Cif> {
+        let (params, ret) = self.raw_signature()?;
+        Ok(Cif::new_variadic(params, raw_types(extra)?, ret)?)
+    }
+}
+
 impl Function {
     /// The function at `symbol`, declared as `ty`.
     ///
@@ -59,11 +91,7 @@ impl Function {
     }
 
     fn build(ty: Arc<FunctionType>, code: CodePtr, symbol: Option<Symbol>) -> Result<Function> {
-        let cif = if ty.variadic {
-            None
-        } else {
-            Some(Cif::new(raw_types(&ty.params)?, ty.ret.to_raw()?)?)
-        };
+        let cif = if ty.variadic { None } else { Some(ty.cif()?) };
         Ok(Function {
             ty,
             cif,
@@ -170,11 +198,7 @@ impl Function {
             Some(cif) => cif,
             None => {
                 let extra_types: Vec<CType> = extra.iter().map(|(t, _)| t.clone()).collect();
-                shaped = Cif::new_variadic(
-                    raw_types(params)?,
-                    raw_types(&extra_types)?,
-                    ret_ty.to_raw()?,
-                )?;
+                shaped = self.ty.variadic_cif(&extra_types)?;
                 &shaped
             }
         };

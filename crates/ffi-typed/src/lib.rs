@@ -136,4 +136,4 @@ pub use error::{Error, Result};
 pub use layout::{BitField, BitfieldAllocation, BitfieldRules, FieldDecl, Packing, ZeroWidth};
 pub use memory::{CBox, View, ViewMut, c_string_at, wide_string_at};
 pub use parser::{Declarations, NameKind, ParseOptions, TagKind};
-pub use value::Value;
+pub use value::{IntLayout, Value};

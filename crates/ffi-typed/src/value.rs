@@ -49,16 +49,6 @@ fn sized_for(ty: &CType, len: usize) -> Result<usize> {
     Ok(size)
 }
 
-/// The range of an integer type of `size` bytes.
-fn int_range(size: usize, signed: bool) -> (i128, i128) {
-    let bits = size as u32 * 8;
-    if signed {
-        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-    } else {
-        (0, (1i128 << bits) - 1)
-    }
-}
-
 fn mismatch(ty: &CType, value: &Value) -> Error {
     Error::Value(format!("cannot store {value} in {ty}"))
 }
@@ -67,20 +57,86 @@ fn out_of_range(ty: &CType, v: i128, (min, max): (i128, i128)) -> Error {
     Error::OutOfRange(format!("{v} does not fit in {ty} (range {min} to {max})"))
 }
 
-/// The integer layout of an integer-like type: (size, signed, is `_Bool`).
-fn int_layout(ty: &CType) -> Option<(usize, bool, bool)> {
-    match ty {
-        CType::Scalar(CScalar::Bool) => Some((1, false, true)),
-        CType::Scalar(s) => {
-            let raw = s.raw_type();
-            raw.is_integer()
-                .then(|| (raw.size(), raw.is_signed_integer(), false))
+/// How an integer-like C type is stored, and so which values it holds: the
+/// one set of integer layout and range rules (ffi-py's conversions, hot
+/// paths included, take their ranges from here).
+///
+/// ```
+/// use ffi_raw::CScalar;
+/// use ffi_typed::{CType, IntLayout};
+///
+/// let uchar = IntLayout::of(&CType::Scalar(CScalar::UChar)).unwrap();
+/// assert_eq!(uchar.range(), (0, 255));
+/// let int = IntLayout::of(&CType::Scalar(CScalar::Int)).unwrap();
+/// assert_eq!(int.range(), (-(1 << 31), (1 << 31) - 1));
+/// assert_eq!(int.bitfield_range(3), (-4, 3));
+/// let bool_ = IntLayout::of(&CType::Scalar(CScalar::Bool)).unwrap();
+/// assert_eq!((bool_.range(), bool_.bitfield_range(1)), ((0, 1), (0, 1)));
+/// assert!(IntLayout::of(&CType::Scalar(CScalar::Double)).is_none());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntLayout {
+    /// Bytes in memory.
+    pub size: usize,
+    /// Two's complement (else unsigned).
+    pub signed: bool,
+    /// `_Bool`: one byte holding 0 or 1.
+    pub is_bool: bool,
+}
+
+impl IntLayout {
+    /// The layout of an integer type, `_Bool`, a character type (C's
+    /// `char` is an integer) or an enum (its underlying type); `None` for
+    /// anything else.
+    pub fn of(ty: &CType) -> Option<IntLayout> {
+        let scalar = match ty {
+            CType::Scalar(s) => *s,
+            CType::Enum(e) => e.underlying,
+            _ => return None,
+        };
+        if scalar == CScalar::Bool {
+            return Some(IntLayout {
+                size: 1,
+                signed: false,
+                is_bool: true,
+            });
         }
-        CType::Enum(e) => {
-            let raw = e.underlying.raw_type();
-            Some((raw.size(), raw.is_signed_integer(), false))
+        IntLayout::of_raw(&scalar.raw_type())
+    }
+
+    /// The layout of a raw integer type (`i8` ... `u64`); `None` for
+    /// anything else.
+    pub fn of_raw(ty: &ffi_raw::Type) -> Option<IntLayout> {
+        ty.is_integer().then(|| IntLayout {
+            size: ty.size(),
+            signed: ty.is_signed_integer(),
+            is_bool: false,
+        })
+    }
+
+    /// The smallest and largest value the type holds.
+    #[inline]
+    pub const fn range(self) -> (i128, i128) {
+        if self.is_bool {
+            return (0, 1);
         }
-        _ => None,
+        self.bitfield_range(self.size as u32 * 8)
+    }
+
+    /// The smallest and largest value a bitfield of this type and `width`
+    /// bits holds (a `_Bool` bitfield holds 0 and 1 whatever its width).
+    #[inline]
+    pub const fn bitfield_range(self, width: u32) -> (i128, i128) {
+        if self.is_bool {
+            (0, 1)
+        } else if self.signed {
+            let half = 1i128 << (width - 1);
+            (-half, half - 1)
+        } else if width >= 127 {
+            (0, i128::MAX)
+        } else {
+            (0, (1i128 << width) - 1)
+        }
     }
 }
 
@@ -116,19 +172,15 @@ impl Value {
     /// ```
     pub fn write_to(&self, ty: &CType, out: &mut [u8]) -> Result<()> {
         let size = sized_for(ty, out.len())?;
-        if let Some((size, signed, is_bool)) = int_layout(ty) {
+        if let Some(layout) = IntLayout::of(ty) {
             let Value::Int(v) = *self else {
                 return Err(mismatch(ty, self));
             };
-            let range = if is_bool {
-                (0, 1)
-            } else {
-                int_range(size, signed)
-            };
+            let range = layout.range();
             if v < range.0 || v > range.1 {
                 return Err(out_of_range(ty, v, range));
             }
-            out.copy_from_slice(&v.to_le_bytes()[..size]);
+            out.copy_from_slice(&v.to_le_bytes()[..layout.size]);
             return Ok(());
         }
         match (ty, self) {
@@ -189,8 +241,8 @@ impl Value {
     /// Decodes a value of `ty` from `bytes` (exactly `ty.size()` bytes).
     pub fn read_from(ty: &CType, bytes: &[u8]) -> Result<Value> {
         let size = sized_for(ty, bytes.len())?;
-        if let Some((size, signed, _)) = int_layout(ty) {
-            return Ok(Value::Int(int_from_le(bytes, size, signed)));
+        if let Some(layout) = IntLayout::of(ty) {
+            return Ok(Value::Int(int_from_le(bytes, layout.size, layout.signed)));
         }
         Ok(match ty {
             CType::Scalar(s) => match s.raw_type() {
@@ -465,17 +517,12 @@ pub(crate) fn write_field(
             .ok_or_else(|| Error::Value("member outside its record".into()))?;
         return value.write_to(&field.ty, slot);
     };
-    let (_, signed, is_bool) = int_layout(&field.ty).expect("bitfields have integer types");
+    let layout = IntLayout::of(&field.ty).expect("bitfields have integer types");
     let Value::Int(v) = *value else {
         return Err(mismatch(&field.ty, value));
     };
     let width = bits.width;
-    let range = if is_bool || !signed {
-        (0, (1i128 << width) - 1)
-    } else {
-        (-(1i128 << (width - 1)), (1i128 << (width - 1)) - 1)
-    };
-    let range = if is_bool { (0, 1) } else { range };
+    let range = layout.bitfield_range(width);
     if v < range.0 || v > range.1 {
         return Err(Error::OutOfRange(format!(
             "{v} does not fit in the {width}-bit field {} (range {} to {})",
@@ -506,7 +553,9 @@ pub(crate) fn read_field(field: &Field, offset: usize, bytes: &[u8]) -> Result<V
             .ok_or_else(|| Error::Value("member outside its record".into()))?;
         return Value::read_from(&field.ty, slot);
     };
-    let (_, signed, is_bool) = int_layout(&field.ty).expect("bitfields have integer types");
+    let IntLayout {
+        signed, is_bool, ..
+    } = IntLayout::of(&field.ty).expect("bitfields have integer types");
     let span = (bits.shift + bits.width).div_ceil(8) as usize;
     let slot = bytes
         .get(offset..offset + span)
@@ -605,13 +654,41 @@ mod tests {
         );
     }
 
+    /// The ranges against Rust's own integer types (an oracle that does
+    /// not share the rule).
+    #[test]
+    fn int_layout_ranges_are_the_fixed_width_types() {
+        use ffi_raw::Type;
+        let cases: [(Type, (i128, i128)); 8] = [
+            (Type::I8, (i8::MIN.into(), i8::MAX.into())),
+            (Type::U8, (u8::MIN.into(), u8::MAX.into())),
+            (Type::I16, (i16::MIN.into(), i16::MAX.into())),
+            (Type::U16, (u16::MIN.into(), u16::MAX.into())),
+            (Type::I32, (i32::MIN.into(), i32::MAX.into())),
+            (Type::U32, (u32::MIN.into(), u32::MAX.into())),
+            (Type::I64, (i64::MIN.into(), i64::MAX.into())),
+            (Type::U64, (u64::MIN.into(), u64::MAX.into())),
+        ];
+        for (ty, range) in cases {
+            assert_eq!(IntLayout::of_raw(&ty).unwrap().range(), range, "{ty:?}");
+        }
+        assert_eq!(IntLayout::of(&s(CScalar::Bool)).unwrap().range(), (0, 1));
+        assert_eq!(IntLayout::of_raw(&Type::F64), None);
+        let uint = IntLayout::of(&s(CScalar::UInt)).unwrap();
+        assert_eq!(uint.bitfield_range(5), (0, 31));
+        assert_eq!(uint.bitfield_range(32), (0, u32::MAX.into()));
+        let int = IntLayout::of(&s(CScalar::Int)).unwrap();
+        assert_eq!(int.bitfield_range(1), (-1, 0));
+        assert_eq!(int.bitfield_range(32), (i32::MIN.into(), i32::MAX.into()));
+    }
+
     proptest::proptest! {
         #[test]
         fn integer_roundtrip_or_range_error(index in 0usize..CScalar::ALL.len(), v in proptest::num::i128::ANY) {
             let scalar = CScalar::ALL[index];
             let ty = s(scalar);
-            let Some((size, signed, is_bool)) = int_layout(&ty) else { return Ok(()) };
-            let (min, max) = if is_bool { (0, 1) } else { int_range(size, signed) };
+            let Some(layout) = IntLayout::of(&ty) else { return Ok(()) };
+            let (size, (min, max)) = (layout.size, layout.range());
             // Aim half the cases inside the range.
             let v = if v % 2 == 0 { min + v.rem_euclid(max - min + 1) } else { v };
             let mut buf = vec![0xAAu8; size];

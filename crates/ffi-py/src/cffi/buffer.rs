@@ -8,8 +8,9 @@ use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PySlice};
 
-use crate::cdata::{CData, Kind, Origin, Owned};
-use crate::errors::{FFIError, typed_error};
+use super::cdata::{CData, Kind, Origin};
+use crate::ground::errors::{FFIError, typed_error};
+use crate::ground::memory::Owned;
 
 /// `ffi.buffer(cdata)`: the cdata's bytes, readable and writable by index
 /// and slice; keeps the cdata (and so its memory) alive.

@@ -8,16 +8,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use ffi_raw::{Closure, OnPanic};
+use ffi_raw::Closure;
 use ffi_typed::{CType, FunctionType};
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
-use crate::cdata::{CData, Origin};
-use crate::convert::{c_to_py, py_to_c};
-use crate::ctypes::{NumberKind, PyCType, ctype_object};
-use crate::errors::typed_error;
+use super::cdata::{CData, Origin};
+use super::convert::{c_to_py, py_to_c};
+use super::ctype::{NumberKind, PyCType, ctype_object};
+use crate::ground::attach::{call_positional, python_closure};
+use crate::ground::errors::typed_error;
 use pyo3::{PyClassInitializer, PyTraverseError, PyVisit};
 
 /// A live callback: the closure C calls, and what it calls (shared with
@@ -25,7 +24,7 @@ use pyo3::{PyClassInitializer, PyTraverseError, PyVisit};
 struct PyClosure {
     /// Freed (the code address dies) when this is dropped.
     _closure: Closure,
-    target: Arc<Target>,
+    callee: Arc<Callee>,
 }
 
 /// The object `ffi.callback` returns: a function-pointer cdata whose
@@ -55,7 +54,7 @@ impl CallbackCData {
 #[pymethods]
 impl CallbackCData {
     /// The Python objects the closure calls. Only this object owns the
-    /// closure and the `Target` in it (the closure's body shares the `Arc`
+    /// closure and the `Callee` in it (the closure's body shares the `Arc`
     /// with `PyClosure`, both inside this object), so each is visited once.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         // The lock is only taken under the GIL, which the collector holds;
@@ -64,8 +63,8 @@ impl CallbackCData {
             return Ok(());
         };
         if let Some(closure) = &*closure {
-            visit.call(&closure.target.callable)?;
-            if let Some(onerror) = &closure.target.onerror {
+            visit.call(&closure.callee.callable)?;
+            if let Some(onerror) = &closure.callee.onerror {
                 visit.call(onerror)?;
             }
         }
@@ -77,8 +76,9 @@ impl CallbackCData {
     }
 }
 
-/// What the closure body needs.
-struct Target {
+/// What a callback calls, and how it converts: what the closure body
+/// needs.
+struct Callee {
     callable: Py<PyAny>,
     fty: Arc<FunctionType>,
     /// How each argument becomes a Python object, decided once.
@@ -143,15 +143,9 @@ pub(crate) fn make_callback(
         // SAFETY: the buffer is the return type's size.
         unsafe { py_to_c(&fty.ret, error, error_bytes.as_mut_ptr(), None)? };
     }
-    let raw_params = fty
-        .params
-        .iter()
-        .map(CType::to_raw)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(typed_error)?;
-    let raw_ret = fty.ret.to_raw().map_err(typed_error)?;
+    let (raw_params, raw_ret) = fty.raw_signature().map_err(typed_error)?;
     let what = callable.bind(py).repr()?.to_string();
-    let target = Target {
+    let callee = Callee {
         params: fty
             .params
             .iter()
@@ -163,32 +157,25 @@ pub(crate) fn make_callback(
         error_bytes: error_bytes.clone(),
         onerror,
     };
-    let target = Arc::new(target);
-    let shared = target.clone();
-    let closure = Closure::with_on_panic(
-        raw_params,
-        raw_ret,
-        OnPanic::Return(error_bytes),
-        move |args, ret| {
-            run_attached(ret, &target.error_bytes, |py, ret| {
-                target.run(py, args, ret)
-            });
-        },
-    )
-    .map_err(crate::errors::raw_error)?;
+    let callee = Arc::new(callee);
+    let shared = callee.clone();
+    let closure = python_closure(raw_params, raw_ret, error_bytes, move |py, args, ret| {
+        callee.run(py, args, ret)
+    })
+    .map_err(|e| typed_error(e.into()))?;
     let code = closure.code_ptr().as_ptr() as usize;
     let base = CData::build(py, pointer_ty, code, None, None, Origin::Callback(what))?;
     let callback = CallbackCData {
         closure: Mutex::new(Some(PyClosure {
             _closure: closure,
-            target: shared,
+            callee: shared,
         })),
     };
     let object = Py::new(py, PyClassInitializer::from(base).add_subclass(callback))?;
     Ok(object.into_bound(py).into_super().unbind())
 }
 
-impl Target {
+impl Callee {
     fn run(&self, py: Python<'_>, args: &ffi_raw::ClosureArgs<'_>, ret: &mut [u8]) {
         if let Err(err) = self.call(py, args, ret) {
             ret.copy_from_slice(&self.error_bytes);
@@ -250,7 +237,7 @@ impl Target {
             Param::Other => match ty {
                 CType::Record(_) | CType::Array(..) => {
                     // A by-value argument lives only during this call: copy.
-                    // Bound: dropped at once (see `entry`).
+                    // Bound: dropped at once (see `ground::entry`).
                     let ctype = ctype_object(py, ty)?.into_bound(py);
                     let size = ty.size().map_err(typed_error)?;
                     CData::by_value(py, ctype.as_unbound(), |memory| {
@@ -293,69 +280,4 @@ impl Target {
             second.write_unraisable(py, Some(onerror.bind(py)));
         }
     }
-}
-
-/// Runs a callback's `body` attached to the interpreter, from any thread,
-/// for C: with CPython's own `PyGILState_Ensure` rather than pyo3's attach,
-/// because the thread may be one C created, or one whose state a call
-/// released (pyo3's per-thread count cannot tell), and `Ensure` handles
-/// both. A panic in `body` is caught and C gets `fallback` in `ret`; so
-/// does a call after the interpreter is gone (a thread C started outliving
-/// Python), when attaching is impossible.
-pub(crate) fn run_attached(
-    ret: &mut [u8],
-    fallback: &[u8],
-    body: impl FnOnce(Python<'_>, &mut [u8]),
-) {
-    // SAFETY: Py_IsInitialized may be called at any time.
-    if unsafe { ffi::Py_IsInitialized() } == 0 {
-        ret.copy_from_slice(fallback);
-        return;
-    }
-    // SAFETY: paired with PyGILState_Release below on every path (the body
-    // cannot unwind past it: panics are caught).
-    let state = unsafe { ffi::PyGILState_Ensure() };
-    // SAFETY: the thread is attached until the Release below.
-    let py = unsafe { Python::assume_attached() };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(py, &mut *ret)));
-    if outcome.is_err() {
-        ret.copy_from_slice(fallback);
-    }
-    // SAFETY: releases what the Ensure above acquired.
-    unsafe { ffi::PyGILState_Release(state) };
-}
-
-/// Calls `callable` with positional arguments, through CPython's vectorcall
-/// path for up to four of them (no argument tuple).
-pub(crate) fn call_positional<'py>(
-    callable: &Bound<'py, PyAny>,
-    args: &[Bound<'py, PyAny>],
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = callable.py();
-    let f = callable.as_ptr();
-    let null = std::ptr::null_mut::<ffi::PyObject>();
-    // SAFETY: every pointer is a live object; the argument list ends with
-    // NULL as PyObject_CallFunctionObjArgs requires; the result is a new
-    // reference or NULL with an exception set.
-    let result = unsafe {
-        match args {
-            [] => ffi::PyObject_CallFunctionObjArgs(f, null),
-            [a] => ffi::PyObject_CallFunctionObjArgs(f, a.as_ptr(), null),
-            [a, b] => ffi::PyObject_CallFunctionObjArgs(f, a.as_ptr(), b.as_ptr(), null),
-            [a, b, c] => {
-                ffi::PyObject_CallFunctionObjArgs(f, a.as_ptr(), b.as_ptr(), c.as_ptr(), null)
-            }
-            [a, b, c, d] => ffi::PyObject_CallFunctionObjArgs(
-                f,
-                a.as_ptr(),
-                b.as_ptr(),
-                c.as_ptr(),
-                d.as_ptr(),
-                null,
-            ),
-            _ => return callable.call1(PyTuple::new(py, args)?),
-        }
-    };
-    // SAFETY: as above.
-    unsafe { Bound::from_owned_ptr_or_err(py, result) }
 }

@@ -7,233 +7,24 @@
 //! derived from it by indexing, member access, slicing or pointer
 //! arithmetic, so the memory lives while anything points into it.
 
-use std::alloc::Layout;
-use std::cell::UnsafeCell;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ffi_raw::CScalar;
-use ffi_typed::{CType, Value};
+use ffi_typed::{CType, IntLayout, Value};
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyList, PySlice, PyString};
 
-use crate::convert::{self, c_to_py, int_layout, py_to_c};
-use crate::ctypes::{
+use super::cdata_pool::CDataPool;
+use super::cdata_type;
+use super::convert::{self, c_to_py, py_to_c};
+use super::ctype::{
     CharKind, NumberKind, NumberMember, PyCType, char_kind, ctype_object, flat_fields,
 };
-use crate::errors::typed_error;
-use crate::fast_cdata;
-
-/// Memory of at most this many bytes (16-aligned) is kept inside the
-/// `Arc<Owned>` itself: one allocation instead of two for small structs and
-/// arrays (a struct returned by value, `new("int[16]")`).
-const INLINE_BYTES: usize = 64;
-
-/// Something a cdata keeps alive.
-pub(crate) enum Owned {
-    /// Zeroed memory from ffi_py's allocator.
-    Memory { ptr: NonNull<u8>, layout: Layout },
-    /// Small zeroed memory, inside this value. C writes to it through
-    /// shared references, hence the cell; its address is stable because an
-    /// `Owned` holding it is only ever made inside its `Arc`.
-    Inline(UnsafeCell<[u128; INLINE_BYTES / 16]>),
-    /// Memory from an `ffi.new_allocator` allocator, freed by its `free`.
-    Custom {
-        addr: usize,
-        allocated: Py<PyAny>,
-        free: Option<Py<PyAny>>,
-    },
-    /// The object behind `ffi.new_handle`.
-    Handle(Py<PyAny>),
-    /// An object whose memory a cdata points into (`ffi.from_buffer`),
-    /// held so that the memory stays put.
-    Object { addr: usize, _object: Py<PyAny> },
-    /// A library whose data a cdata points into, kept loaded.
-    Library { _library: ffi_raw::Library },
-    /// A C stream on a duplicate of a Python file's descriptor, for one
-    /// call taking a `FILE *`; closing it flushes what C wrote.
-    CFile(NonNull<libc::FILE>),
-}
-
-// SAFETY: `Memory` is plain bytes owned by this value alone (no thread
-// affinity); the other variants hold Send + Sync types or addresses.
-unsafe impl Send for Owned {}
-// SAFETY: as for Send; shared access to the bytes is what C semantics give.
-unsafe impl Sync for Owned {}
-
-impl Owned {
-    /// Zeroed memory for a value of `ty` (at least 1 byte, 16-aligned so any
-    /// scalar fits).
-    pub(crate) fn zeroed(ty: &CType) -> PyResult<Arc<Owned>> {
-        let size = ty.size().map_err(typed_error)?;
-        let align = ty.align().map_err(typed_error)?.max(16);
-        Owned::zeroed_bytes(size, align)
-    }
-
-    /// `size` zeroed bytes aligned to `align`.
-    pub(crate) fn zeroed_bytes(size: usize, align: usize) -> PyResult<Arc<Owned>> {
-        if size <= INLINE_BYTES && align <= 16 {
-            return Ok(Arc::new(Owned::Inline(UnsafeCell::new(
-                [0; INLINE_BYTES / 16],
-            ))));
-        }
-        let layout = Layout::from_size_align(size.max(1), align)
-            .map_err(|_| PyValueError::new_err(format!("cannot allocate {size} bytes")))?;
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).ok_or_else(|| {
-            pyo3::exceptions::PyMemoryError::new_err(format!("cannot allocate {size} bytes"))
-        })?;
-        Ok(Arc::new(Owned::Memory { ptr, layout }))
-    }
-
-    /// The address of the memory or object.
-    pub(crate) fn addr(&self) -> usize {
-        match self {
-            Owned::Memory { ptr, .. } => ptr.as_ptr() as usize,
-            Owned::Inline(bytes) => bytes.get() as usize,
-            Owned::Custom { addr, .. } | Owned::Object { addr, .. } => *addr,
-            Owned::Handle(object) => object.as_ptr() as usize,
-            // Not one address: cdata into a library carry their own.
-            Owned::Library { .. } => 0,
-            Owned::CFile(file) => file.as_ptr() as usize,
-        }
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        match self {
-            Owned::Memory { ptr, layout } => {
-                // SAFETY: allocated with exactly this layout in `zeroed_bytes`.
-                unsafe { std::alloc::dealloc(ptr.as_ptr(), *layout) }
-            }
-            Owned::Custom {
-                allocated, free, ..
-            } => {
-                if let Some(free) = free.take() {
-                    Python::attach(|py| {
-                        if let Err(e) = free.call1(py, (allocated.clone_ref(py),)) {
-                            e.write_unraisable(py, Some(free.bind(py)));
-                        }
-                    });
-                }
-            }
-            Owned::Handle(object) => {
-                crate::ffi::unregister_handle(object.as_ptr() as usize);
-            }
-            Owned::CFile(file) => {
-                // SAFETY: opened by `fdopen` for this value alone, closed
-                // once; this flushes C's buffer and closes the duplicate
-                // descriptor (not the Python file's own).
-                unsafe { libc::fclose(file.as_ptr()) };
-            }
-            Owned::Inline(_) | Owned::Object { .. } | Owned::Library { .. } => {}
-        }
-    }
-}
-
-/// Cdata of one type kept for reuse: plain pointers (no owner) and
-/// records that own their memory (a struct returned by value). Such a
-/// cdata is usually dropped at once (`cast("int *", p)[0]`,
-/// `div(7, 3).quot`), and making and freeing the object is most of what the
-/// operation costs. A pooled object that only the pool references any more
-/// is given the new value instead of a new object being made; nobody can
-/// tell, since nobody else can reach it or its memory (see `is_private`).
-pub(crate) struct CDataPool(Mutex<[Option<Py<CData>>; POOLED]>);
-
-/// Objects a pool keeps per type: enough for the pointers of one callback
-/// or one expression.
-const POOLED: usize = 4;
-
-impl CDataPool {
-    pub(crate) fn new() -> CDataPool {
-        CDataPool(Mutex::new(Default::default()))
-    }
-
-    /// A pooled object of `ctype` nobody else can reach, else a new one
-    /// from `make` (then pooled): the caller gives it its value.
-    fn get(
-        py: Python<'_>,
-        ctype: &Py<PyCType>,
-        make: impl FnOnce() -> PyResult<Py<CData>>,
-    ) -> PyResult<Py<CData>> {
-        // `try_lock`: if the pool is busy (it is only ever locked briefly,
-        // under the GIL) a new object is simply made.
-        let Ok(mut pool) = ctype.get().pool.0.try_lock() else {
-            return make();
-        };
-        for object in pool.iter().flatten() {
-            if is_private(object.bind(py)) {
-                return Ok(object.clone_ref(py));
-            }
-        }
-        let object = make()?;
-        // An empty slot, else the first: its object is in use or escaped
-        // (kept, released, weakly referenced) and is the user's now.
-        let slot = pool.iter().position(Option::is_none).unwrap_or(0);
-        let replaced = pool[slot].replace(object.clone_ref(py));
-        drop(pool);
-        if let Some(replaced) = replaced {
-            // Now, not whenever pyo3 next runs its own bookkeeping (a plain
-            // drop defers it when called from the `entry` functions, which
-            // bypass pyo3's trampolines): the user's last reference must
-            // free the object.
-            replaced.drop_ref(py);
-        }
-        Ok(object)
-    }
-}
-
-/// Whether only the pool's reference reaches `object`: no other strong
-/// reference, no weak reference, not released, and no other cdata shares
-/// its memory, so that changing its value is unobservable.
-fn is_private(object: &Bound<'_, CData>) -> bool {
-    // SAFETY: reading the reference count of a live object.
-    let references = unsafe { pyo3::ffi::Py_REFCNT(object.as_ptr()) };
-    let this = object.get();
-    references == 1
-        && !has_weak_references(object)
-        && !this.released.load(Ordering::Relaxed)
-        && this.owner.try_lock().is_ok_and(|owner| {
-            owner
-                .as_ref()
-                .is_none_or(|owned| Arc::strong_count(owned) == 1)
-        })
-}
-
-/// Whether a weak reference to `object` (a `CData`, not a subclass) exists:
-/// its weak reference list head, at the type's `__weakrefoffset__`, is set.
-fn has_weak_references(object: &Bound<'_, CData>) -> bool {
-    static OFFSET: std::sync::OnceLock<isize> = std::sync::OnceLock::new();
-    let offset = *OFFSET.get_or_init(|| {
-        object
-            .py()
-            .get_type::<CData>()
-            .getattr("__weakrefoffset__")
-            .and_then(|o| o.extract())
-            .unwrap_or(0)
-    });
-    if offset <= 0 {
-        // Not where this code expects it: assume there may be one.
-        return true;
-    }
-    // SAFETY: a positive `__weakrefoffset__` is where instances of the type
-    // keep their weak reference list head (a `PyObject *`, NULL if none);
-    // `object` is an instance of exactly that type.
-    unsafe {
-        !object
-            .as_ptr()
-            .cast::<u8>()
-            .offset(offset)
-            .cast::<*mut pyo3::ffi::PyObject>()
-            .read()
-            .is_null()
-    }
-}
+use crate::ground::errors::typed_error;
+use crate::ground::memory::Owned;
 
 /// What kind of thing a cdata is, from its type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,8 +80,8 @@ pub struct CData {
     pub(crate) length: usize,
     pub(crate) origin: Origin,
     /// What keeps the memory alive; taken by `release`.
-    owner: Mutex<Option<Arc<Owned>>>,
-    released: AtomicBool,
+    pub(super) owner: Mutex<Option<Arc<Owned>>>,
+    pub(super) released: AtomicBool,
     gc: Mutex<Option<GcHook>>,
 }
 
@@ -402,10 +193,10 @@ impl CData {
     }
 
     /// The Python object for this cdata, of the subtype whose attribute and
-    /// item slots skip pyo3's trampolines (see `fast_cdata`).
+    /// item slots skip pyo3's trampolines (see `cdata_type`).
     pub(crate) fn into_object(self, py: Python<'_>) -> PyResult<Py<CData>> {
         let object = Py::new(py, self)?;
-        fast_cdata::retype(py, &object);
+        cdata_type::retype(py, &object);
         Ok(object)
     }
 
@@ -586,37 +377,23 @@ impl CData {
             return None;
         }
         let ty = self.ty();
-        if let Some(layout) = int_layout(ty) {
-            let mut buf = [0u8; 8];
-            buf[..layout.size].copy_from_slice(&self.inline[..layout.size]);
-            let raw = u64::from_le_bytes(buf);
-            let shift = 64 - layout.size as u32 * 8;
-            return Some(if layout.signed {
-                i128::from(((raw << shift) as i64) >> shift)
-            } else {
-                i128::from(raw)
-            });
+        // A `char` is its byte, 0 to 255, whatever C's signedness of char.
+        if let CType::Scalar(s) = ty
+            && char_kind(*s) == CharKind::Byte
+        {
+            return Some(i128::from(self.inline[0]));
         }
-        match ty {
-            CType::Scalar(s) => match char_kind(*s) {
-                CharKind::Byte => Some(i128::from(self.inline[0])),
-                CharKind::Wide => {
-                    let raw = s.raw_type();
-                    let size = raw.size();
-                    let mut buf = [0u8; 4];
-                    buf[..size].copy_from_slice(&self.inline[..size]);
-                    let v = u32::from_le_bytes(buf);
-                    let shift = 32 - size as u32 * 8;
-                    Some(if raw.is_signed_integer() {
-                        i128::from(((v << shift) as i32) >> shift)
-                    } else {
-                        i128::from(v)
-                    })
-                }
-                CharKind::No => None,
-            },
-            _ => None,
-        }
+        // Integers, enums and the wide character types.
+        let layout = IntLayout::of(ty)?;
+        let mut buf = [0u8; 8];
+        buf[..layout.size].copy_from_slice(&self.inline[..layout.size]);
+        let raw = u64::from_le_bytes(buf);
+        let shift = 64 - layout.size as u32 * 8;
+        Some(if layout.signed {
+            i128::from(((raw << shift) as i64) >> shift)
+        } else {
+            i128::from(raw)
+        })
     }
 
     /// A floating primitive's value.
@@ -781,7 +558,7 @@ impl CData {
     /// too (it lives in the object, not in an `Owned`).
     pub(crate) fn release_object(slf: &Bound<'_, CData>) -> PyResult<()> {
         slf.get().release(slf.py())?;
-        if let Ok(callback) = slf.cast::<crate::callback::CallbackCData>() {
+        if let Ok(callback) = slf.cast::<super::callback::CallbackCData>() {
             callback.get().release();
         }
         Ok(())
@@ -926,7 +703,7 @@ impl CData {
             // (`ffi.cast("int(*)(int)", lib.f) == lib.f`), as in cffi.
             if matches!(self.ty(), CType::Pointer(to) if matches!(**to, CType::Function(_)))
                 && matches!(op, CompareOp::Eq | CompareOp::Ne)
-                && let Some((code, _)) = crate::function::c_function_of(other)
+                && let Some((code, _)) = super::function::c_function_of(other)
             {
                 let same = self.addr() == code;
                 return Ok(
@@ -1149,7 +926,7 @@ impl CData {
         slf: &Bound<'_, CData>,
         args: &Bound<'_, pyo3::types::PyTuple>,
     ) -> PyResult<Py<PyAny>> {
-        crate::function::call_pointer(slf, args)
+        super::function::call_pointer(slf, args)
     }
 
     fn __iter__(slf: &Bound<'_, CData>) -> PyResult<Py<PyAny>> {

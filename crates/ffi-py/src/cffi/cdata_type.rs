@@ -4,7 +4,7 @@
 //! `p.x`, `p.x = v`, `a[i]` and `a[i] = v` are the cdata operations a
 //! program repeats most (a comparator does two `p[0]` per call), and each
 //! through pyo3's slot trampolines costs about a hundred instructions of
-//! glue, as much as the access itself (see `entry`). pyo3 offers no raw
+//! glue, as much as the access itself (see `ground::entry`). pyo3 offers no raw
 //! slots, so this module makes a subtype of the `CData` class with
 //! `PyType_FromSpecWithBases` whose four slots are the `extern "C"`
 //! functions below, calling the same methods pyo3's slots call. Objects
@@ -22,12 +22,12 @@ use pyo3::types::{PyString, PyTuple, PyType};
 
 use ffi_typed::CType;
 
-use crate::cdata::CData;
-use crate::ctypes::ctype_object;
-use crate::entry::{guarded, object_ptr, status};
+use super::cdata::CData;
+use super::ctype::ctype_object;
+use crate::ground::entry::{guarded, object_ptr, status};
 
 /// The subtype and its base, once made (when the module is initialised).
-static FAST_TYPE: PyOnceLock<(Py<PyType>, Py<PyType>)> = PyOnceLock::new();
+static SUBTYPE: PyOnceLock<(Py<PyType>, Py<PyType>)> = PyOnceLock::new();
 
 /// Makes the subtype; called once by module initialisation. If CPython
 /// refuses it (or the switch of a probe object's class), objects keep the
@@ -61,7 +61,7 @@ pub(crate) fn init(py: Python<'_>) -> PyResult<()> {
     let bases = PyTuple::new(py, [&base])?;
     // SAFETY: the spec and its slots outlive the call (CPython copies what
     // it keeps); `bases` is a tuple of one type.
-    let fast = unsafe {
+    let subtype = unsafe {
         let raw = ffi::PyType_FromSpecWithBases(&mut spec, bases.as_ptr());
         Bound::from_owned_ptr_or_err(py, raw)?.cast_into_unchecked::<PyType>()
     };
@@ -72,10 +72,11 @@ pub(crate) fn init(py: Python<'_>) -> PyResult<()> {
     let name = pyo3::intern!(py, "__class__");
     // SAFETY: live objects; the generic setter (CData's own takes only
     // fields) runs `object.__class__`'s, which checks the layouts.
-    if unsafe { ffi::PyObject_GenericSetAttr(probe.as_ptr(), name.as_ptr(), fast.as_ptr()) } != 0 {
+    if unsafe { ffi::PyObject_GenericSetAttr(probe.as_ptr(), name.as_ptr(), subtype.as_ptr()) } != 0
+    {
         return Err(PyErr::fetch(py));
     }
-    let _ = FAST_TYPE.set(py, (fast.unbind(), base.unbind()));
+    let _ = SUBTYPE.set(py, (subtype.unbind(), base.unbind()));
     Ok(())
 }
 
@@ -85,7 +86,7 @@ fn slot(slot: std::os::raw::c_int, pfunc: *mut std::ffi::c_void) -> ffi::PyType_
 
 /// Gives a new `CData` object (of exactly the `CData` class) the subtype.
 pub(crate) fn retype(py: Python<'_>, object: &Py<CData>) {
-    let Some((fast, base)) = FAST_TYPE.get(py) else {
+    let Some((subtype, base)) = SUBTYPE.get(py) else {
         return;
     };
     let raw = object.as_ptr();
@@ -95,8 +96,8 @@ pub(crate) fn retype(py: Python<'_>, object: &Py<CData>) {
     // its (heap) class, so the new one is taken and the old one released.
     unsafe {
         if ffi::Py_TYPE(raw) == base.as_ptr().cast() {
-            ffi::Py_INCREF(fast.as_ptr());
-            (*raw).ob_type = fast.as_ptr().cast();
+            ffi::Py_INCREF(subtype.as_ptr());
+            (*raw).ob_type = subtype.as_ptr().cast();
             ffi::Py_DECREF(base.as_ptr());
         }
     }

@@ -9,50 +9,29 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use ffi_raw::{CScalar, Type};
-use ffi_typed::{CType, RecordKind, Value};
+use ffi_typed::{CType, IntLayout, RecordKind, Value};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 
-use crate::cdata::{CData, Owned};
-use crate::ctypes::{CharKind, char_kind, ctype_object, flat_fields};
-use crate::small_ints;
+use super::cdata::CData;
+use super::ctype::{CharKind, char_kind, ctype_object, flat_fields};
+use crate::ground::memory::Owned;
+use crate::ground::small_ints;
 
 /// Memory a conversion made for a call argument (a `str` as `wchar_t *`, a
 /// list as `int *`), freed after the call.
 #[derive(Default)]
 pub(crate) struct Temporaries(Vec<Arc<Owned>>);
 
-/// How an integer type is stored.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct IntLayout {
-    pub size: usize,
-    pub signed: bool,
-    pub is_bool: bool,
-}
-
-/// The integer layout of an integer-like C type (not `char` or the wide
-/// character types, which Python sees as bytes and str).
+/// The integer layout of an integer-like C type, as Python sees it: not
+/// `char` or the wide character types, which Python sees as bytes and str.
 pub(crate) fn int_layout(ty: &CType) -> Option<IntLayout> {
-    let scalar = match ty {
-        CType::Scalar(s) if char_kind(*s) == CharKind::No => *s,
-        CType::Enum(e) => e.underlying,
-        _ => return None,
-    };
-    if scalar == CScalar::Bool {
-        return Some(IntLayout {
-            size: 1,
-            signed: false,
-            is_bool: true,
-        });
+    match ty {
+        CType::Scalar(s) if char_kind(*s) != CharKind::No => None,
+        _ => IntLayout::of(ty),
     }
-    let raw = scalar.raw_type();
-    raw.is_integer().then(|| IntLayout {
-        size: raw.size(),
-        signed: raw.is_signed_integer(),
-        is_bool: false,
-    })
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -109,8 +88,8 @@ pub(crate) fn py_to_int(ty: &CType, layout: IntLayout, obj: &Bound<'_, PyAny>) -
         {
             return Err(err);
         }
-        let bits = layout.size as u32 * 8;
-        if bits < 64 && (v < -(1i64 << (bits - 1)) || v >= 1i64 << (bits - 1)) {
+        let (min, max) = int_range(layout);
+        if v < min || v > max {
             return Err(overflow(ty, obj));
         }
         Ok(v as u64)
@@ -137,14 +116,7 @@ pub(crate) fn py_to_int(ty: &CType, layout: IntLayout, obj: &Bound<'_, PyAny>) -
         } else {
             v as u64
         };
-        let max = if layout.is_bool {
-            1
-        } else if layout.size == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (layout.size * 8)) - 1
-        };
-        if v > max {
+        if i128::from(v) > layout.range().1 {
             return Err(overflow(ty, obj));
         }
         Ok(v)
@@ -257,7 +229,7 @@ pub(crate) unsafe fn py_to_c(
     dst: *mut u8,
     temps: Option<&mut Temporaries>,
 ) -> PyResult<()> {
-    let size = ty.size().map_err(crate::errors::typed_error)?;
+    let size = ty.size().map_err(crate::ground::errors::typed_error)?;
     // SAFETY: the caller guarantees `dst` is valid for `size` bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(dst, size) };
     if let Some(layout) = int_layout(ty) {
@@ -331,7 +303,7 @@ pub(crate) fn pointer_from(
         return Err(wrong_type(ty, "a cdata pointer", obj));
     }
     if let CType::Function(_) = to
-        && let Some(addr) = crate::function::function_address(obj, to)
+        && let Some(addr) = super::function::function_address(obj, to)
     {
         return Ok(addr);
     }
@@ -422,7 +394,7 @@ fn c_file_for(obj: &Bound<'_, PyAny>, fileno: &Bound<'_, PyAny>) -> PyResult<Arc
 
 /// How many code units `s` takes as an array of the wide type `to`.
 fn wide_units(to: &CType, s: &str) -> PyResult<usize> {
-    let size = to.size().map_err(crate::errors::typed_error)?;
+    let size = to.size().map_err(crate::ground::errors::typed_error)?;
     Ok(if size == 2 {
         s.encode_utf16().count()
     } else {
@@ -497,9 +469,12 @@ pub(crate) fn write_member(
         };
         return Value::Int(v)
             .write_member(field, offset, record)
-            .map_err(crate::errors::typed_error);
+            .map_err(crate::ground::errors::typed_error);
     }
-    let size = field.ty.size().map_err(crate::errors::typed_error)?;
+    let size = field
+        .ty
+        .size()
+        .map_err(crate::ground::errors::typed_error)?;
     let slot = &mut record[offset..offset + size];
     // SAFETY: `slot` is exactly the member's bytes.
     unsafe { py_to_c(&field.ty, obj, slot.as_mut_ptr(), None) }
@@ -517,7 +492,7 @@ fn array_from(
     obj: &Bound<'_, PyAny>,
     out: &mut [u8],
 ) -> PyResult<()> {
-    let elem_size = elem.size().map_err(crate::errors::typed_error)?;
+    let elem_size = elem.size().map_err(crate::ground::errors::typed_error)?;
     if let Ok(cdata) = obj.cast::<CData>() {
         let cdata = cdata.get();
         if cdata.ctype.get().ty == *ty {
@@ -609,7 +584,7 @@ pub(crate) unsafe fn c_to_py(
             raw.into_pyobject(py)?.into_any().unbind()
         });
     }
-    let size = ty.size().map_err(crate::errors::typed_error)?;
+    let size = ty.size().map_err(crate::ground::errors::typed_error)?;
     // SAFETY: as above.
     let bytes = unsafe { std::slice::from_raw_parts(src, size) };
     Ok(match ty {
@@ -677,17 +652,12 @@ pub(crate) fn wide_to_str(py: Python<'_>, units: &[u32], size: usize) -> PyResul
 
 // Fast paths for numbers, shared by calls and member access.
 
-/// The values of an integer layout, as `i64` (capped at `i64::MAX`: larger
-/// unsigned values take the general conversion).
+/// The values of an integer layout (ffi-typed's rule), as `i64`: capped
+/// at `i64::MAX`, so larger unsigned values take the general conversion.
+#[inline]
 pub(crate) fn int_range(layout: IntLayout) -> (i64, i64) {
-    let bits = layout.size as u32 * 8;
-    match (layout.is_bool, layout.signed) {
-        (true, _) => (0, 1),
-        (false, true) if bits >= 64 => (i64::MIN, i64::MAX),
-        (false, true) => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
-        (false, false) if bits >= 64 => (0, i64::MAX),
-        (false, false) => (0, (1i64 << bits) - 1),
-    }
+    let (min, max) = layout.range();
+    (min as i64, max.min(i64::MAX.into()) as i64)
 }
 
 /// The value of an exact `int` within `range` (from [`int_range`]), as the

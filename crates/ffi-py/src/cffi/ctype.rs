@@ -11,15 +11,15 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ffi_raw::CScalar;
-use ffi_typed::{CType, FunctionType, RecordKind};
+use ffi_typed::{CType, FunctionType, IntLayout, RecordKind};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
-use crate::cdata::CDataPool;
-use crate::convert::{
-    IntLayout, exact_float, exact_int_in, float_object, int_layout, int_object, int_range,
-    py_to_f64, py_to_int,
+use super::cdata_pool::CDataPool;
+use super::convert::{
+    exact_float, exact_int_in, float_object, int_layout, int_object, int_range, py_to_f64,
+    py_to_int,
 };
 
 /// A C type, as `ffi.typeof()` returns it.

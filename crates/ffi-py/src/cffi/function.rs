@@ -13,43 +13,28 @@
 //! `long double`, stack arguments) converts into a stack buffer and calls
 //! through `Cif::call`.
 
-use std::cell::Cell;
 use std::ffi::{CString, c_void};
 use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use ffi_raw::{ArgRegister, Cif, CodePtr, Library, Registers, Returned, Type};
-use ffi_typed::{CType, FunctionType};
+use ffi_typed::{CType, FunctionType, IntLayout};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use rustc_hash::FxHashMap;
 
-use crate::cdata::{CData, Kind};
-use crate::convert::{
-    IntLayout, Temporaries, bytes_can_point_to, c_to_py, exact_bytes, exact_float, exact_int_in,
-    float_object, float_object_ptr, int_layout, int_object, int_object_ptr, int_range,
-    pointer_from, py_to_c, py_to_f64, py_to_int,
+use super::cdata::{CData, Kind};
+use super::convert::{
+    Temporaries, bytes_can_point_to, c_to_py, exact_bytes, exact_float, exact_int_in, float_object,
+    float_object_ptr, int_layout, int_object, int_object_ptr, int_range, pointer_from, py_to_c,
+    py_to_f64, py_to_int,
 };
-use crate::entry::{Raised, arguments, guarded, object_ptr};
-use crate::errors::{raw_error, typed_error};
-
-thread_local! {
-    /// `ffi.errno`: the errno the last C call on this thread left, and the
-    /// one the next call starts with (as cffi does).
-    static SAVED_ERRNO: Cell<i32> = const { Cell::new(0) };
-}
-
-/// `ffi.errno` of this thread.
-pub(crate) fn saved_errno() -> i32 {
-    SAVED_ERRNO.with(Cell::get)
-}
-
-/// Sets `ffi.errno` of this thread.
-pub(crate) fn set_saved_errno(value: i32) {
-    SAVED_ERRNO.with(|e| e.set(value));
-}
+use crate::ground::attach::detached;
+use crate::ground::entry::{Raised, arguments, guarded, object_ptr};
+use crate::ground::errno::with_saved_errno;
+use crate::ground::errors::{argument_error, typed_error};
 
 /// How one argument is converted.
 #[derive(Clone, Copy)]
@@ -189,7 +174,7 @@ pub(crate) struct CallPlan {
     registers: Option<RegisterPlan>,
     /// The return type's object, made once (pointer and struct returns
     /// become cdata of it).
-    ret_ctype: Py<crate::ctypes::PyCType>,
+    ret_ctype: Py<super::ctype::PyCType>,
     release_gil: bool,
     /// Keeps the code loaded.
     _library: Option<Library>,
@@ -214,14 +199,11 @@ impl CallPlan {
         library: Option<Library>,
         release_gil: bool,
     ) -> PyResult<CallPlan> {
-        let raw_params = fty
-            .params
-            .iter()
-            .map(CType::to_raw)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(typed_error)?;
-        let cif = Cif::new(raw_params, fty.ret.to_raw().map_err(typed_error)?)
-            .map_err(|e| PyTypeError::new_err(format!("cannot call '{name}': {e}")))?;
+        let cif = fty.cif().map_err(|e| match e {
+            // What libffi cannot pass: named as the call it makes impossible.
+            ffi_typed::Error::Raw(e) => PyTypeError::new_err(format!("cannot call '{name}': {e}")),
+            e => typed_error(e),
+        })?;
         CallPlan::with_cif(py, name, fty, cif, code, library, release_gil)
     }
 
@@ -253,7 +235,7 @@ impl CallPlan {
             _ => RetConv::Generic,
         };
         let registers = register_plan(&cif, &fty, ret);
-        let ret_ctype = crate::ctypes::ctype_object(py, &fty.ret)?;
+        let ret_ctype = super::ctype::ctype_object(py, &fty.ret)?;
         Ok(CallPlan {
             name: name.to_string(),
             fty,
@@ -643,7 +625,7 @@ impl CallPlan {
             // matches `code`'s declared signature.
             unsafe { self.cif.call(self.code, args, ret) }
         })
-        .map_err(raw_error)
+        .map_err(|e| typed_error(e.into()))
     }
 
     /// Runs `call` (which touches no Python object) with `ffi.errno` in
@@ -651,37 +633,8 @@ impl CallPlan {
     /// saves `errno` as `ffi.errno`.
     #[inline(always)]
     fn with_errno_and_gil<R>(&self, call: impl FnOnce() -> R) -> R {
-        let run = || {
-            SAVED_ERRNO.with(|saved| {
-                let (result, after) = ffi_raw::with_errno(saved.get(), call);
-                saved.set(after);
-                result
-            })
-        };
-        if self.release_gil {
-            // Released with CPython's own pair rather than pyo3's `detach`:
-            // nothing here touches Python objects, and callbacks attach with
-            // PyGILState_Ensure (which works whether or not this thread's
-            // state is current), so pyo3's bookkeeping is not needed.
-            // SAFETY: the thread is attached (we were called from Python);
-            // the saved state is restored right after the call, on this
-            // thread.
-            let saved = unsafe { ffi::PyEval_SaveThread() };
-            let result = run();
-            // SAFETY: restores the state saved above.
-            unsafe { ffi::PyEval_RestoreThread(saved) };
-            result
-        } else {
-            run()
-        }
+        detached(self.release_gil, || with_saved_errno(call))
     }
-}
-
-/// Re-raises `err` (same class) with the function and argument named.
-pub(crate) fn argument_error(py: Python<'_>, err: PyErr, name: &str, index: usize) -> PyErr {
-    let message = err.value(py).to_string();
-    let ty = err.get_type(py);
-    PyErr::from_type(ty, format!("{name}() argument {}: {message}", index + 1))
 }
 
 /// The Python face of one C function: the `self` of its builtin.
@@ -918,19 +871,9 @@ pub(crate) fn call_variadic(
     args: &[Bound<'_, PyAny>],
 ) -> PyResult<Py<PyAny>> {
     let instance = variadic_instance(fty, args, name)?;
-    let mut raw_params = instance
-        .params
-        .iter()
-        .map(CType::to_raw)
-        .collect::<Result<Vec<_>, _>>()
+    let cif = fty
+        .variadic_cif(&instance.params[fty.params.len()..])
         .map_err(typed_error)?;
-    let extra = raw_params.split_off(fty.params.len());
-    let cif = Cif::new_variadic(
-        raw_params,
-        extra,
-        instance.ret.to_raw().map_err(typed_error)?,
-    )
-    .map_err(raw_error)?;
     let plan = CallPlan::with_cif(
         py,
         name,

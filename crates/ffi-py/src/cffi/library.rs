@@ -13,11 +13,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::cdata::{CData, Owned};
-use crate::convert::{c_to_py, py_to_c};
-use crate::errors::{VerificationMissing, typed_error};
-use crate::ffi::FfiState;
-use crate::function::{CallPlan, call_variadic, make_function};
+use super::cdata::CData;
+use super::convert::{c_to_py, py_to_c};
+use super::ffi_object::FfiState;
+use super::function::{CallPlan, call_variadic, make_function};
+use crate::ground::errors::{VerificationMissing, typed_error};
+use crate::ground::memory::Owned;
 
 /// The native half of a library object. `ffi.dlopen` returns an instance
 /// of the Python class `ffi_py._lib.Lib` wrapping this: only the first

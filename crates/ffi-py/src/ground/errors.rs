@@ -1,12 +1,12 @@
 //! The exception classes of `ffi_py` and the mapping of lower-layer errors
 //! onto Python's exception classes.
 
-use pyo3::PyErr;
 use pyo3::create_exception;
 use pyo3::exceptions::{
     PyAttributeError, PyException, PyIndexError, PyMemoryError, PyOSError, PyOverflowError,
     PyRuntimeError, PyTypeError, PyValueError,
 };
+use pyo3::prelude::*;
 
 create_exception!(
     ffi_py,
@@ -34,7 +34,8 @@ create_exception!(
      an enum declared with '...' and its values."
 );
 
-/// A typed-layer error as the Python exception a cffi user expects.
+/// A typed-layer error (or a raw-layer one inside it) as the Python
+/// exception a cffi user expects.
 pub(crate) fn typed_error(e: ffi_typed::Error) -> PyErr {
     use ffi_typed::Error as E;
     let message = e.to_string();
@@ -53,15 +54,12 @@ pub(crate) fn typed_error(e: ffi_typed::Error) -> PyErr {
     }
 }
 
-/// A raw-layer error as a Python exception.
-pub(crate) fn raw_error(e: ffi_raw::Error) -> PyErr {
-    FFIError::new_err(e.to_string())
-}
-
-/// A raw-layer error as the specific Python exception `ffi_py.raw` raises:
+/// A raw-layer error as the specific Python exception `ffi_py.raw` raises
+/// (the cffi face maps ffi-raw's errors through [`typed_error`], as cffi
+/// raises `ffi.error` for them):
 /// loading is an OSError, a missing symbol an AttributeError, a signature
 /// libffi cannot pass a TypeError, an impossible layout a ValueError.
-pub(crate) fn raw_layer_error(e: ffi_raw::Error) -> PyErr {
+pub(crate) fn raw_error(e: ffi_raw::Error) -> PyErr {
     use ffi_raw::Error as E;
     let message = e.to_string();
     match e {
@@ -79,4 +77,11 @@ pub(crate) fn raw_layer_error(e: ffi_raw::Error) -> PyErr {
         E::ClosureAlloc => PyMemoryError::new_err(message),
         _ => FFIError::new_err(message),
     }
+}
+
+/// Re-raises `err` (same class) with the function and argument named.
+pub(crate) fn argument_error(py: Python<'_>, err: PyErr, name: &str, index: usize) -> PyErr {
+    let message = err.value(py).to_string();
+    let ty = err.get_type(py);
+    PyErr::from_type(ty, format!("{name}() argument {}: {message}", index + 1))
 }

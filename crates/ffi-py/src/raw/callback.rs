@@ -1,15 +1,15 @@
 //! `raw.Callback`: a C function pointer that calls a Python callable.
 //!
-//! Built as the cffi layer's callbacks are (`crate::callback`): an
-//! `ffi_raw::Closure` whose body attaches with `PyGILState_Ensure` (any
-//! thread, including threads C created), converts the arguments by raw
-//! type, calls, and converts the result. An exception, a result of the
+//! Built on the ground floor's `python_closure`, as the cffi face's
+//! callbacks are: an `ffi_raw::Closure` whose body attaches with
+//! `PyGILState_Ensure` (any thread, including threads C created), converts
+//! the arguments by raw type, calls, and converts the result. An exception, a result of the
 //! wrong type or a panic never reaches C: it is reported to
 //! `sys.unraisablehook` and C gets the `default` value (zero unless given).
 
 use std::sync::Arc;
 
-use ffi_raw::{Closure, ClosureArgs, OnPanic, Type};
+use ffi_raw::{Closure, ClosureArgs, Type};
 use pyo3::PyTraverseError;
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
@@ -19,7 +19,7 @@ use pyo3::types::PyTuple;
 use super::function::{restype_object, signature_error};
 use super::types::{RawType, describe, type_name, types_and_objects};
 use super::value::{from_c, to_c};
-use crate::callback::{call_positional, run_attached};
+use crate::ground::attach::{call_positional, python_closure};
 
 /// A C function pointer (`address`) that calls `callable`. C must not
 /// call it after this object is gone: keep it referenced while C may.
@@ -28,7 +28,7 @@ pub(crate) struct Callback {
     closure: Closure,
     /// Shared with the closure body: the callable is referenced once, so
     /// the garbage collector can account for it (see `__traverse__`).
-    target: Arc<Target>,
+    callee: Arc<Callee>,
     argtypes: Py<PyTuple>,
     restype: Py<RawType>,
 }
@@ -39,8 +39,9 @@ impl Callback {
     }
 }
 
-/// What the closure body needs.
-struct Target {
+/// What a callback calls, and how it converts: what the closure body
+/// needs.
+struct Callee {
     callable: Py<PyAny>,
     args: Vec<Type>,
     ret: Type,
@@ -48,7 +49,7 @@ struct Target {
     default: Vec<u8>,
 }
 
-impl Target {
+impl Callee {
     /// Runs the callable for one C call, attached to the interpreter.
     fn run(&self, py: Python<'_>, args: &ClosureArgs<'_>, ret: &mut [u8]) {
         if let Err(err) = self.call(py, args, ret) {
@@ -124,27 +125,20 @@ impl Callback {
             })?;
         }
         let nargs = args.len();
-        let target = Arc::new(Target {
+        let callee = Arc::new(Callee {
             callable: callable.clone().unbind(),
             args: args.clone(),
             ret: ret.clone(),
             default: default_bytes.clone(),
         });
-        let body_target = Arc::clone(&target);
-        let closure = Closure::with_on_panic(
-            args,
-            ret,
-            OnPanic::Return(default_bytes),
-            move |args, ret| {
-                run_attached(ret, &body_target.default, |py, ret| {
-                    body_target.run(py, args, ret)
-                });
-            },
-        )
+        let body = Arc::clone(&callee);
+        let closure = python_closure(args, ret, default_bytes, move |py, args, ret| {
+            body.run(py, args, ret)
+        })
         .map_err(|e| signature_error(e, nargs))?;
         Ok(Callback {
             closure,
-            target,
+            callee,
             argtypes,
             restype,
         })
@@ -158,7 +152,7 @@ impl Callback {
 
     #[getter]
     fn callable(&self, py: Python<'_>) -> Py<PyAny> {
-        self.target.callable.clone_ref(py)
+        self.callee.callable.clone_ref(py)
     }
 
     /// A callable that refers back to its callback (`self.cb =
@@ -166,7 +160,7 @@ impl Callback {
     /// reference lets the collector free it. Nothing here is mutable, so
     /// there is no `__clear__`: the cycle is broken at the other objects.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.target.callable)
+        visit.call(&self.callee.callable)
     }
 
     #[getter]
@@ -191,7 +185,7 @@ impl Callback {
             })
             .collect();
         let callable = self
-            .target
+            .callee
             .callable
             .bind(py)
             .repr()

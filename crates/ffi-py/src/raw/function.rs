@@ -5,12 +5,10 @@
 //! for small signatures), releases the GIL, calls, and converts the result.
 
 use std::ffi::c_void;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use ffi_raw::{Cif, CodePtr, Position, Type};
 use pyo3::PyTraverseError;
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -19,8 +17,9 @@ use super::callback::Callback;
 use super::library::RawSymbol;
 use super::types::{RawType, describe, type_name, type_object, types_and_objects};
 use super::value::{Keep, from_c, to_c};
-use crate::errors::raw_layer_error;
-use crate::function::{argument_error, saved_errno, set_saved_errno};
+use crate::ground::attach::detached;
+use crate::ground::errno::with_saved_errno;
+use crate::ground::errors::{argument_error, raw_error};
 
 /// Argument scratch of this many 16-byte units, and this many argument
 /// pointers, live on the stack; more go to the heap.
@@ -48,7 +47,7 @@ pub(crate) fn signature_error(e: ffi_raw::Error, nfixed: usize) -> PyErr {
             "{} is or contains a {kind}, which libffi cannot pass or return by value",
             place(position)
         )),
-        other => raw_layer_error(other),
+        other => raw_error(other),
     }
 }
 
@@ -107,36 +106,17 @@ impl Function {
     /// Each `args[i]` points to a value of argument `i`'s type; `ret` is
     /// valid and aligned for the return type.
     unsafe fn invoke(&self, args: &[*const c_void], ret: *mut c_void) -> PyResult<()> {
-        let run = || -> ffi_raw::Result<()> {
+        // SAFETY: forwarded from `invoke`; the caller of raw.Function
+        // vouched that `code` has this signature.
+        let call = || unsafe { self.cif.call(self.code, args, ret) };
+        let result = detached(self.release_gil, || {
             if self.errno {
-                // SAFETY: forwarded from `invoke`; the caller of
-                // raw.Function vouched that `code` has this signature.
-                let errno = unsafe {
-                    self.cif
-                        .call_with_errno(self.code, args, ret, Some(saved_errno()))?
-                };
-                set_saved_errno(errno);
-                Ok(())
+                with_saved_errno(call)
             } else {
-                // SAFETY: as above.
-                unsafe { self.cif.call(self.code, args, ret) }
+                call()
             }
-        };
-        let result = if self.release_gil {
-            // CPython's own pair, as the cffi layer's call path does:
-            // nothing in `run` touches Python objects, and callbacks attach
-            // with PyGILState_Ensure whatever this thread's state is.
-            // SAFETY: called from Python, so the thread is attached; the
-            // state is restored below on this thread, also after a panic.
-            let saved = unsafe { ffi::PyEval_SaveThread() };
-            let outcome = catch_unwind(AssertUnwindSafe(run));
-            // SAFETY: restores the state saved above.
-            unsafe { ffi::PyEval_RestoreThread(saved) };
-            outcome.unwrap_or_else(|panic| resume_unwind(panic))
-        } else {
-            run()
-        };
-        result.map_err(raw_layer_error)
+        });
+        result.map_err(raw_error)
     }
 }
 

@@ -84,7 +84,7 @@ impl RawLibrary {
                 "library '{}' has no symbol '{name}' ({message})",
                 self.name
             )),
-            other => crate::errors::raw_layer_error(other),
+            other => crate::ground::errors::raw_error(other),
         })?;
         Ok(RawSymbol {
             symbol,

@@ -10,7 +10,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyTuple};
 
 use super::types::{describe, type_name, type_of};
 use super::value::{from_c, pointer_to_c, to_c};
-use crate::cdata::Owned;
+use crate::ground::memory::Owned;
 
 /// A block of memory this layer allocated (zeroed), freed by `free()`,
 /// at the end of a `with` block, or when the object goes.

@@ -63,11 +63,11 @@ pub(crate) fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
 /// with `ffi.errno`).
 #[pyfunction]
 fn get_errno() -> i32 {
-    crate::function::saved_errno()
+    crate::ground::errno::saved_errno()
 }
 
 /// Sets the errno the next `errno=True` call on this thread starts with.
 #[pyfunction]
 fn set_errno(value: i32) {
-    crate::function::set_saved_errno(value)
+    crate::ground::errno::set_saved_errno(value)
 }

@@ -11,7 +11,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
-use crate::errors::raw_layer_error;
+use crate::ground::errors::raw_error;
 
 /// Every scalar type (and void) by its raw name; also the module constants
 /// (`raw.i32`, ...).
@@ -147,7 +147,7 @@ impl RawStruct {
             ffi_raw::Error::Layout(message) => {
                 PyValueError::new_err(format!("invalid raw.Struct: {message}"))
             }
-            other => raw_layer_error(other),
+            other => raw_error(other),
         })?;
         Ok(
             PyClassInitializer::from(RawType::from(Type::Struct(layout)))

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use ffi_raw::Type;
-use ffi_typed::Value;
+use ffi_typed::{IntLayout, Value};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyFloat};
@@ -20,7 +20,7 @@ use super::function::Function;
 use super::library::RawSymbol;
 use super::memory::Memory;
 use super::types::{describe, type_name};
-use crate::cdata::Owned;
+use crate::ground::memory::Owned;
 
 /// What a call's arguments need kept alive until C returns: the memory of
 /// each `raw.Memory` passed as a pointer, so that `free()` from another
@@ -29,14 +29,10 @@ use crate::cdata::Owned;
 #[derive(Default)]
 pub(crate) struct Keep(Vec<Arc<Owned>>);
 
-/// The smallest and largest value of an integer type.
+/// The smallest and largest value of an integer type (ffi-typed's rule);
+/// an empty range for any other type, so that no value fits it.
 fn int_range(ty: &Type) -> (i128, i128) {
-    let bits = ty.size() as u32 * 8;
-    if ty.is_signed_integer() {
-        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-    } else {
-        (0, (1i128 << bits) - 1)
-    }
+    IntLayout::of_raw(ty).map_or((0, -1), IntLayout::range)
 }
 
 enum Integer {

@@ -8,9 +8,9 @@
 
 use ffi_raw::{CScalar, Target};
 
+use super::entries::{IntTy, Symbol, Val};
 use super::lexer::{Kw, P, Tok, Token};
 use super::parse::{PResult, Parser};
-use super::{IntTy, Symbol, Val};
 use crate::ctype::CType;
 
 impl IntTy {

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use ffi_raw::CScalar;
 
+use super::entries::{Constant, IntTy, Symbol, Ty, Val};
 use super::expr::convert_to;
 use super::lexer::{Kw, LexError, Lexer, P, Tok, Token};
+use super::namespace::{Namespace, Pending};
 use super::{
-    Constant, ConstantKind, IntTy, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, Namespace,
-    ParseError, ParseOptions, Pending, Symbol, TagKind, Ty, Val,
+    ConstantKind, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, ParseError, ParseOptions, TagKind,
 };
 use crate::ctype::{CType, EnumType, FunctionType, RecordKind};
 use crate::layout::{BitfieldRules, FieldDecl};
@@ -234,7 +235,7 @@ fn record_kind(kind: TagKind) -> RecordKind {
 fn same_body(a: &CType, b: &CType) -> bool {
     match (a, b) {
         (CType::Record(a), CType::Record(b)) => match (a.body(), b.body()) {
-            (Some(x), Some(y)) => super::same_body(x, y),
+            (Some(x), Some(y)) => super::same::same_body(x, y),
             _ => false,
         },
         _ => false,
@@ -973,7 +974,7 @@ impl<'s, 'n> Parser<'s, 'n> {
             /// A record created (or declared opaque) by this parse.
             Fresh,
             /// A stand-in for one declared opaque by an earlier parse.
-            StandIn(u32, super::TagEntry),
+            StandIn(u32, super::entries::TagEntry),
             /// A complete one: the body must be the same again.
             Compare,
         }

@@ -44,18 +44,18 @@ pub fn build(sh: &Shell, tools: &Venv) -> Result<Artifacts> {
     })
 }
 
-/// The abi3 wheel: a release build with zig as the C compiler and linker
+/// The abi3 wheel: a build in the `dist` profile (pyproject.toml) with zig as the C compiler and linker
 /// for glibc 2.28 (libffi's C included), checked by maturin's auditwheel.
 pub fn build_wheel(sh: &Shell, tools: &Venv) -> Result<PathBuf> {
     step(&format!(
-        "wheel: maturin build --release --zig --compatibility {MANYLINUX} (auditwheel check)"
+        "wheel: maturin build --zig --compatibility {MANYLINUX} (auditwheel check)"
     ));
     let out = out_dir();
     remove_built(&out, ".whl")?;
     let (maturin, python) = (tools.bin("maturin"), tools.python());
     cmd!(
         sh,
-        "{maturin} build --release --zig --compatibility {MANYLINUX} --auditwheel check
+        "{maturin} build --zig --compatibility {MANYLINUX} --auditwheel check
             --manifest-path {MANIFEST} --interpreter {python} --out {out}"
     )
     // maturin runs zig as `python3 -m ziglang`: the tool venv's python3.

@@ -4,6 +4,7 @@ use std::ffi::c_void;
 use std::fmt;
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use libffi_sys as sys;
 
@@ -129,7 +130,10 @@ struct State {
 /// type's size to fill (zeroed beforehand); widening a small integer return
 /// to a full register, as C callers expect, is done for it. A closure may be
 /// called from any thread, at the same time, since its callback is
-/// `Send + Sync`. Dropping it frees its code; C must not call it after.
+/// `Send + Sync`. Dropping it frees its code; C must not call it after. A
+/// call already running when it is dropped (the callback may drop its own
+/// closure) finishes normally: the state it needs, the callback included,
+/// is freed when the last such call returns, on that call's thread.
 ///
 /// ```
 /// use ffi_raw::{Cif, Closure, Type};
@@ -151,8 +155,10 @@ struct State {
 pub struct Closure {
     raw: *mut sys::ffi_closure,
     code: CodePtr,
-    /// Boxed: libffi holds pointers to it and to the cif inside it.
-    _state: Box<State>,
+    /// On the heap: libffi holds pointers to it and to the cif inside it.
+    /// Shared with the calls in progress, each of which holds it until it
+    /// returns.
+    state: Arc<State>,
 }
 
 // SAFETY: the libffi closure is immutable once prepared and the state's
@@ -189,7 +195,7 @@ impl Closure {
             });
         }
         let cif = Cif::prepare(args.into_iter().collect(), ret, None, Purpose::Closure)?;
-        let state = Box::new(State {
+        let state = Arc::new(State {
             cif,
             callback: Box::new(callback),
             on_panic,
@@ -206,17 +212,18 @@ impl Closure {
         let closure = Closure {
             raw,
             code: CodePtr(code),
-            _state: state,
+            state,
         };
         // SAFETY: `raw`/`code` come from ffi_closure_alloc; the cif and the
-        // user data (the boxed state) live as long as `closure`, which frees
-        // the libffi closure before dropping them.
+        // user data (the shared state) live as long as `closure`, which
+        // frees the libffi closure before dropping its share, and as long
+        // as any call in progress (see `trampoline`).
         let status = unsafe {
             sys::ffi_prep_closure_loc(
                 closure.raw,
-                closure._state.cif.raw(),
+                closure.state.cif.raw(),
                 Some(trampoline),
-                (&*closure._state as *const State).cast_mut().cast(),
+                Arc::as_ptr(&closure.state).cast_mut().cast(),
                 code,
             )
         };
@@ -241,22 +248,46 @@ impl fmt::Debug for Closure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Closure")
             .field("code", &self.code.0)
-            .field("args", &self._state.cif.arg_types())
-            .field("ret", self._state.cif.return_type())
-            .field("on_panic", &self._state.on_panic)
+            .field("args", &self.state.cif.arg_types())
+            .field("ret", self.state.cif.return_type())
+            .field("on_panic", &self.state.on_panic)
             .finish()
     }
 }
 
 /// The function libffi calls; it never unwinds.
+///
+/// It holds a share of the closure's state for the whole call, so that the
+/// callback may drop its own `Closure`: libffi reads nothing of the closure
+/// or its cif once this returns, and the jump into it is already made.
 unsafe extern "C" fn trampoline(
     _cif: *mut sys::ffi_cif,
     ret: *mut c_void,
     args: *mut *mut c_void,
     user_data: *mut c_void,
 ) {
-    // SAFETY: user_data is the boxed State, alive while the closure is.
-    let state = unsafe { &*user_data.cast::<State>() };
+    let shared = user_data.cast::<State>().cast_const();
+    // SAFETY: user_data is the `Arc<State>` of the closure C called, alive
+    // at entry (C calls only a live closure); the share taken here is
+    // released below.
+    let state = unsafe {
+        Arc::increment_strong_count(shared);
+        Arc::from_raw(shared)
+    };
+    // SAFETY: forwarded from libffi: `ret` is its return buffer, `args`
+    // one pointer per declared argument.
+    unsafe { run(&state, ret, args) };
+    // The last share frees the callback here if the closure was dropped
+    // during the call: a panic in its drop must not unwind into C either.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(state)));
+}
+
+/// One call of the closure whose state is `state`.
+///
+/// # Safety
+/// `ret` and `args` are what libffi passes the trampoline for this state's
+/// cif: its return buffer, and one pointer per declared argument.
+unsafe fn run(state: &State, ret: *mut c_void, args: *mut *mut c_void) {
     let types = state.cif.arg_types();
     let ptrs: &[*const c_void] = if types.is_empty() {
         &[]

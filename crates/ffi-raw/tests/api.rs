@@ -1890,7 +1890,7 @@ mod closures {
     use std::ffi::{c_int, c_long, c_void};
     use std::os::unix::process::ExitStatusExt;
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use ffi_raw::{Cif, Closure, ClosureArgs, Error, Library, OnPanic, Position, StructType, Type};
 
@@ -2240,6 +2240,47 @@ mod closures {
             );
         }
         assert!(format!("{closure:?}").contains("Closure"));
+    }
+
+    /// A callback may drop its own closure while C runs it (a Python
+    /// callback releasing itself): the call finishes with everything the
+    /// callback captured still alive, and that is freed when it returns.
+    #[test]
+    fn closure_dropped_by_its_own_callback_finishes_the_call() {
+        struct SetOnDrop(std::sync::Arc<AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let (_lib, lib) = library();
+        let freed = std::sync::Arc::new(AtomicBool::new(false));
+        let own: std::sync::Arc<Mutex<Option<Closure>>> = Default::default();
+        let (flag, slot, seen) = (SetOnDrop(freed.clone()), own.clone(), freed.clone());
+        let closure = Closure::new([Type::I32], Type::I32, move |args, ret| {
+            let _captured = &flag;
+            drop(slot.lock().unwrap().take());
+            let x: i32 = args.get(0).unwrap();
+            // -1 if what this callback captured went with its closure.
+            write_ret(
+                ret,
+                if seen.load(Ordering::SeqCst) {
+                    -1
+                } else {
+                    x + 1
+                },
+            );
+        })
+        .unwrap();
+        let cif = Cif::new([Type::Pointer, Type::I32], Type::I32).unwrap();
+        let f = closure.code_ptr().as_ptr();
+        *own.lock().unwrap() = Some(closure);
+        let x: c_int = 41;
+        // SAFETY: call_int's signature; the closure is alive when called.
+        let got: c_int = unsafe { call(&cif, func(&lib, "call_int"), &[arg(&f), arg(&x)]) };
+        assert_eq!(got, 42);
+        assert!(own.lock().unwrap().is_none());
+        assert!(freed.load(Ordering::SeqCst), "freed once the call returned");
     }
 
     #[test]

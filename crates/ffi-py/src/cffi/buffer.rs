@@ -2,6 +2,7 @@
 //! `ffi.from_buffer` and `ffi.memmove`.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ffi_typed::CType;
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
@@ -13,10 +14,19 @@ use crate::ground::errors::{FFIError, typed_error};
 use crate::ground::memory::Owned;
 
 /// `ffi.buffer(cdata)`: the cdata's bytes, readable and writable by index
-/// and slice; keeps the cdata (and so its memory) alive.
+/// and slice.
+///
+/// It holds the cdata's memory as every cdata derived from it does, so the
+/// memory outlives `ffi.release` of the cdata (and the end of its `with`
+/// block) for as long as the buffer, or a memoryview of it, lives. Memory
+/// ffi_py does not own (a pointer from C, which `ffi.gc`'s destructor or a
+/// callback's release may free) cannot be kept: once its cdata is released,
+/// the buffer refuses access.
 #[pyclass(name = "buffer", module = "ffi_py", frozen, subclass)]
 pub struct Buffer {
-    _cdata: Py<CData>,
+    cdata: Py<CData>,
+    /// The cdata's owner when it was taken, `None` for memory C owns.
+    memory: Option<Arc<Owned>>,
     addr: usize,
     len: usize,
 }
@@ -47,20 +57,36 @@ impl Buffer {
         if addr == 0 && len > 0 {
             return Err(FFIError::new_err("buffer(): cannot take a buffer of NULL"));
         }
+        if let Some(room) = known_room(this)?
+            && len > room
+        {
+            return Err(PyValueError::new_err(format!(
+                "buffer(): {len} bytes requested, cdata '{}' has {room} from its address",
+                this.cname()
+            )));
+        }
         Ok(Buffer {
-            _cdata: cdata.clone().unbind(),
+            cdata: cdata.clone().unbind(),
+            memory: this.owner(),
             addr,
             len,
         })
     }
 
-    fn bytes(&self) -> &[u8] {
-        if self.len == 0 {
-            return &[];
+    fn bytes(&self) -> PyResult<&[u8]> {
+        if self.memory.is_none() && self.cdata.get().released.load(Ordering::Relaxed) {
+            return Err(PyValueError::new_err(format!(
+                "buffer: cdata '{}', whose memory this buffer shows, has been released",
+                self.cdata.get().cname()
+            )));
         }
-        // SAFETY: the cdata this buffer holds keeps the memory alive (or C
-        // vouches for it, for pointers into C memory), `len` bytes long.
-        unsafe { std::slice::from_raw_parts(self.addr as *const u8, self.len) }
+        if self.len == 0 {
+            return Ok(&[]);
+        }
+        // SAFETY: `len` bytes that `memory` keeps allocated (checked against
+        // its extent in `over`), or memory C vouches for whose cdata was not
+        // released (checked above; releasing needs the GIL this caller holds).
+        Ok(unsafe { std::slice::from_raw_parts(self.addr as *const u8, self.len) })
     }
 
     fn range(&self, key: &Bound<'_, PyAny>) -> PyResult<(usize, usize)> {
@@ -88,8 +114,9 @@ impl Buffer {
 impl Buffer {
     /// The address and length of the bytes, for `ffi_py._buffer.buffer`'s
     /// `__buffer__` (which makes a memoryview that holds this object).
-    fn _ffi_py_memory(&self) -> (usize, usize) {
-        (self.addr, self.len)
+    fn _ffi_py_memory(&self) -> PyResult<(usize, usize)> {
+        let bytes = self.bytes()?;
+        Ok((bytes.as_ptr() as usize, bytes.len()))
     }
 
     /// `ffi.buffer(cdata, size=-1)`: `ffi.buffer` is this type.
@@ -103,8 +130,8 @@ impl Buffer {
         self.len
     }
 
-    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.bytes())
+    fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, self.bytes()?))
     }
 
     fn __getitem__<'py>(
@@ -113,12 +140,14 @@ impl Buffer {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let (start, stop) = self.range(key)?;
-        Ok(PyBytes::new(py, &self.bytes()[start..stop]))
+        Ok(PyBytes::new(py, &self.bytes()?[start..stop]))
     }
 
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let (start, stop) = self.range(key)?;
         let data = bytes_of(value)?;
+        // Checks that the memory is still there.
+        self.bytes()?;
         if data.len() != stop - start {
             return Err(PyValueError::new_err(format!(
                 "buffer assignment needs {} bytes, got {}",
@@ -126,7 +155,7 @@ impl Buffer {
                 data.len()
             )));
         }
-        // SAFETY: within the buffer's `len` bytes (see `bytes`).
+        // SAFETY: within the buffer's `len` bytes, still there (see `bytes`).
         unsafe {
             std::ptr::copy(data.as_ptr(), (self.addr + start) as *mut u8, data.len());
         }
@@ -144,14 +173,14 @@ impl Buffer {
         op: pyo3::pyclass::CompareOp,
     ) -> PyResult<Py<PyAny>> {
         let py = other.py();
+        let ours = self.bytes()?;
         match bytes_of(other) {
-            Ok(theirs) => Ok(pyo3::types::PyBool::new(
-                py,
-                op.matches(self.bytes().cmp(&theirs[..])),
-            )
-            .to_owned()
-            .into_any()
-            .unbind()),
+            Ok(theirs) => Ok(
+                pyo3::types::PyBool::new(py, op.matches(ours.cmp(&theirs[..])))
+                    .to_owned()
+                    .into_any()
+                    .unbind(),
+            ),
             Err(_) => Ok(py.NotImplemented()),
         }
     }
@@ -166,7 +195,7 @@ fn bytes_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         return Ok(b.to_vec());
     }
     if let Ok(b) = obj.cast::<Buffer>() {
-        return Ok(b.get().bytes().to_vec());
+        return Ok(b.get().bytes()?.to_vec());
     }
     let bytes = obj
         .py()
@@ -238,6 +267,7 @@ pub(crate) fn from_buffer(
     };
     let owned = Owned::Object {
         addr,
+        len,
         _object: keep,
     };
     CData::owning(py, &cdata_ty, Arc::new(owned), length, Origin::Buffer)
@@ -247,7 +277,7 @@ pub(crate) fn from_buffer(
 pub(crate) fn memmove(dest: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>, n: isize) -> PyResult<()> {
     let n = usize::try_from(n).map_err(|_| PyValueError::new_err("memmove(): negative size"))?;
     let dest_addr = match dest.cast::<CData>() {
-        Ok(c) => c.get().address()?,
+        Ok(c) => span(c.get(), n, "destination")?,
         Err(_) => {
             let holder = from_buffer(
                 dest.py(),
@@ -276,12 +306,13 @@ fn copy_into(dest: usize, src: &Bound<'_, PyAny>, n: usize) -> PyResult<()> {
         return Err(FFIError::new_err("memmove(): NULL destination"));
     }
     if let Ok(cdata) = src.cast::<CData>() {
-        let from = cdata.get().address()?;
+        let from = span(cdata.get(), n, "source")?;
         if from == 0 {
             return Err(FFIError::new_err("memmove(): NULL source"));
         }
-        // SAFETY: C's memmove contract: both regions hold `n` bytes (the
-        // caller's promise, as in C); `copy` allows overlap.
+        // SAFETY: both regions hold `n` bytes: checked where ffi_py knows
+        // their extent (`span`), C's memmove contract (the caller's promise)
+        // elsewhere; `copy` allows overlap.
         unsafe { std::ptr::copy(from as *const u8, dest as *mut u8, n) };
         return Ok(());
     }
@@ -292,8 +323,41 @@ fn copy_into(dest: usize, src: &Bound<'_, PyAny>, n: usize) -> PyResult<()> {
             data.len()
         )));
     }
-    // SAFETY: `data` has at least `n` bytes; the destination's size is the
-    // caller's promise, as in C.
+    // SAFETY: `data` has at least `n` bytes; the destination's size is
+    // checked where ffi_py knows it, the caller's promise (as in C) elsewhere.
     unsafe { std::ptr::copy(data.as_ptr(), dest as *mut u8, n) };
     Ok(())
+}
+
+/// The address of `cdata` for `memmove` to copy `n` bytes at, refused when
+/// ffi_py knows that fewer are there (see [`known_room`]).
+fn span(cdata: &CData, n: usize, what: &str) -> PyResult<usize> {
+    let addr = cdata.address()?;
+    if let Some(room) = known_room(cdata)?
+        && n > room
+    {
+        return Err(PyValueError::new_err(format!(
+            "memmove(): the {what}, cdata '{}', has {room} bytes from its address, {n} requested",
+            cdata.cname()
+        )));
+    }
+    Ok(addr)
+}
+
+/// How many bytes from `cdata`'s address on belong to it, where ffi_py
+/// knows: an array's own length, and the end of the memory its owner holds
+/// (`new`'s, an allocator's, a Python buffer's), which also bounds every
+/// pointer derived from it. `None` when nothing bounds it (a pointer from
+/// C): then the program vouches for the length, as in C.
+pub(crate) fn known_room(cdata: &CData) -> PyResult<Option<usize>> {
+    let addr = cdata.address()?;
+    let array = match cdata.kind {
+        Kind::Array => Some(cdata.data_size()?),
+        _ => None,
+    };
+    let owned = cdata.owner().and_then(|owner| owner.room_from(addr));
+    Ok(match (array, owned) {
+        (Some(a), Some(o)) => Some(a.min(o)),
+        (a, o) => a.or(o),
+    })
 }

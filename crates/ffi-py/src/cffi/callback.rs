@@ -8,22 +8,22 @@
 
 use std::sync::{Arc, Mutex};
 
-use ffi_raw::Closure;
 use ffi_typed::{CType, FunctionType};
 use pyo3::prelude::*;
 
 use super::cdata::{CData, Origin};
 use super::convert::{c_to_py, py_to_c};
 use super::ctype::{NumberKind, PyCType, ctype_object};
-use crate::ground::attach::{call_positional, python_closure};
+use crate::ground::attach::{PythonClosure, call_positional, python_closure};
 use crate::ground::errors::typed_error;
 use pyo3::{PyClassInitializer, PyTraverseError, PyVisit};
 
 /// A live callback: the closure C calls, and what it calls (shared with
 /// the closure's body).
 struct PyClosure {
-    /// Freed (the code address dies) when this is dropped.
-    _closure: Closure,
+    /// Freed (the code address dies) when this is dropped; a call running
+    /// then (the callable may release its own callback) finishes first.
+    _closure: PythonClosure,
     callee: Arc<Callee>,
 }
 
@@ -40,7 +40,8 @@ pub(crate) struct CallbackCData {
 
 impl CallbackCData {
     /// Frees the closure now (`ffi.release`, `with`): C must not call it
-    /// again.
+    /// again. A call running now (the callable releasing its own callback)
+    /// finishes first; its memory goes when it returns.
     pub(crate) fn release(&self) {
         let closure = self
             .closure

@@ -270,27 +270,56 @@ fn open_array_length(elem: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<
 }
 
 impl Allocator {
+    /// Memory for `storage` from the allocator's `alloc(size)`, which must
+    /// return a pointer or array cdata (as in cffi: an int is not taken as
+    /// an address) with room for `size` bytes where ffi_py knows its extent
+    /// (memory from `new`, an array); a pointer from C is trusted, as C's
+    /// `malloc` is.
     fn custom_memory(&self, py: Python<'_>, storage: &CType) -> PyResult<Owned> {
         let size = storage.size().map_err(typed_error)?;
         let alloc = self.alloc.as_ref().expect("custom allocator");
         let allocated = alloc.call1(py, (size,))?;
-        let addr = match allocated.bind(py).cast::<CData>() {
-            Ok(cdata) => cdata.get().address()?,
-            Err(_) => allocated.extract::<usize>(py).map_err(|_| {
-                PyTypeError::new_err("the allocator must return a cdata pointer or an integer")
-            })?,
-        };
+        let cdata = allocated.bind(py).cast::<CData>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "alloc() must return a cdata object (got {})",
+                allocated
+                    .bind(py)
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        let this = cdata.get();
+        if !matches!(this.kind, Kind::Pointer | Kind::Array) {
+            return Err(PyTypeError::new_err(format!(
+                "alloc() must return a cdata pointer, not '{}'",
+                this.cname()
+            )));
+        }
+        let addr = this.address()?;
         if addr == 0 {
             return Err(pyo3::exceptions::PyMemoryError::new_err(format!(
-                "the allocator returned NULL for {size} bytes"
+                "alloc() returned NULL for {size} bytes"
+            )));
+        }
+        if let Some(room) = super::buffer::known_room(this)?
+            && room < size
+        {
+            return Err(PyValueError::new_err(format!(
+                "alloc() returned cdata '{}' with {room} bytes, {size} are needed",
+                this.cname()
             )));
         }
         if self.clear {
-            // SAFETY: the allocator promised `size` writable bytes at `addr`.
+            // SAFETY: `size` writable bytes at `addr`: checked above where
+            // ffi_py knows the extent, the allocator's promise elsewhere.
             unsafe { std::ptr::write_bytes(addr as *mut u8, 0, size) };
         }
         Ok(Owned::Custom {
             addr,
+            len: size,
+            _memory: this.owner(),
             allocated,
             free: self.free.as_ref().map(|f| f.clone_ref(py)),
         })

@@ -553,12 +553,17 @@ impl CallPlan {
         if args.len() != self.args.len() {
             return Err(self.arg_count_error(args.len()));
         }
+        // The arguments' bytes start zeroed, as `new`'s memory does: a
+        // struct or array from a partial initializer (a dict naming some
+        // members, a short list) leaves the rest as it finds them, and C
+        // must not receive stack garbage there.
         let mut inline = [MaybeUninit::<u128>::uninit(); INLINE_SCRATCH];
         let mut heap: Vec<MaybeUninit<u128>> = Vec::new();
         let scratch: &mut [MaybeUninit<u128>] = if self.scratch_units <= INLINE_SCRATCH {
+            inline[..self.scratch_units].fill(MaybeUninit::zeroed());
             &mut inline[..]
         } else {
-            heap.resize(self.scratch_units, MaybeUninit::uninit());
+            heap.resize(self.scratch_units, MaybeUninit::zeroed());
             &mut heap[..]
         };
         let base = scratch.as_mut_ptr().cast::<u8>();

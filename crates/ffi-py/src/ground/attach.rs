@@ -6,24 +6,64 @@
 //! callback must neither unwind into C nor crash then. [`python_closure`]
 //! is the one way a face makes a C function pointer that runs Python.
 
-use ffi_raw::{Closure, ClosureArgs, OnPanic, Type};
+use std::sync::Arc;
+
+use ffi_raw::{Closure, ClosureArgs, CodePtr, OnPanic, Type};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+
+/// What a callback runs for each C call, attached.
+type Body = dyn Fn(Python<'_>, &ClosureArgs<'_>, &mut [u8]) + Send + Sync;
+
+/// A C function pointer that runs Python ([`python_closure`]): the closure
+/// C calls and the body it runs.
+///
+/// The closure reaches the body through a weak reference, and each call
+/// holds a strong one only while attached. So however this is dropped
+/// (under the GIL: by a face's release or deallocation, possibly from
+/// inside one of its own calls), the body and the Python objects it holds
+/// are dropped attached, here or when the running call's body returns; what
+/// ffi-raw keeps for a call still running past that point holds no Python
+/// object.
+pub(crate) struct PythonClosure {
+    /// Declared first, so freed first: no call starts once the body goes.
+    closure: Closure,
+    _body: Arc<Body>,
+}
+
+impl PythonClosure {
+    /// The address C calls.
+    pub(crate) fn code_ptr(&self) -> CodePtr {
+        self.closure.code_ptr()
+    }
+}
 
 /// A C function pointer of the raw signature `params -> ret` whose every
 /// call runs `body` attached to the interpreter ([`run_attached`]). C gets
 /// `fallback` (the return type's size) when `body` panics or the
 /// interpreter is gone; `body` decides what C gets when Python raises.
+/// The result may be dropped while C is running it (see [`PythonClosure`]).
 pub(crate) fn python_closure(
     params: Vec<Type>,
     ret: Type,
     fallback: Vec<u8>,
     body: impl Fn(Python<'_>, &ClosureArgs<'_>, &mut [u8]) + Send + Sync + 'static,
-) -> Result<Closure, ffi_raw::Error> {
+) -> Result<PythonClosure, ffi_raw::Error> {
+    let body: Arc<Body> = Arc::new(body);
+    let weak = Arc::downgrade(&body);
     let on_panic = OnPanic::Return(fallback.clone());
-    Closure::with_on_panic(params, ret, on_panic, move |args, out| {
-        run_attached(out, &fallback, |py, out| body(py, args, out));
+    let closure = Closure::with_on_panic(params, ret, on_panic, move |args, out| {
+        run_attached(out, &fallback, |py, out| match weak.upgrade() {
+            // Dropped at the end of this arm, still attached.
+            Some(body) => body(py, args, out),
+            // Only while the closure is being dropped, which C must not race.
+            None => out.copy_from_slice(&fallback),
+        });
+    })?;
+    Ok(PythonClosure {
+        closure,
+        _body: body,
     })
 }
 

@@ -28,21 +28,34 @@ const INLINE_BYTES: usize = 64;
 pub(crate) enum Owned {
     /// Zeroed memory from ffi_py's allocator.
     Memory { ptr: NonNull<u8>, layout: Layout },
-    /// Small zeroed memory, inside this value. C writes to it through
-    /// shared references, hence the cell; its address is stable because an
-    /// `Owned` holding it is only ever made inside its `Arc`.
-    Inline(UnsafeCell<[u128; INLINE_BYTES / 16]>),
-    /// Memory from an `ffi.new_allocator` allocator, freed by its `free`.
+    /// Small zeroed memory, inside this value: its first `len` bytes. C
+    /// writes to it through shared references, hence the cell; its address
+    /// is stable because an `Owned` holding it is only ever made inside its
+    /// `Arc`.
+    Inline {
+        bytes: UnsafeCell<[u128; INLINE_BYTES / 16]>,
+        len: usize,
+    },
+    /// `len` bytes from an `ffi.new_allocator` allocator, freed by its
+    /// `free`. When the allocator's cdata points into memory ffi_py owns,
+    /// that memory is held too, so that releasing the cdata does not free
+    /// it under this.
     Custom {
         addr: usize,
+        len: usize,
         allocated: Py<PyAny>,
         free: Option<Py<PyAny>>,
+        _memory: Option<Arc<Owned>>,
     },
     /// The object behind `ffi.new_handle`.
     Handle(Py<PyAny>),
-    /// An object whose memory a cdata points into (`ffi.from_buffer`),
-    /// held so that the memory stays put.
-    Object { addr: usize, _object: Py<PyAny> },
+    /// An object whose memory (`len` bytes) a cdata points into
+    /// (`ffi.from_buffer`), held so that the memory stays put.
+    Object {
+        addr: usize,
+        len: usize,
+        _object: Py<PyAny>,
+    },
     /// A library whose data a cdata points into, kept loaded.
     Library { _library: ffi_raw::Library },
     /// A C stream on a duplicate of a Python file's descriptor, for one
@@ -68,9 +81,10 @@ impl Owned {
     /// `size` zeroed bytes aligned to `align`.
     pub(crate) fn zeroed_bytes(size: usize, align: usize) -> PyResult<Arc<Owned>> {
         if size <= INLINE_BYTES && align <= 16 {
-            return Ok(Arc::new(Owned::Inline(UnsafeCell::new(
-                [0; INLINE_BYTES / 16],
-            ))));
+            return Ok(Arc::new(Owned::Inline {
+                bytes: UnsafeCell::new([0; INLINE_BYTES / 16]),
+                len: size,
+            }));
         }
         let layout = Layout::from_size_align(size.max(1), align)
             .map_err(|_| PyValueError::new_err(format!("cannot allocate {size} bytes")))?;
@@ -92,13 +106,31 @@ impl Owned {
     pub(crate) fn addr(&self) -> usize {
         match self {
             Owned::Memory { ptr, .. } => ptr.as_ptr() as usize,
-            Owned::Inline(bytes) => bytes.get() as usize,
+            Owned::Inline { bytes, .. } => bytes.get() as usize,
             Owned::Custom { addr, .. } | Owned::Object { addr, .. } => *addr,
             Owned::Handle(object) => object.as_ptr() as usize,
             // Not one address: cdata into a library carry their own.
             Owned::Library { .. } => 0,
             Owned::CFile(file) => file.as_ptr() as usize,
         }
+    }
+
+    /// How many bytes from `addr` on belong to this memory, when its extent
+    /// is known (0 if `addr` lies outside it); `None` for what has no
+    /// extent of its own (a handle's object, a library, a stream).
+    pub(crate) fn room_from(&self, addr: usize) -> Option<usize> {
+        let len = match self {
+            Owned::Memory { layout, .. } => layout.size(),
+            Owned::Inline { len, .. } | Owned::Custom { len, .. } | Owned::Object { len, .. } => {
+                *len
+            }
+            Owned::Handle(_) | Owned::Library { .. } | Owned::CFile(_) => return None,
+        };
+        let start = self.addr();
+        Some(match addr.checked_sub(start) {
+            Some(offset) if offset <= len => len - offset,
+            _ => 0,
+        })
     }
 }
 
@@ -127,7 +159,7 @@ impl Drop for Owned {
                 // descriptor (not the Python file's own).
                 unsafe { libc::fclose(file.as_ptr()) };
             }
-            Owned::Inline(_) | Owned::Object { .. } | Owned::Library { .. } => {}
+            Owned::Inline { .. } | Owned::Object { .. } | Owned::Library { .. } => {}
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use ffi_raw::{Closure, ClosureArgs, Type};
+use ffi_raw::{ClosureArgs, Type};
 use pyo3::PyTraverseError;
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
@@ -19,13 +19,13 @@ use pyo3::types::PyTuple;
 use super::function::{restype_object, signature_error};
 use super::types::{RawType, describe, type_name, types_and_objects};
 use super::value::{from_c, to_c};
-use crate::ground::attach::{call_positional, python_closure};
+use crate::ground::attach::{PythonClosure, call_positional, python_closure};
 
 /// A C function pointer (`address`) that calls `callable`. C must not
 /// call it after this object is gone: keep it referenced while C may.
 #[pyclass(name = "Callback", module = "ffi_py.raw", frozen)]
 pub(crate) struct Callback {
-    closure: Closure,
+    closure: PythonClosure,
     /// Shared with the closure body: the callable is referenced once, so
     /// the garbage collector can account for it (see `__traverse__`).
     callee: Arc<Callee>,

@@ -112,6 +112,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "leak: the RSS leak check (always run; select with -m leak)"
     )
+    config.addinivalue_line(
+        "markers",
+        "valgrind: checks a memory error that valgrind sees (run them under "
+        "valgrind with PYTHONMALLOC=malloc: -m valgrind)",
+    )
     if config.getoption("--against") == "cffi":
         import cffi
 

@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's automation, in Rust so that a fresh
 //! machine needs nothing but cargo. Run with no task to list the tasks.
 
+mod chroot;
 mod dist;
 mod pycheck;
 mod python;
@@ -21,7 +22,8 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "test [--python]",
-        "everything CI runs: fmt, clippy, all cargo tests, then the wheel on each CPython 3.10-3.13, \
+        "everything CI runs: fmt, clippy, all cargo tests, then the wheel on each CPython 3.10-3.13 \
+         (pyenv) and 3.14, 3.15 (a Debian forky chroot), \
          cffi's tests, the sdist (--python: only the Python part)",
     ),
     (

@@ -1,12 +1,14 @@
 //! The Python half of `cargo xtask test`: the wheel `dist` builds, installed
-//! into a fresh venv of each supported CPython and tested there; cffi's own
-//! tests against it (the conformance run); the sdist built by pip; and what
-//! the wheel carries besides code.
+//! into a fresh venv of each supported CPython and tested there (3.10-3.13
+//! from pyenv, 3.14 and 3.15 in a Debian forky chroot); cffi's own tests
+//! against it (the conformance run); the sdist built by pip; and what the
+//! wheel carries besides code.
 
 use std::path::Path;
 
 use xshell::{Shell, cmd};
 
+use crate::chroot::{self, Chroot};
 use crate::dist;
 use crate::python::{self, Interpreter, PYTEST, Venv};
 use crate::{Result, current_step, project_root, step, target_dir};
@@ -15,14 +17,23 @@ const PYTEST_DIR: &str = "crates/ffi-py/tests/python";
 const CONFORMANCE: &str = "crates/ffi-py/tests/conformance/run.py";
 const CONFORMANCE_REPORT: &str = "docs/conformance.md";
 
+/// pytest's JUnit XML report, written into each test venv: the summary's
+/// counts come from it.
+const JUNIT_XML: &str = "pytest-junit.xml";
+
 /// Builds the wheel and the sdist, then runs every check on them: a failed
 /// check is reported at once and the others still run (a CI run shows all
 /// that is wrong); the task fails at the end if any did.
 pub fn python_package(sh: &Shell) -> Result {
     step("finding CPython 3.10-3.13");
     let interpreters = python::interpreters(sh)?;
+    let mut skipped: Vec<String> = python::MINORS
+        .filter(|minor| !interpreters.iter().any(|i| i.version.1 == *minor))
+        .map(|minor| format!("Python 3.{minor}: skipped, none in ~/.pyenv/versions"))
+        .collect();
     let tools = python::tools(sh)?;
     let artifacts = dist::build(sh, &tools)?;
+    let wheel = &artifacts.wheel;
     let mut failed = Vec::new();
     let mut check = |result: Result| {
         if let Err(e) = result {
@@ -32,11 +43,54 @@ pub fn python_package(sh: &Shell) -> Result {
         }
     };
     check(dist::abi3audit(sh, &tools, &artifacts.wheel));
+    // One line per interpreter for the summary: what pytest counted.
+    let mut results = Vec::new();
     let mut newest = None;
     for interpreter in &interpreters {
-        match wheel_tests(sh, interpreter, &artifacts.wheel) {
+        let v = interpreter.version;
+        let venv_dir = target_dir().join("py").join(format!("test-{v}"));
+        let outcome = wheel_tests(sh, interpreter, &artifacts.wheel);
+        results.push(format!("Python {v}: {}", pytest_counts(&venv_dir)));
+        match outcome {
             Ok(venv) => newest = Some((interpreter, venv)),
             Err(e) => check(Err(e)),
+        }
+    }
+    let not_run = |why: &str| format!("Python {}: not run, {why}", chroot_minors());
+    match chroot::prepare(sh) {
+        Ok(Ok(chroot)) => match chroot.mount(&project_root()) {
+            Ok(mounts) => {
+                for minor in chroot::MINORS {
+                    match chroot.interpreter(sh, minor) {
+                        Ok((python, v)) => {
+                            let label = format!("Python {v} ({} chroot)", chroot::SUITE);
+                            let outcome =
+                                chroot_wheel_tests(sh, &chroot, &python, &label, minor, wheel);
+                            let venv = chroot.inside(&chroot_venv(minor));
+                            results.push(format!("{label}: {}", pytest_counts(&venv)));
+                            check(outcome);
+                        }
+                        Err(e) => {
+                            results.push(format!("Python 3.{minor}: not found in the chroot"));
+                            check(Err(e));
+                        }
+                    }
+                }
+                drop(mounts);
+            }
+            Err(e) => {
+                results.push(not_run("mounting into the chroot failed"));
+                check(Err(e));
+            }
+        },
+        Ok(Err(reason)) => skipped.push(format!(
+            "Python {}: skipped, the {} chroot could not be built: {reason}",
+            chroot_minors(),
+            chroot::SUITE
+        )),
+        Err(e) => {
+            results.push(not_run("the chroot step failed"));
+            check(Err(e));
         }
     }
     match newest {
@@ -46,11 +100,62 @@ pub fn python_package(sh: &Shell) -> Result {
     check(sdist_builds(sh, &interpreters[0], &artifacts.sdist));
     check(wheel_contents(sh, &tools, &artifacts.wheel));
     step("Python checks: summary");
+    for line in results.iter().chain(&skipped) {
+        println!("  {line}");
+    }
     if failed.is_empty() {
         println!("all passed");
         return Ok(());
     }
     Err(format!("{} failed:\n  {}", failed.len(), failed.join("\n  ")).into())
+}
+
+/// `3.14, 3.15`.
+fn chroot_minors() -> String {
+    let minors: Vec<String> = chroot::MINORS.iter().map(|m| format!("3.{m}")).collect();
+    minors.join(", ")
+}
+
+/// `632 passed`, `631 passed, 1 failed`, `631 passed, 1 xfailed`: from the JUnit
+/// XML pytest wrote in `venv_dir`, or why there is none.
+fn pytest_counts(venv_dir: &Path) -> String {
+    let Ok(xml) = std::fs::read_to_string(venv_dir.join(JUNIT_XML)) else {
+        return "no pytest run (see the step that failed)".into();
+    };
+    let Some(suite) = xml.split("<testsuite ").nth(1) else {
+        return format!("no <testsuite> in {JUNIT_XML}");
+    };
+    let suite = suite.split('>').next().unwrap_or("");
+    let attr = |name: &str| -> u64 {
+        suite
+            .split(&format!(" {name}=\""))
+            .nth(1)
+            .or_else(|| suite.strip_prefix(&format!("{name}=\"")))
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (tests, failures, errors, skips) = (
+        attr("tests"),
+        attr("failures"),
+        attr("errors"),
+        attr("skipped"),
+    );
+    // pytest reports an xfail as skipped, with this type.
+    let xfailed = xml.matches("type=\"pytest.xfail\"").count() as u64;
+    let passed = tests.saturating_sub(failures + errors + skips);
+    let mut parts = vec![format!("{passed} passed")];
+    for (n, what) in [
+        (failures, "failed"),
+        (errors, "errors"),
+        (skips.saturating_sub(xfailed), "skipped"),
+        (xfailed, "xfailed"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.join(", ")
 }
 
 /// A fresh venv with the wheel and pytest, and the pytest suite run in it.
@@ -63,21 +168,110 @@ fn wheel_tests(sh: &Shell, interpreter: &Interpreter, wheel: &Path) -> Result<Ve
     venv.pip_install(sh, &[wheel.as_os_str(), PYTEST.as_ref()])?;
     import_check(sh, &venv)?;
     step(&format!("Python {v}: pytest {PYTEST_DIR}"));
-    let python = venv.python();
-    cmd!(sh, "{python} -m pytest -p no:cacheprovider {PYTEST_DIR}").run()?;
+    let (python, xml) = (venv.python(), venv.dir.join(JUNIT_XML));
+    cmd!(
+        sh,
+        "{python} -m pytest -p no:cacheprovider --junit-xml={xml} {PYTEST_DIR}"
+    )
+    .run()?;
     Ok(venv)
 }
+
+/// `/root/venvs/test-3.<minor>` in the chroot.
+fn chroot_venv(minor: u32) -> String {
+    format!("/root/venvs/test-3.{minor}")
+}
+
+/// The same as [`wheel_tests`], in the chroot: a fresh venv of its
+/// `python` (CPython 3.<minor>) with the wheel and pytest, the import check,
+/// then the suite, run from the checkout mounted inside.
+fn chroot_wheel_tests(
+    sh: &Shell,
+    chroot: &Chroot,
+    python: &str,
+    label: &str,
+    minor: u32,
+    wheel: &Path,
+) -> Result {
+    step(&format!(
+        "{label}: fresh venv, pip install the wheel and pytest"
+    ));
+    let venv = chroot_venv(minor);
+    let venv_on_host = chroot.inside(&venv);
+    chroot::remove_tree(&venv_on_host)?;
+    cmd_in(sh, chroot, "/", &[python, "-m", "venv", &venv])?;
+    // The wheel goes in beside the venvs (the target dir may be outside the
+    // mounted checkout).
+    let wheel_name = wheel
+        .file_name()
+        .ok_or("the wheel has no file name")?
+        .to_string_lossy()
+        .into_owned();
+    let wheels = "/root/wheels";
+    chroot::remove_tree(&chroot.inside(wheels))?;
+    std::fs::create_dir_all(chroot.inside(wheels))?;
+    std::fs::copy(wheel, chroot.inside(wheels).join(&wheel_name))?;
+    let venv_python = format!("{venv}/bin/python");
+    let wheel_inside = format!("{wheels}/{wheel_name}");
+    cmd_in(
+        sh,
+        chroot,
+        "/",
+        &[
+            &venv_python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &wheel_inside,
+            PYTEST,
+        ],
+    )?;
+    chroot
+        .cmd(
+            sh,
+            &venv,
+            &[venv_python.as_ref(), "-c".as_ref(), IMPORT_CHECK.as_ref()],
+        )
+        .quiet()
+        .run()?;
+    step(&format!("{label}: pytest {PYTEST_DIR}"));
+    let xml = format!("{venv}/{JUNIT_XML}");
+    cmd_in(
+        sh,
+        chroot,
+        chroot.repo(),
+        &[
+            &venv_python,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            &format!("--junit-xml={xml}"),
+            PYTEST_DIR,
+        ],
+    )?;
+    Ok(())
+}
+
+fn cmd_in(sh: &Shell, chroot: &Chroot, cwd: &str, args: &[&str]) -> Result {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    chroot.cmd(sh, cwd, &args).run()?;
+    Ok(())
+}
+
+const IMPORT_CHECK: &str = "import sys, ffi_py
+assert ffi_py.__file__.startswith(sys.prefix), 'imported from ' + ffi_py.__file__
+assert isinstance(ffi_py.__version__, str), repr(ffi_py.__version__)
+print('import ffi_py:', ffi_py.__version__, 'from', ffi_py.__file__)";
 
 /// `import ffi_py` finds the installed package (run from the venv's own
 /// directory, so that no source tree can shadow it).
 fn import_check(sh: &Shell, venv: &Venv) -> Result {
-    const CHECK: &str = "import sys, ffi_py
-assert ffi_py.__file__.startswith(sys.prefix), 'imported from ' + ffi_py.__file__
-assert isinstance(ffi_py.__version__, str), repr(ffi_py.__version__)
-print('import ffi_py:', ffi_py.__version__, 'from', ffi_py.__file__)";
     let _dir = sh.push_dir(&venv.dir);
     let python = venv.python();
-    cmd!(sh, "{python} -c {CHECK}").quiet().run()?;
+    cmd!(sh, "{python} -c {IMPORT_CHECK}").quiet().run()?;
     Ok(())
 }
 

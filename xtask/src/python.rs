@@ -17,15 +17,20 @@ pub const TOOLS: &[&str] = &["maturin==1.16.0", "ziglang==0.15.2", "abi3audit==0
 /// pytest for the wheel's test suite, pinned like the tools.
 pub const PYTEST: &str = "pytest==9.2.0";
 
-/// The supported minor versions: CPython 3.10 (the abi3 floor) to 3.13.
-const MINORS: std::ops::RangeInclusive<u32> = 10..=13;
+/// The minor versions looked for under `~/.pyenv/versions`: CPython 3.10
+/// (the abi3 floor) to 3.13. Later ones come from a Debian chroot
+/// (`chroot.rs`).
+pub const MINORS: std::ops::RangeInclusive<u32> = 10..=13;
+
+/// The abi3 floor: the oldest CPython the wheel supports.
+const FLOOR: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u32, pub u32, pub u32);
 
 impl Version {
     /// `"3.12.1"`; anything else (`3.13.0t`, `3.14-dev`, `pypy3.10`) is None.
-    fn parse(text: &str) -> Option<Version> {
+    pub fn parse(text: &str) -> Option<Version> {
         let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(Some(a)), Some(Some(b)), Some(Some(c)), None) => Some(Version(a, b, c)),
@@ -33,8 +38,9 @@ impl Version {
         }
     }
 
+    /// 3.10 or later (the wheel's floor; there is no later limit).
     fn supported(self) -> bool {
-        self.0 == 3 && MINORS.contains(&self.1)
+        self.0 == 3 && self.1 >= FLOOR
     }
 }
 

@@ -153,12 +153,14 @@ def test_onerror_receives_the_exception_and_chooses_the_result(ffi, unraisable):
     got = []
 
     def onerror(exc_type, exc_value, tb):
-        got.append((exc_type, str(exc_value), tb is not None))
+        got.append((exc_type, type(exc_value), tb is not None))
         return 42
 
     cb = ffi.callback("int(int)", lambda x: 10 // x, error=-1, onerror=onerror)
     assert cb(0) == 42
-    assert got == [(ZeroDivisionError, "integer division or modulo by zero", True)]
+    # The exception's type, not its message: CPython words it ("integer
+    # division or modulo by zero" before 3.14, "division by zero" since).
+    assert got == [(ZeroDivisionError, ZeroDivisionError, True)]
     assert unraisable == []
     assert cb(2) == 5  # no exception: onerror is not involved
     assert len(got) == 1

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 use super::cdata::CData;
 use super::ctype::PyCType;
@@ -34,17 +35,22 @@ impl CDataPool {
         ctype: &Py<PyCType>,
         make: impl FnOnce() -> PyResult<Py<CData>>,
     ) -> PyResult<Py<CData>> {
-        // `try_lock`: if the pool is busy (it is only ever locked briefly,
-        // under the GIL) a new object is simply made.
-        let Ok(mut pool) = ctype.get().pool.0.try_lock() else {
-            return make();
-        };
-        for object in pool.iter().flatten() {
-            if is_private(object.bind(py)) {
-                return Ok(object.clone_ref(py));
+        // `try_lock`: if the pool is busy (it is only ever locked briefly)
+        // a new object is simply made.
+        let slots = &ctype.get().pool.0;
+        if let Ok(pool) = slots.try_lock() {
+            for object in pool.iter().flatten() {
+                if is_private(object.bind(py)) {
+                    return Ok(object.clone_ref(py));
+                }
             }
         }
+        // Made with the pool unlocked: making an object can run Python code
+        // (a collection, finalizers), which must not find the pool locked.
         let object = make()?;
+        let Ok(mut pool) = slots.try_lock() else {
+            return Ok(object);
+        };
         // An empty slot, else the first: its object is in use or escaped
         // (kept, released, weakly referenced) and is the user's now.
         let slot = pool.iter().position(Option::is_none).unwrap_or(0);
@@ -81,8 +87,10 @@ fn is_private(object: &Bound<'_, CData>) -> bool {
 /// Whether a weak reference to `object` (a `CData`, not a subclass) exists:
 /// its weak reference list head, at the type's `__weakrefoffset__`, is set.
 fn has_weak_references(object: &Bound<'_, CData>) -> bool {
-    static OFFSET: std::sync::OnceLock<isize> = std::sync::OnceLock::new();
-    let offset = *OFFSET.get_or_init(|| {
+    // A `PyOnceLock`: its initialiser calls into Python, so a thread waiting
+    // for it must not hold the interpreter.
+    static OFFSET: PyOnceLock<isize> = PyOnceLock::new();
+    let offset = *OFFSET.get_or_init(object.py(), || {
         object
             .py()
             .get_type::<CData>()

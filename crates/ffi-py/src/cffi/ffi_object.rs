@@ -56,22 +56,30 @@ impl TypeCache {
     fn get(&self, spelling: &Bound<'_, PyString>) -> PyResult<Option<Py<PyCType>>> {
         let py = spelling.py();
         let slot = TypeCache::slot(spelling);
-        // `try_lock`: only ever held briefly under the GIL; if busy, the
-        // dict answers.
-        let mut recent = self.recent.try_lock().ok();
-        if let Some(recent) = &recent
+        // `try_lock`: only ever held briefly; if busy, the dict answers.
+        if let Ok(recent) = self.recent.try_lock()
             && let Some((text, ctype)) = &recent[slot]
             && text.as_ptr() == spelling.as_ptr()
         {
             return Ok(Some(ctype.clone_ref(py)));
         }
+        // Unlocked: a str subclass's `__hash__` or `__eq__` may run here.
         let Some(found) = self.by_text.bind(py).get_item(spelling)? else {
             return Ok(None);
         };
         // SAFETY: only type objects are stored in the dict.
         let ctype = unsafe { found.cast_into_unchecked::<PyCType>() }.unbind();
-        if let Some(recent) = &mut recent {
-            recent[slot] = Some((spelling.clone().unbind(), ctype.clone_ref(py)));
+        let entry = (spelling.clone().unbind(), ctype.clone_ref(py));
+        let replaced = match self.recent.try_lock() {
+            Ok(mut recent) => recent[slot].replace(entry),
+            Err(_) => Some(entry),
+        };
+        // Released unlocked (a release may run a finalizer) and at once,
+        // even when called from `FFI.cast`'s entry point (see
+        // `ground::entry`).
+        if let Some((text, old)) = replaced {
+            text.drop_ref(py);
+            old.drop_ref(py);
         }
         Ok(Some(ctype))
     }
@@ -81,7 +89,9 @@ impl TypeCache {
     }
 
     fn clear(&self, py: Python<'_>) {
-        *self.recent.lock().unwrap_or_else(|e| e.into_inner()) = Default::default();
+        let recent = std::mem::take(&mut *self.recent.lock().unwrap_or_else(|e| e.into_inner()));
+        // Released unlocked: a release may run a finalizer.
+        drop(recent);
         self.by_text.bind(py).clear();
     }
 }

@@ -856,12 +856,20 @@ fn pointer_plan(
         return Ok(plan);
     }
     let plan = Arc::new(CallPlan::new(py, this.cname(), fty, code, None, true)?);
-    let mut plans = POINTER_PLANS.lock().unwrap_or_else(|e| e.into_inner());
-    let plans = plans.get_or_insert_with(FxHashMap::default);
-    if plans.len() >= POINTER_PLANS_MAX {
-        plans.clear();
-    }
-    plans.insert(key, plan.clone());
+    let evicted = {
+        let mut plans = POINTER_PLANS.lock().unwrap_or_else(|e| e.into_inner());
+        let plans = plans.get_or_insert_with(FxHashMap::default);
+        let evicted = if plans.len() >= POINTER_PLANS_MAX {
+            std::mem::take(plans)
+        } else {
+            FxHashMap::default()
+        };
+        plans.insert(key, plan.clone());
+        evicted
+    };
+    // Dropped unlocked: a plan holds Python objects, whose release may run
+    // Python code.
+    drop(evicted);
     Ok(plan)
 }
 

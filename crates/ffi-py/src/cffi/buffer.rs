@@ -276,8 +276,11 @@ pub(crate) fn from_buffer(
 /// `ffi.memmove(dest, src, n)`.
 pub(crate) fn memmove(dest: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>, n: isize) -> PyResult<()> {
     let n = usize::try_from(n).map_err(|_| PyValueError::new_err("memmove(): negative size"))?;
-    let dest_addr = match dest.cast::<CData>() {
-        Ok(c) => span(c.get(), n, "destination")?,
+    // A cdata destination's memory is held until the copy is done: reading
+    // the source may run Python code (`__bytes__`, the buffer protocol)
+    // that releases the destination.
+    let (dest_addr, _keep) = match dest.cast::<CData>() {
+        Ok(c) => (span(c.get(), n, "destination")?, c.get().owner()),
         Err(_) => {
             let holder = from_buffer(
                 dest.py(),

@@ -267,7 +267,7 @@ pub(crate) unsafe fn py_to_c(
         }
         CType::Record(_) => record_from(ty, obj, out)?,
         CType::Array(elem, len) => array_from(ty, elem, len.unwrap_or(0), obj, out)?,
-        CType::Void | CType::Function(_) | CType::Enum(_) => {
+        CType::Void | CType::Function(_) | CType::Enum(_) | CType::Placeholder(_) => {
             return Err(PyTypeError::new_err(format!(
                 "cannot store a value of '{ty}'"
             )));
@@ -622,7 +622,7 @@ pub(crate) unsafe fn c_to_py(
         CType::Record(_) | CType::Array(..) => {
             CData::plain(py, ty, src as usize, owner.cloned())?.into_any()
         }
-        CType::Void | CType::Function(_) | CType::Enum(_) => {
+        CType::Void | CType::Function(_) | CType::Enum(_) | CType::Placeholder(_) => {
             return Err(PyTypeError::new_err(format!(
                 "cannot read a value of '{ty}'"
             )));

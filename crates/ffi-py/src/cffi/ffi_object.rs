@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use super::cdata::{CData, Kind, Origin, offset_addr};
-use super::convert::{c_to_py, py_to_c, wide_to_str};
+use super::convert::{bytes_fill_array_of, c_to_py, py_to_c, wide_to_str};
 use super::ctype::{CharKind, PyCType, char_kind, ctype_object};
 use super::library::Lib;
 use crate::ground::errors::{CDefError, FFIError, missing_error, typed_error};
@@ -249,9 +249,11 @@ fn open_array_length(elem: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<
         return usize::try_from(n)
             .map_err(|_| PyValueError::new_err(format!("negative array length {n}")));
     }
+    if init.is_instance_of::<PyBytes>() && bytes_fill_array_of(elem) {
+        return Ok(init.len()? + 1);
+    }
     if let CType::Scalar(s) = elem {
         match char_kind(*s) {
-            CharKind::Byte if init.is_instance_of::<PyBytes>() => return Ok(init.len()? + 1),
             CharKind::Wide if init.is_instance_of::<PyString>() => {
                 let s: String = init.extract()?;
                 let units = if elem.size().unwrap_or(4) == 2 {

@@ -1,6 +1,7 @@
 """Declarations real cffi programs write in ABI mode: cffi's `...`
 placeholders (opaque `typedef ... T;`, partial structs, `[...]` lengths,
-`typedef int... T;`, `#define X ...`) and `extern "Python"` declarations.
+`typedef int... T;`, `#define X ...`), `extern "Python"` declarations, and
+`bytes` for arrays of 1-byte integers.
 
 The snippets are shaped like those of packages that use them (GLib/Pango
 bindings, X11 protocol bindings, image processing libraries, cairo
@@ -340,3 +341,57 @@ def test_placeholders_in_one_cdef_with_everything_else(ffi):
     assert lib.labs(-5) == 5
     assert lib.LIB_BUFFER == 4096
     assert ffi.sizeof("Box") == ffi.sizeof("void *") + 8
+
+
+# ---- 4. `bytes` for arrays of 1-byte integers ----
+
+@pytest.mark.parametrize("item", ["unsigned char", "signed char", "uint8_t",
+                                  "int8_t", "char"])
+def test_bytes_initialise_arrays_of_one_byte_integers(ffi, item):
+    data = b"\x01\x7f\xff"
+    signed = item in ("signed char", "int8_t")
+    expected = [1, 127, -1 if signed else 255]
+    if item == "char":
+        expected = [bytes([b]) for b in data]
+    array = ffi.new(f"{item}[]", data)
+    assert len(array) == 4                     # a NUL after the bytes
+    assert list(array) == expected + [b"\0" if item == "char" else 0]
+    fixed = ffi.new(f"{item}[3]", data)        # no room for a NUL needed
+    assert list(fixed) == expected
+    with pytest.raises(IndexError):
+        ffi.new(f"{item}[2]", data)
+    ffi.cdef(f"struct msg {{ {item} body[4]; int n; }};")
+    msg = ffi.new("struct msg *", {"body": b"ab", "n": 2})
+    assert ffi.buffer(msg.body)[:] == b"ab\0\0"
+
+
+def test_bytes_for_mime_data(ffi):
+    # A cairo binding attaches image data as `unsigned char[]` made from
+    # bytes, then hands C the pointer and length.
+    ffi.cdef("""
+        int memcmp(const unsigned char *a, const unsigned char *b, size_t n);
+        void *memcpy(unsigned char *dst, const unsigned char *src, size_t n);
+    """)
+    lib = ffi.dlopen(None)
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+    data = ffi.new("unsigned char[]", jpeg)
+    assert ffi.buffer(data, len(jpeg))[:] == jpeg
+    assert lib.memcmp(data, jpeg, len(jpeg)) == 0
+    copy = ffi.new("unsigned char[]", len(jpeg))
+    lib.memcpy(copy, data, len(jpeg))
+    assert bytes(copy) == jpeg
+
+
+def test_bytes_for_bool_arrays_must_be_zeros_and_ones(ffi):
+    assert list(ffi.new("_Bool[]", b"\x01\x00")) == [True, False, False]
+    with pytest.raises(ValueError):
+        ffi.new("_Bool[]", b"\x02")
+
+
+def test_bytes_do_not_initialise_wider_arrays(ffi):
+    for item in ["short", "uint16_t", "int", "float"]:
+        with pytest.raises(TypeError):
+            ffi.new(f"{item}[]", b"ab")
+    # Nor a single 1-byte integer.
+    with pytest.raises(TypeError):
+        ffi.new("unsigned char *", b"a")

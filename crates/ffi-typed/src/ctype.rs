@@ -3,13 +3,14 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use ffi_raw::{AggregateKind, ArrayType, CScalar, StructType, Target, Type};
 
 use crate::error::{Error, Result};
 use crate::layout::{self, BitField, BitfieldRules, FieldDecl, Packing};
+use crate::placeholder::{Missing, Placeholder, Unlaid};
 
 /// A C type. Cloning is cheap (aggregates are shared).
 ///
@@ -32,6 +33,9 @@ pub enum CType {
     Enum(Arc<EnumType>),
     /// A function type (use it behind a pointer for a function pointer).
     Function(Arc<FunctionType>),
+    /// A type whose size only the C compiler knows, declared with one of
+    /// cffi's `...` placeholders (`typedef int... t;`, `int a[...];`).
+    Placeholder(Arc<Placeholder>),
 }
 
 impl CType {
@@ -66,17 +70,42 @@ impl CType {
         packing: Packing,
         rules: &BitfieldRules,
     ) -> Result<()> {
+        self.complete_as(fields, packing, rules, false)
+    }
+
+    /// Completes a struct or union declared with cffi's `...;` among its
+    /// members (`struct s { int a; ...; };`): the members are known, but
+    /// there may be more, and the layout is known only to the C compiler
+    /// ([`RecordBody::partial`]).
+    pub fn complete_partial(&self, fields: Vec<FieldDecl>, packing: Packing) -> Result<()> {
+        self.complete_as(fields, packing, &BitfieldRules::HOST, true)
+    }
+
+    /// A record with a member whose size only the compiler knows gets no
+    /// layout either (see [`RecordBody::layout_known`]).
+    fn complete_as(
+        &self,
+        fields: Vec<FieldDecl>,
+        packing: Packing,
+        rules: &BitfieldRules,
+        partial: bool,
+    ) -> Result<()> {
         let CType::Record(record) = self else {
             return Err(Error::Layout {
                 ty: self.to_string(),
                 reason: "only a struct or union can be completed".into(),
             });
         };
-        let body = layout::layout_record(self, record.kind, fields, packing, rules)?;
+        let body = match crate::placeholder::unlaid(&fields, partial) {
+            Some(why) => crate::placeholder::unlaid_body(self, fields, packing, why)?,
+            None => layout::layout_record(self, record.kind, fields, packing, rules)?,
+        };
         record
             .body
             .set(body)
-            .map_err(|_| Error::AlreadyComplete(self.to_string()))
+            .map_err(|_| Error::AlreadyComplete(self.to_string()))?;
+        crate::placeholder::record_completed();
+        Ok(())
     }
 
     /// `sizeof`, or an error for an incomplete type.
@@ -90,8 +119,10 @@ impl CType {
                     reason: "the array is too large".into(),
                 })
             }
-            CType::Record(r) => r.body().map(|b| b.size).ok_or_else(|| self.incomplete()),
+            CType::Record(r) => self.laid_out(r).map(|b| b.size),
+            CType::Enum(e) if e.partial => Err(Missing::Enumerators(self.clone()).into()),
             CType::Enum(e) => Ok(e.underlying.raw_type().size()),
+            CType::Placeholder(p) => Err(p.missing(self).into()),
             CType::Void | CType::Array(_, None) | CType::Function(_) => Err(self.incomplete()),
         }
     }
@@ -103,8 +134,13 @@ impl CType {
             CType::Scalar(s) => Ok(s.raw_type().align()),
             CType::Pointer(_) => Ok(Target::HOST.pointer_size),
             CType::Array(elem, _) => elem.align(),
-            CType::Record(r) => r.body().map(|b| b.align).ok_or_else(|| self.incomplete()),
+            CType::Record(r) => self.laid_out(r).map(|b| b.align),
+            CType::Enum(e) if e.partial => Err(Missing::Enumerators(self.clone()).into()),
             CType::Enum(e) => Ok(e.underlying.raw_type().align()),
+            CType::Placeholder(p) => match &**p {
+                Placeholder::Array(elem) => elem.align(),
+                _ => Err(p.missing(self).into()),
+            },
             CType::Void | CType::Function(_) => Err(self.incomplete()),
         }
     }
@@ -113,12 +149,24 @@ impl CType {
         Error::Incomplete(self.to_string())
     }
 
+    /// The body of `record` (this type), if it is complete and laid out.
+    fn laid_out<'r>(&self, record: &'r Record) -> Result<&'r RecordBody> {
+        match record.body() {
+            Some(body) => match &body.unlaid {
+                None => Ok(body),
+                Some(unlaid) => Err(unlaid.missing(self).into()),
+            },
+            None => Err(self.incomplete()),
+        }
+    }
+
     /// Whether this is an integer type (including `_Bool`, characters and
     /// enums): the types a bitfield may have.
     pub fn is_integer(&self) -> bool {
         match self {
             CType::Scalar(s) => s.raw_type().is_integer(),
             CType::Enum(_) => true,
+            CType::Placeholder(p) => matches!(**p, Placeholder::Integer(_)),
             _ => false,
         }
     }
@@ -152,13 +200,15 @@ impl CType {
             CType::Void => Type::Void,
             CType::Scalar(s) => s.raw_type(),
             CType::Pointer(_) => Type::Pointer,
-            CType::Enum(e) => e.underlying.raw_type(),
+            CType::Enum(e) if !e.partial => e.underlying.raw_type(),
             CType::Array(elem, len) => {
                 Type::Array(ArrayType::new(elem.to_raw()?, len.unwrap_or(0))?)
             }
             CType::Function(_) => return Err(self.incomplete()),
+            CType::Enum(_) => return Err(Missing::Enumerators(self.clone()).into()),
+            CType::Placeholder(p) => return Err(p.missing(self).into()),
             CType::Record(r) => {
-                let body = r.body().ok_or_else(|| self.incomplete())?;
+                let body = self.laid_out(r)?;
                 let raw = body.raw.get_or_init(|| raw_record(r.kind, body));
                 Type::Struct(raw.clone().map_err(|reason| Error::Layout {
                     ty: self.to_string(),
@@ -221,6 +271,9 @@ pub struct Record {
     /// and by a namespace when it hands out a type leading to the record
     /// (see [`release_cycles`]). Never cleared.
     escaped: AtomicBool,
+    /// When [`CType::missing`] last found nothing missing through this
+    /// record's members (a completion count, plus one; zero if never).
+    pub(crate) nothing_missing_at: AtomicU64,
 }
 
 impl Record {
@@ -232,6 +285,7 @@ impl Record {
             typedef_name: OnceLock::new(),
             body: OnceLock::new(),
             escaped: AtomicBool::new(escaped),
+            nothing_missing_at: AtomicU64::new(0),
         })
     }
 
@@ -320,6 +374,10 @@ impl CType {
         loop {
             match ty {
                 CType::Pointer(to) | CType::Array(to, _) => ty = to,
+                CType::Placeholder(p) => match &**p {
+                    Placeholder::Array(elem) => ty = elem,
+                    Placeholder::Integer(_) | Placeholder::Float(_) => return,
+                },
                 CType::Record(r) => return r.escaped.store(true, Ordering::Release),
                 CType::Function(_) => {
                     return records_in([ty], |r| r.escaped.store(true, Ordering::Release));
@@ -371,6 +429,11 @@ fn records_in<'a>(
     while let Some(ty) = stack.pop() {
         match ty {
             CType::Pointer(to) | CType::Array(to, _) => stack.push(to),
+            CType::Placeholder(p) => {
+                if let Placeholder::Array(elem) = &**p {
+                    stack.push(elem);
+                }
+            }
             CType::Function(f) => {
                 if first_visit(Arc::as_ptr(f)) {
                     stack.push(&f.ret);
@@ -503,6 +566,14 @@ pub struct RecordBody {
     pub align: usize,
     /// The packing it was laid out with.
     pub packing: Packing,
+    /// Whether the record is partial, as cffi has it: declared with `...;`
+    /// among its members, with a member declared `[...]`, or with a member
+    /// that is a partial struct. It may have more members than `fields`,
+    /// and its layout is known only to the C compiler.
+    pub partial: bool,
+    /// Why the offsets, bit positions, `size` and `align` are not known, if
+    /// they are not ([`RecordBody::layout_known`]).
+    pub(crate) unlaid: Option<Unlaid>,
     /// The raw type, computed on first use.
     raw: OnceLock<Result<StructType, String>>,
 }
@@ -519,8 +590,30 @@ impl RecordBody {
             size,
             align,
             packing,
+            partial: false,
+            unlaid: None,
             raw: OnceLock::new(),
         }
+    }
+
+    /// The members of a record whose layout only the C compiler knows:
+    /// offsets, bit positions, size and alignment are left zero (one).
+    pub(crate) fn unlaid(fields: Vec<Field>, packing: Packing, why: Unlaid) -> RecordBody {
+        RecordBody {
+            partial: matches!(why, Unlaid::Partial),
+            unlaid: Some(why),
+            ..RecordBody::new(fields, 0, 1, packing)
+        }
+    }
+
+    /// Whether the layout is known: false for a [`partial`](Self::partial)
+    /// record and for one with a member whose size only the C compiler
+    /// knows (a partial record, a `T[...]` array, an `int...` type, an enum
+    /// declared with `...`). Then the members' offsets and bit positions,
+    /// `size` and `align` mean nothing (they are zero), and
+    /// [`CType::size`] is an [`Error::Missing`].
+    pub fn layout_known(&self) -> bool {
+        self.unlaid.is_none()
     }
 
     /// Finds a member by name, looking into anonymous struct and union
@@ -583,7 +676,8 @@ pub struct EnumType {
     /// Whether the enum ends with cffi's `...` (`enum foo { A, ... };`):
     /// it has more enumerators than `values`, which only the compiler
     /// knows (cffi's API mode asks it), so its real `underlying` type is
-    /// not known either. cffi's ABI mode refuses to use such an enum
+    /// not known either: its size is an [`Error::Missing`] (see
+    /// [`CType::missing`]), and cffi's ABI mode refuses to use such an enum
     /// (`VerificationMissing`).
     pub partial: bool,
     /// For an anonymous enum, the first typedef naming it: its C spelling.
@@ -728,6 +822,9 @@ impl CType {
             CType::Pointer(to) => {
                 let wrapped = match &**to {
                     CType::Array(..) | CType::Function(_) => format!("(*{inner})"),
+                    CType::Placeholder(p) if matches!(**p, Placeholder::Array(_)) => {
+                        format!("(*{inner})")
+                    }
                     _ => format!("*{inner}"),
                 };
                 to.split_declarator(wrapped, budget)
@@ -736,6 +833,10 @@ impl CType {
                 let len = len.map(|n| n.to_string()).unwrap_or_default();
                 elem.split_declarator(format!("{inner}[{len}]"), budget)
             }
+            CType::Placeholder(p) => match &**p {
+                Placeholder::Array(elem) => elem.split_declarator(format!("{inner}[...]"), budget),
+                Placeholder::Integer(name) | Placeholder::Float(name) => (name.clone(), inner),
+            },
             CType::Function(f) => {
                 let mut params: Vec<String> = Vec::with_capacity(f.params.len().min(64));
                 for p in &f.params {
@@ -833,6 +934,8 @@ impl fmt::Debug for RecordBody {
             .field("size", &self.size)
             .field("align", &self.align)
             .field("packing", &self.packing)
+            .field("partial", &self.partial)
+            .field("layout_known", &self.layout_known())
             .finish()
     }
 }

@@ -51,6 +51,10 @@ pub enum Error {
         /// What is wrong with it.
         source: Box<Error>,
     },
+    /// A fact only the C compiler knows: the declarations leave it to one
+    /// of cffi's `...` placeholders.
+    #[error("{0}")]
+    Missing(#[from] crate::placeholder::Missing),
     /// A malformed declaration.
     #[error("{0}")]
     Parse(#[from] crate::parser::ParseError),

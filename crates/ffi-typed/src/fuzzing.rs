@@ -157,13 +157,16 @@ pub fn parse_cdef(data: &[u8]) -> bool {
     let parsed = decls.parse(&src).is_ok();
     decls.inspect_in_place(|ty| {
         let _ = ty.size();
+        let _ = ty.align();
         let _ = ty.to_string();
         let _ = ty.to_raw();
+        let _ = ty.missing();
     });
     let first_line = src.lines().next().unwrap_or("");
     if let Ok(ty) = decls.parse_type(first_line) {
         let _ = ty.size();
         let _ = ty.to_raw();
+        let _ = ty.missing();
     }
     parsed
 }

@@ -126,6 +126,7 @@ pub mod fuzzing;
 pub mod layout;
 mod memory;
 pub mod parser;
+mod placeholder;
 mod value;
 
 pub use call::Function;
@@ -135,5 +136,6 @@ pub use ctype::{CType, EnumType, Field, FunctionType, Record, RecordBody, Record
 pub use error::{Error, Result};
 pub use layout::{BitField, BitfieldAllocation, BitfieldRules, FieldDecl, Packing, ZeroWidth};
 pub use memory::{CBox, View, ViewMut, c_string_at, wide_string_at};
-pub use parser::{Declarations, NameKind, ParseOptions, TagKind};
+pub use parser::{Declarations, ExternPython, NameKind, ParseOptions, TagKind};
+pub use placeholder::{Missing, Placeholder};
 pub use value::{IntLayout, Value};

@@ -282,7 +282,7 @@ impl Value {
                     .collect::<Result<_>>()?;
                 Value::Record(members)
             }
-            CType::Void | CType::Function(_) | CType::Enum(_) => {
+            CType::Void | CType::Function(_) | CType::Enum(_) | CType::Placeholder(_) => {
                 return Err(Error::Incomplete(ty.to_string()));
             }
         })

@@ -81,11 +81,14 @@ fn parse_cdef_pseudo_random() {
         ")", "[", "]", "{", "}", ";", ",", ":", "=", "...", "x", "y", "3", "0x10", "-", "<<",
         "#define", "\n", "void",
     ];
+    // cffi's `extern "Python"` and `typedef float... T;`.
+    const CFFI_TOKENS: &[&str] = &["extern", "\"Python\"", "\"Python+C\"", "float"];
+    let tokens: Vec<&str> = TOKENS.iter().chain(CFFI_TOKENS).copied().collect();
     for data in pseudo_random_inputs(5_000, 96) {
         ffi_typed::fuzzing::parse_cdef(&data);
         let soup: Vec<&str> = data
             .iter()
-            .map(|b| TOKENS[*b as usize % TOKENS.len()])
+            .map(|b| tokens[*b as usize % tokens.len()])
             .collect();
         ffi_typed::fuzzing::parse_cdef(soup.join(" ").as_bytes());
     }

@@ -91,7 +91,7 @@ fn kind_of(ty: &CType) -> PyResult<Kind> {
         CType::Pointer(_) => Kind::Pointer,
         CType::Record(_) => Kind::Record,
         CType::Array(..) => Kind::Array,
-        CType::Void | CType::Function(_) => {
+        CType::Void | CType::Function(_) | CType::Placeholder(_) => {
             return Err(PyTypeError::new_err(format!(
                 "cannot make a cdata of type '{ty}'"
             )));

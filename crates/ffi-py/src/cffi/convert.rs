@@ -267,13 +267,21 @@ pub(crate) unsafe fn py_to_c(
         }
         CType::Record(_) => record_from(ty, obj, out)?,
         CType::Array(elem, len) => array_from(ty, elem, len.unwrap_or(0), obj, out)?,
-        CType::Void | CType::Function(_) | CType::Enum(_) => {
+        CType::Void | CType::Function(_) | CType::Enum(_) | CType::Placeholder(_) => {
             return Err(PyTypeError::new_err(format!(
                 "cannot store a value of '{ty}'"
             )));
         }
     }
     Ok(())
+}
+
+/// Whether an array of `elem` takes `bytes`, a byte an item, as cffi's
+/// arrays of every 1-byte character or integer type do (`char`, `signed
+/// char`, `unsigned char`, `int8_t`, `uint8_t`, `_Bool`).
+pub(crate) fn bytes_fill_array_of(elem: &CType) -> bool {
+    matches!(elem, CType::Scalar(s) if char_kind(*s) == CharKind::Byte)
+        || int_layout(elem).is_some_and(|l| l.size == 1)
 }
 
 /// Whether a `bytes` argument passes as a pointer to `to`: to its characters
@@ -504,18 +512,23 @@ fn array_from(
     let too_long = |n: usize| {
         PyIndexError::new_err(format!("initializer of length {n} is too long for '{ty}'"))
     };
+    if let Ok(bytes) = obj.cast::<PyBytes>()
+        && bytes_fill_array_of(elem)
+    {
+        let bytes = bytes.as_bytes();
+        if bytes.len() > len {
+            return Err(too_long(bytes.len()));
+        }
+        if int_layout(elem).is_some_and(|l| l.is_bool) && bytes.iter().any(|&b| b > 1) {
+            return Err(PyValueError::new_err(format!(
+                "an array of {elem} can only contain \\x00 or \\x01"
+            )));
+        }
+        out[..bytes.len()].copy_from_slice(bytes);
+        return Ok(());
+    }
     if let CType::Scalar(s) = elem {
         match char_kind(*s) {
-            CharKind::Byte => {
-                if let Ok(bytes) = obj.cast::<PyBytes>() {
-                    let bytes = bytes.as_bytes();
-                    if bytes.len() > len {
-                        return Err(too_long(bytes.len()));
-                    }
-                    out[..bytes.len()].copy_from_slice(bytes);
-                    return Ok(());
-                }
-            }
             CharKind::Wide => {
                 if let Ok(s) = obj.cast::<PyString>() {
                     let s = s.to_cow()?;
@@ -534,7 +547,7 @@ fn array_from(
                     return Ok(());
                 }
             }
-            CharKind::No => {}
+            CharKind::Byte | CharKind::No => {}
         }
     }
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
@@ -622,7 +635,7 @@ pub(crate) unsafe fn c_to_py(
         CType::Record(_) | CType::Array(..) => {
             CData::plain(py, ty, src as usize, owner.cloned())?.into_any()
         }
-        CType::Void | CType::Function(_) | CType::Enum(_) => {
+        CType::Void | CType::Function(_) | CType::Enum(_) | CType::Placeholder(_) => {
             return Err(PyTypeError::new_err(format!(
                 "cannot read a value of '{ty}'"
             )));

@@ -267,6 +267,7 @@ fn hash_exact<H: Hasher>(ty: &CType, h: &mut H) {
             f.params.len().hash(h);
             hash_exact(&f.ret, h);
         }
+        CType::Placeholder(p) => p.hash(h),
     }
 }
 
@@ -327,6 +328,10 @@ pub(crate) fn kind_name(ty: &CType) -> &'static str {
         CType::Record(_) => "struct",
         CType::Enum(_) => "enum",
         CType::Function(_) => "function",
+        CType::Placeholder(p) => match **p {
+            ffi_typed::Placeholder::Array(_) => "array",
+            _ => "primitive",
+        },
     }
 }
 

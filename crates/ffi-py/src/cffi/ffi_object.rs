@@ -10,10 +10,10 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use super::cdata::{CData, Kind, Origin, offset_addr};
-use super::convert::{c_to_py, py_to_c, wide_to_str};
+use super::convert::{bytes_fill_array_of, c_to_py, py_to_c, wide_to_str};
 use super::ctype::{CharKind, PyCType, char_kind, ctype_object};
 use super::library::Lib;
-use crate::ground::errors::{CDefError, FFIError, VerificationMissing, typed_error};
+use crate::ground::errors::{CDefError, FFIError, missing_error, typed_error};
 use crate::ground::memory::{Owned, handle_object};
 
 /// Declarations shared by an `FFI` and the libraries it opened.
@@ -152,7 +152,7 @@ impl Ffi {
                 CDefError::new_err(message)
             }
         })?;
-        check_guessed_enum(py, &ty)?;
+        check_buildable(py, &ty)?;
         let object = ctype_object(py, &ty)?;
         self.state.types.insert(spelling, &object)?;
         Ok(object)
@@ -215,13 +215,17 @@ impl Ffi {
     }
 }
 
-/// What cffi does when a type name leads (through pointers and arrays) to
-/// an enum whose real type ffi-typed can only guess: one declared with
-/// `...` is refused (`VerificationMissing`: only API mode could ask the
-/// compiler); one declared without values (`enum foo;`) is taken to be
+/// What cffi's ABI mode does when it builds the type a type name names:
+/// one that leads to a fact only the C compiler knows (a struct or enum
+/// declared with `...`, a `[...]` length, an `int...` type) is refused, as
+/// cffi refuses it (`missing_error`); one leading (through pointers and
+/// arrays) to an enum declared without values (`enum foo;`) is taken to be
 /// `unsigned int`, with a warning, given once per spelling until the next
 /// `cdef`, as resolved types are cached.
-fn check_guessed_enum(py: Python<'_>, ty: &CType) -> PyResult<()> {
+fn check_buildable(py: Python<'_>, ty: &CType) -> PyResult<()> {
+    if let Some(missing) = ty.missing() {
+        return Err(missing_error(&missing));
+    }
     let mut base = ty;
     while let CType::Pointer(to) | CType::Array(to, _) = base {
         base = to;
@@ -229,12 +233,6 @@ fn check_guessed_enum(py: Python<'_>, ty: &CType) -> PyResult<()> {
     let CType::Enum(e) = base else {
         return Ok(());
     };
-    if e.partial {
-        return Err(VerificationMissing::new_err(format!(
-            "'{base}' is declared with '...': its values and size are known only to the C \
-             compiler (ffi_py has no API mode)"
-        )));
-    }
     if !e.is_opaque() {
         return Ok(());
     }
@@ -261,9 +259,11 @@ fn open_array_length(elem: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<
         return usize::try_from(n)
             .map_err(|_| PyValueError::new_err(format!("negative array length {n}")));
     }
+    if init.is_instance_of::<PyBytes>() && bytes_fill_array_of(elem) {
+        return Ok(init.len()? + 1);
+    }
     if let CType::Scalar(s) = elem {
         match char_kind(*s) {
-            CharKind::Byte if init.is_instance_of::<PyBytes>() => return Ok(init.len()? + 1),
             CharKind::Wide if init.is_instance_of::<PyString>() => {
                 let s: String = init.extract()?;
                 let units = if elem.size().unwrap_or(4) == 2 {

@@ -17,7 +17,7 @@ use super::cdata::CData;
 use super::convert::{c_to_py, py_to_c};
 use super::ffi_object::FfiState;
 use super::function::{CallPlan, call_variadic, make_function};
-use crate::ground::errors::{VerificationMissing, typed_error};
+use crate::ground::errors::{VerificationMissing, missing_error, typed_error};
 use crate::ground::memory::Owned;
 
 /// The native half of a library object. `ffi.dlopen` returns an instance
@@ -178,17 +178,46 @@ impl Lib {
             (None, Some(f)) => CType::pointer_to(CType::Function(f)),
             (None, None) => return Err(self.unknown(name)),
         };
+        known(&ty)?;
         let symbol = self.symbol(name)?;
         let owner = self.loaded()?.owner;
         CData::plain(py, &ty, symbol.addr() as usize, Some(owner))
     }
 
+    /// The error for a name the library does not expose: not declared, or
+    /// declared as something only cffi's API mode gives a value (an
+    /// AttributeError too in cffi's ABI mode).
     fn unknown(&self, name: &str) -> PyErr {
+        let (extern_python, kind) = {
+            let decls = self.ffi.decls();
+            (decls.extern_python(name).is_some(), decls.name_kind(name))
+        };
+        if kind == Some(NameKind::UnknownConstant) {
+            return PyAttributeError::new_err(format!(
+                "the value of '{name}' ('#define {name} ...') is known only to the C compiler; \
+                 ffi_py has no API mode to ask it"
+            ));
+        }
+        if extern_python {
+            return PyAttributeError::new_err(format!(
+                "'{name}' is declared extern \"Python\": a function that cffi's API mode \
+                 compiles, which a library opened by ffi_py does not have"
+            ));
+        }
         PyAttributeError::new_err(format!(
             "library '{}' has no function, constant or global variable named '{name}' \
              (declare it with ffi.cdef)",
             self.name
         ))
+    }
+}
+
+/// Refuses a declaration whose type leads to a fact only the C compiler
+/// knows, before the symbol is looked up, as cffi's ABI mode does.
+fn known(ty: &CType) -> PyResult<()> {
+    match ty.missing() {
+        Some(missing) => Err(missing_error(&missing)),
+        None => Ok(()),
     }
 }
 
@@ -266,6 +295,7 @@ impl Lib {
                 self.name
             )));
         };
+        known(&ty)?;
         let symbol = self.symbol(name)?;
         // `int x[];` takes as many items as it is given.
         let ty = match ty {
@@ -290,12 +320,13 @@ impl Lib {
         unsafe { py_to_c(&ty, value, symbol.addr().cast(), None) }
     }
 
-    /// Every declared function, global variable and constant, sorted.
+    /// Every declared function, global variable and constant, sorted (not
+    /// `#define X ...`, whose value only the compiler knows, as cffi).
     fn names(&self) -> Vec<String> {
         let decls = self.ffi.decls();
         let mut names: Vec<String> = decls
             .names()
-            .filter(|(kind, _)| *kind != NameKind::Typedef)
+            .filter(|(kind, _)| !matches!(kind, NameKind::Typedef | NameKind::UnknownConstant))
             .map(|(_, n)| n.to_string())
             .collect();
         names.sort();
@@ -329,6 +360,9 @@ impl Lib {
             )
         };
         if let Some(fty) = function {
+            if let Some(missing) = fty.missing() {
+                return Err(missing_error(&missing));
+            }
             let symbol = self.symbol(name)?;
             let object = if fty.variadic {
                 Py::new(
@@ -356,6 +390,7 @@ impl Lib {
             return Ok(Some((object, true)));
         }
         if let Some(ty) = variable {
+            known(&ty)?;
             let symbol = self.symbol(name)?;
             let owner = self.loaded()?.owner;
             if let CType::Array(elem, None) = &ty {

@@ -3,8 +3,8 @@
 
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyAttributeError, PyException, PyIndexError, PyMemoryError, PyOSError, PyOverflowError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyAttributeError, PyException, PyIndexError, PyMemoryError, PyNotImplementedError, PyOSError,
+    PyOverflowError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -31,7 +31,8 @@ create_exception!(
     VerificationMissing,
     PyException,
     "Something only cffi's API (compiled) mode could know, which ffi_py lacks: \
-     an enum declared with '...' and its values."
+     the layout of a struct declared with '...', an enum declared with '...' \
+     and its values."
 );
 
 /// A typed-layer error (or a raw-layer one inside it) as the Python
@@ -50,6 +51,22 @@ pub(crate) fn typed_error(e: ffi_typed::Error) -> PyErr {
             PyValueError::new_err(message)
         }
         E::Argument { .. } => PyTypeError::new_err(message),
+        E::Missing(missing) => missing_error(&missing),
+        _ => FFIError::new_err(message),
+    }
+}
+
+/// A fact only the C compiler knows, as cffi's ABI mode refuses it: a
+/// partial struct or enum is `VerificationMissing`, an array of `[...]`
+/// length a `CDefError`, an `int...` or `float...` type a
+/// `NotImplementedError`.
+pub(crate) fn missing_error(missing: &ffi_typed::Missing) -> PyErr {
+    use ffi_typed::Missing as M;
+    let message = format!("{missing}; ffi_py has no API mode to ask it");
+    match missing {
+        M::Layout(_) | M::Enumerators(_) => VerificationMissing::new_err(message),
+        M::Length(_) => CDefError::new_err(message),
+        M::Integer(_) | M::Float(_) => PyNotImplementedError::new_err(message),
         _ => FFIError::new_err(message),
     }
 }

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use super::ConstantKind;
 use super::same::{same_function, same_type};
+use super::{ConstantKind, ExternPython, NameKind};
 use crate::ctype::{CType, FunctionType};
 
 /// A type, how many derivations deep it is, and how many parts its
@@ -61,6 +61,8 @@ pub(crate) enum Symbol {
     Variable(Ty),
     Constant(Constant),
     OpaqueConstant(Ty),
+    /// `#define NAME ...`: a constant whose value only the compiler knows.
+    UnknownConstant,
 }
 
 impl Symbol {
@@ -71,6 +73,18 @@ impl Symbol {
             Symbol::Variable(_) => "variable",
             Symbol::Constant(_) => "constant",
             Symbol::OpaqueConstant(_) => "non-integer constant",
+            Symbol::UnknownConstant => "constant of unknown value",
+        }
+    }
+
+    pub(crate) fn name_kind(&self) -> NameKind {
+        match self {
+            Symbol::Typedef(_) => NameKind::Typedef,
+            Symbol::Function(_) => NameKind::Function,
+            Symbol::Variable(_) => NameKind::Variable,
+            Symbol::Constant(_) => NameKind::Constant,
+            Symbol::OpaqueConstant(_) => NameKind::OpaqueConstant,
+            Symbol::UnknownConstant => NameKind::UnknownConstant,
         }
     }
 
@@ -82,6 +96,7 @@ impl Symbol {
             | (Symbol::OpaqueConstant(a), Symbol::OpaqueConstant(b)) => same_type(&a.ty, &b.ty),
             (Symbol::Function(a), Symbol::Function(b)) => same_function(a, b),
             (Symbol::Constant(a), Symbol::Constant(b)) => a.value.v == b.value.v,
+            (Symbol::UnknownConstant, Symbol::UnknownConstant) => true,
             _ => false,
         }
     }
@@ -92,4 +107,19 @@ impl Symbol {
 pub(crate) struct TagEntry {
     pub ty: CType,
     pub generation: u64,
+}
+
+/// A function declared `extern "Python"`: a name apart from the ordinary
+/// ones, as in cffi (a function of the same name may be declared too).
+#[derive(Clone, Debug)]
+pub(crate) struct ExternEntry {
+    pub function: Arc<FunctionType>,
+    pub kind: ExternPython,
+}
+
+impl ExternEntry {
+    /// The same declaration again.
+    pub(crate) fn same_as(&self, other: &ExternEntry) -> bool {
+        self.kind == other.kind && same_function(&self.function, &other.function)
+    }
 }

@@ -305,6 +305,13 @@ impl Parser<'_, '_> {
                 let name = self.text(t);
                 match self.ns().ordinary.get(name) {
                     Some(Symbol::Constant(c)) => Ok(c.value),
+                    Some(Symbol::UnknownConstant) => Err(self.error(
+                        t,
+                        format!(
+                            "the value of '{name}' is known only to the C compiler \
+                             ('#define {name} ...')"
+                        ),
+                    )),
                     Some(other) => Err(self.error(
                         t,
                         format!(

@@ -39,11 +39,26 @@
 //! and conversions (`~0u` is 4294967295, `-1 >> 1` is -1), with casts to
 //! integer types and `sizeof(type)`. Qualifiers (`const`, `volatile`,
 //! `restrict`, `__restrict`) and the specifiers `extern`, `static`,
-//! `inline` are accepted and dropped. Not accepted: function definitions,
-//! `__attribute__`, preprocessor directives other than `#define` (and
-//! `#define` only between declarations), cffi's `...` placeholders other
-//! than at the end of an enum (`enum foo { A, ... };`, an
-//! [`EnumType::partial`](crate::EnumType::partial) one).
+//! `inline` are accepted and dropped.
+//!
+//! cffi's `...` placeholders, which leave a fact to the C compiler, are
+//! accepted where cffi accepts them (see `crate::placeholder`): `typedef
+//! ... T;` (an opaque struct spelt `T`), `typedef ... *T;` (a pointer to
+//! one), `typedef int... T;` and `typedef float... T;`
+//! ([`Placeholder::Integer`](crate::Placeholder::Integer),
+//! [`Placeholder::Float`](crate::Placeholder::Float)), `...;` among a
+//! struct's or union's members ([`RecordBody::partial`](crate::RecordBody::partial)),
+//! `[...]` as the length of the outermost arrays of a variable, typedef or
+//! member ([`Placeholder::Array`](crate::Placeholder::Array)), `...` at the
+//! end of an enum ([`EnumType::partial`](crate::EnumType::partial)) and
+//! `#define NAME ...` ([`NameKind::UnknownConstant`]). So are cffi's
+//! `extern "Python"` declarations (also `"Python+C"`, and blocks
+//! `extern "Python" { ... }`): their functions are kept apart from the
+//! ordinary names ([`Declarations::extern_python`]).
+//!
+//! Not accepted: function definitions, `__attribute__`, preprocessor
+//! directives other than `#define` (and `#define` only between
+//! declarations), other language linkages (`extern "C"`), `...` elsewhere.
 //!
 //! Limits, so that no input can exhaust the stack, take unbounded time or
 //! memory, or overflow a size, each refused with an error at its
@@ -223,6 +238,20 @@ pub enum NameKind {
     /// PI = 3.14;`, `static const char SEP = ',';`): a constant whose value
     /// only the C source knows (cffi reads it in API mode only).
     OpaqueConstant,
+    /// `#define NAME ...`: a constant whose value, and even type, only the
+    /// C compiler knows (cffi's ABI mode does not expose it).
+    UnknownConstant,
+}
+
+/// How a function is declared `extern "Python"` (cffi's way to have C call
+/// Python through a real C function, in API mode and for embedding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExternPython {
+    /// `extern "Python"`: the function is the module's own (`static`).
+    Python,
+    /// `extern "Python+C"` (or `"C+Python"`): the function is also exported
+    /// to other C code.
+    PythonPlusC,
 }
 
 /// The namespace of a struct, union or enum tag.
@@ -549,21 +578,50 @@ impl Declarations {
         }
     }
 
+    /// What kind of ordinary name `name` is, if it is declared (not the
+    /// predeclared types).
+    pub fn name_kind(&self, name: &str) -> Option<NameKind> {
+        self.ns.ordinary.get(name).map(Symbol::name_kind)
+    }
+
+    /// A function declared `extern "Python"`, and how. These names are
+    /// apart from the ordinary ones (as in cffi): none of the other lookups
+    /// finds them, and an ordinary function may have the same name.
+    ///
+    /// ```
+    /// use ffi_typed::{Declarations, ExternPython};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls
+    ///     .parse(
+    ///         "extern \"Python\" int on_event(int);
+    ///          extern \"Python+C\" { void log_line(const char *); }",
+    ///     )
+    ///     .unwrap();
+    /// let (f, kind) = decls.extern_python("on_event").unwrap();
+    /// assert_eq!((f.params.len(), kind), (1, ExternPython::Python));
+    /// assert_eq!(decls.extern_python("log_line").unwrap().1, ExternPython::PythonPlusC);
+    /// assert!(decls.function("on_event").is_none());
+    /// ```
+    pub fn extern_python(&self, name: &str) -> Option<(Arc<FunctionType>, ExternPython)> {
+        let entry = self.ns.extern_python.get(name)?;
+        Some((escaping_function(&entry.function).clone(), entry.kind))
+    }
+
+    /// Every function declared `extern "Python"`, in declaration order.
+    pub fn extern_pythons(&self) -> impl Iterator<Item = (&str, &Arc<FunctionType>, ExternPython)> {
+        self.ns
+            .extern_python
+            .iter()
+            .map(|(_, n, e)| (n, escaping_function(&e.function), e.kind))
+    }
+
     /// Every ordinary name (typedef, function, variable, constant) and its
     /// kind, in declaration order. Unlike the iterators that yield types,
     /// this hands no type out, so it keeps no record alive after the
     /// namespace is dropped (see [`Declarations`]).
     pub fn names(&self) -> impl Iterator<Item = (NameKind, &str)> {
-        self.ns.ordinary.iter().map(|(_, n, s)| {
-            let kind = match s {
-                Symbol::Typedef(_) => NameKind::Typedef,
-                Symbol::Function(_) => NameKind::Function,
-                Symbol::Variable(_) => NameKind::Variable,
-                Symbol::Constant(_) => NameKind::Constant,
-                Symbol::OpaqueConstant(_) => NameKind::OpaqueConstant,
-            };
-            (kind, n)
-        })
+        self.ns.ordinary.iter().map(|(_, n, s)| (s.name_kind(), n))
     }
 
     /// Every struct, union and enum tag and its kind, in declaration order,
@@ -627,11 +685,15 @@ impl Declarations {
                     f(&func.ret);
                     func.params.iter().for_each(&mut f);
                 }
-                Symbol::Constant(_) => {}
+                Symbol::Constant(_) | Symbol::UnknownConstant => {}
             }
         }
         for (_, _, entry) in self.ns.tags.iter() {
             f(&entry.ty);
+        }
+        for (_, _, entry) in self.ns.extern_python.iter() {
+            f(&entry.function.ret);
+            entry.function.params.iter().for_each(&mut f);
         }
     }
 }
@@ -660,5 +722,6 @@ impl Drop for Declarations {
         unsafe { ctype::release_cycles(&self.ns.records) };
         while self.ns.ordinary.entries.pop().is_some() {}
         while self.ns.tags.entries.pop().is_some() {}
+        while self.ns.extern_python.entries.pop().is_some() {}
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Weak};
 use ffi_raw::CScalar;
 
 use super::TagKind;
-use super::entries::{Symbol, TagEntry, Ty};
+use super::entries::{ExternEntry, Symbol, TagEntry, Ty};
 use super::hasher::FastMap;
 use super::table::Table;
 use crate::ctype::{self, CType, Record, RecordKind};
@@ -24,6 +24,8 @@ pub(crate) enum Undo {
     OrdinaryReplace(u32, Symbol),
     TagPush,
     TagReplace(u32, TagEntry),
+    ExternPush,
+    ExternReplace(u32, ExternEntry),
 }
 
 /// A record declared opaque by an earlier parse and defined by this one.
@@ -42,6 +44,8 @@ pub(crate) struct Pending {
 pub(crate) struct Namespace {
     pub ordinary: Table<Symbol>,
     pub tags: Table<TagEntry, TagKind>,
+    /// The functions declared `extern "Python"`.
+    pub extern_python: Table<ExternEntry>,
     pub journal: Vec<Undo>,
     pub pending: Vec<Pending>,
     pub generation: u64,
@@ -82,6 +86,7 @@ impl Namespace {
         Namespace {
             ordinary: Table::new(),
             tags: Table::new(),
+            extern_python: Table::new(),
             journal: Vec::new(),
             pending: Vec::new(),
             generation: 0,
@@ -123,6 +128,16 @@ impl Namespace {
         self.journal.push(Undo::TagReplace(index, old));
     }
 
+    pub(crate) fn push_extern(&mut self, name: &str, entry: ExternEntry) {
+        self.extern_python.push(name, entry);
+        self.journal.push(Undo::ExternPush);
+    }
+
+    pub(crate) fn replace_extern(&mut self, index: u32, entry: ExternEntry) {
+        let old = self.extern_python.replace(index, entry);
+        self.journal.push(Undo::ExternReplace(index, old));
+    }
+
     pub(super) fn commit(&mut self) {
         self.journal.clear();
         if self.records.len() >= 2 * self.records_pruned.max(64) {
@@ -155,6 +170,10 @@ impl Namespace {
                 Undo::TagPush => self.tags.pop(),
                 Undo::TagReplace(i, old) => {
                     self.tags.replace(i, old);
+                }
+                Undo::ExternPush => self.extern_python.pop(),
+                Undo::ExternReplace(i, old) => {
+                    self.extern_python.replace(i, old);
                 }
             }
         }

@@ -6,15 +6,18 @@ use std::sync::Arc;
 
 use ffi_raw::CScalar;
 
-use super::entries::{Constant, IntTy, Symbol, Ty, Val};
+use super::entries::{Constant, ExternEntry, IntTy, Symbol, Ty, Val};
 use super::expr::convert_to;
 use super::lexer::{Kw, LexError, Lexer, P, Tok, Token};
 use super::namespace::{Namespace, Pending};
 use super::{
-    ConstantKind, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, ParseError, ParseOptions, TagKind,
+    ConstantKind, ExternPython, MAX_NESTING, MAX_TYPE_DEPTH, MAX_TYPE_PARTS, ParseError,
+    ParseOptions, TagKind,
 };
 use crate::ctype::{CType, EnumType, FunctionType, RecordKind};
-use crate::layout::{BitfieldRules, FieldDecl};
+use crate::error::Error;
+use crate::layout::{BitfieldRules, FieldDecl, Packing};
+use crate::placeholder::Placeholder;
 
 pub(crate) type PResult<T> = Result<T, ParseError>;
 
@@ -56,6 +59,21 @@ struct Specs {
     base: Ty,
     typedef: bool,
     tag: TagUse,
+    /// cffi's `typedef ... T;`, `typedef int... T;`, `typedef float... T;`:
+    /// the placeholder after the specifiers, and where it is. `base` is
+    /// then only a stand-in: each declarator gets a type of its own.
+    dots: Option<(Dots, Token)>,
+}
+
+/// What `...` in a typedef's specifiers stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dots {
+    /// `typedef ... T;`: an opaque struct.
+    Opaque,
+    /// `typedef int... T;` (integer keywords before the `...`).
+    Integer,
+    /// `typedef float... T;` or `double...`.
+    Float,
 }
 
 /// One step of a declarator, applied to the type so far.
@@ -63,6 +81,8 @@ struct Specs {
 pub(crate) enum Op {
     Pointer(Token),
     Array(Option<usize>, Token),
+    /// `[...]`: cffi's array of a length only the compiler knows.
+    PlaceholderArray(Token),
     Function {
         params: Vec<CType>,
         depth: u16,
@@ -271,6 +291,13 @@ pub(crate) struct Parser<'s, 'n> {
     /// division by zero and overflow are not errors there.
     pub(crate) unevaluated: u32,
     scratch: Vec<Op>,
+    /// Inside `extern "Python"` (a declaration or a block): how functions
+    /// are declared there.
+    extern_python: Option<ExternPython>,
+    /// Whether the last declarator read had a `[...]` length of its own
+    /// (not one from a typedef): a member declared so makes its record
+    /// partial, as in cffi.
+    declared_placeholder_length: bool,
 }
 
 impl<'s, 'n> Parser<'s, 'n> {
@@ -291,6 +318,8 @@ impl<'s, 'n> Parser<'s, 'n> {
             depth: 0,
             unevaluated: 0,
             scratch: Vec::new(),
+            extern_python: None,
+            declared_placeholder_length: false,
         }
     }
 
@@ -378,7 +407,7 @@ impl<'s, 'n> Parser<'s, 'n> {
     }
 
     pub(crate) fn placeholder(&self, t: Token) -> ParseError {
-        self.error(t, "cffi's '...' placeholders are not supported")
+        self.error(t, "cffi's '...' is not allowed here")
     }
 
     /// Enters one level of nesting, failing past [`MAX_NESTING`].
@@ -518,6 +547,48 @@ impl<'s, 'n> Parser<'s, 'n> {
         Err(self.redefinition(name_tok, message))
     }
 
+    /// Declares a function `extern "Python"`: new, the same again, replaced
+    /// (override), or an error.
+    fn define_extern(
+        &mut self,
+        name_tok: Token,
+        function: Arc<FunctionType>,
+        kind: ExternPython,
+    ) -> PResult<()> {
+        let name = self.text(name_tok);
+        let allow_override = self.opts.allow_override;
+        let entry = ExternEntry { function, kind };
+        let Some(ns) = self.ns_mut() else {
+            return Err(self.error(name_tok, "a type name cannot declare anything"));
+        };
+        let Some(index) = ns.extern_python.position(name) else {
+            ns.push_extern(name, entry);
+            return Ok(());
+        };
+        if ns.extern_python.value(index).same_as(&entry) {
+            return Ok(());
+        }
+        if allow_override {
+            ns.replace_extern(index, entry);
+            return Ok(());
+        }
+        Err(self.redefinition(
+            name_tok,
+            format!("redefinition of extern \"Python\" function '{name}'"),
+        ))
+    }
+
+    fn not_in_extern_python(&self, name: Token) -> ParseError {
+        self.error(
+            name,
+            format!(
+                "'{}': only functions can be declared extern \"Python\" (not variables or \
+                 constants)",
+                self.text(name)
+            ),
+        )
+    }
+
     /// An error for declaring `name_tok` again, differently.
     fn redefinition(&self, name_tok: Token, message: impl Into<String>) -> ParseError {
         ParseError {
@@ -545,9 +616,71 @@ impl<'s, 'n> Parser<'s, 'n> {
                 Tok::P(P::Semi) => {
                     self.bump();
                 }
+                Tok::Kw(Kw::Extern) if self.peek2().kind == Tok::Str => self.extern_python()?,
                 _ => self.declaration()?,
             }
         }
+    }
+
+    /// cffi's `extern "Python"` (or `"Python+C"`, `"C+Python"`) before one
+    /// declaration or a block of them: the functions declared there are
+    /// implemented in Python, and named apart from the ordinary ones.
+    fn extern_python(&mut self) -> PResult<()> {
+        self.bump(); // 'extern'
+        let linkage = self.bump();
+        let text = self.text(linkage);
+        let spelled: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let kind = match spelled.as_str() {
+            "\"Python\"" => ExternPython::Python,
+            "\"Python+C\"" | "\"C+Python\"" => ExternPython::PythonPlusC,
+            _ => {
+                return Err(self.error(
+                    linkage,
+                    format!(
+                        "unsupported language linkage 'extern {text}' (only extern \"Python\" \
+                         and extern \"Python+C\" are supported)"
+                    ),
+                ));
+            }
+        };
+        self.extern_python = Some(kind);
+        let result = if self.is(P::LBrace) {
+            self.extern_python_block()
+        } else {
+            self.declaration()
+        };
+        self.extern_python = None;
+        result
+    }
+
+    /// `{ declarations }` after `extern "Python"`.
+    fn extern_python_block(&mut self) -> PResult<()> {
+        let lbrace = self.bump();
+        self.enter(lbrace)?;
+        loop {
+            let t = self.peek();
+            match t.kind {
+                Tok::P(P::RBrace) => {
+                    self.bump();
+                    break;
+                }
+                Tok::Eof => {
+                    return Err(
+                        self.error(t, "expected '}' at the end of the extern \"Python\" block")
+                    );
+                }
+                Tok::Hash => self.directive()?,
+                Tok::P(P::Semi) => {
+                    self.bump();
+                }
+                Tok::Kw(Kw::Extern) if self.peek2().kind == Tok::Str => {
+                    return Err(self.error(t, "extern \"Python\" blocks cannot be nested"));
+                }
+                _ => self.declaration()?,
+            }
+        }
+        self.leave();
+        Ok(())
     }
 
     /// The whole source as one type name.
@@ -614,6 +747,24 @@ impl<'s, 'n> Parser<'s, 'n> {
                 ),
             ));
         }
+        if next.kind == Tok::P(P::Ellipsis) {
+            // cffi's `#define NAME ...`: a value only the compiler knows.
+            self.bump();
+            let end = self.peek();
+            if end.kind != Tok::DirEnd {
+                return Err(self.error(
+                    end,
+                    format!(
+                        "unexpected {} after '...' in macro '{}' ('#define NAME ...' leaves \
+                         the whole value to the C compiler)",
+                        self.describe(end),
+                        self.text(name)
+                    ),
+                ));
+            }
+            self.bump();
+            return self.define(name, Symbol::UnknownConstant);
+        }
         let value = self.const_expr()?;
         let end = self.peek();
         if end.kind != Tok::DirEnd {
@@ -638,6 +789,9 @@ impl<'s, 'n> Parser<'s, 'n> {
 
     fn declaration(&mut self) -> PResult<()> {
         let specs = self.specifiers(Ctx::Top)?;
+        if let Some((dots, at)) = specs.dots {
+            return self.placeholder_typedefs(dots, at, specs.typedef);
+        }
         let t = self.peek();
         if t.kind == Tok::P(P::Semi) {
             self.bump();
@@ -649,7 +803,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         }
         loop {
             let start = self.peek();
-            let (name, ty) = self.declarator_type(&specs.base, Mode::Named)?;
+            let (name, ty) = self.object_declarator_type(&specs.base)?;
             let Some(name) = name else {
                 return Err(self.error(start, "expected identifier or '('"));
             };
@@ -675,12 +829,82 @@ impl<'s, 'n> Parser<'s, 'n> {
         }
     }
 
+    /// The declarators of `typedef ...`, `typedef int...` or `typedef
+    /// float...` (`dots`, at `at`): each a name (`typedef ... *T;`, a
+    /// pointer to an opaque struct, too), declared a type of its own.
+    fn placeholder_typedefs(&mut self, dots: Dots, at: Token, typedef: bool) -> PResult<()> {
+        if !typedef {
+            return Err(self.error(
+                at,
+                "cffi's '...' as a type is only allowed in a typedef ('typedef ... T;', \
+                 'typedef int... T;', 'typedef float... T;')",
+            ));
+        }
+        loop {
+            let star = self.is(P::Star).then(|| self.bump());
+            if let Some(star) = star
+                && dots != Dots::Opaque
+            {
+                return Err(self.error(
+                    star,
+                    "'typedef int... T' declares an integer type, not a pointer",
+                ));
+            }
+            let name = self.peek();
+            if name.kind != Tok::Ident {
+                return Err(self.error(name, "expected the typedef's name after '...'"));
+            }
+            self.bump();
+            let spelled = self.text(name);
+            let ty = match dots {
+                Dots::Opaque => {
+                    // An anonymous struct, spelt as cffi spells it: by the
+                    // typedef's name, or `struct $$T` behind `T`'s pointer.
+                    let record = self.new_record(RecordKind::Struct, None);
+                    match star {
+                        None => {
+                            record.name_anonymous(spelled);
+                            Ty::base(record)
+                        }
+                        Some(star) => {
+                            record.name_anonymous(&format!("struct $${spelled}"));
+                            self.pointer_to(Ty::base(record), star)?
+                        }
+                    }
+                }
+                Dots::Integer => Ty::base(CType::Placeholder(Arc::new(Placeholder::Integer(
+                    spelled.to_string(),
+                )))),
+                Dots::Float => Ty::base(CType::Placeholder(Arc::new(Placeholder::Float(
+                    spelled.to_string(),
+                )))),
+            };
+            self.define(name, Symbol::Typedef(ty))?;
+            let sep = self.peek();
+            match sep.kind {
+                Tok::P(P::Comma) => {
+                    self.bump();
+                }
+                Tok::P(P::Semi) => {
+                    self.bump();
+                    return Ok(());
+                }
+                _ => return Err(self.error(sep, "expected ';' after declaration")),
+            }
+        }
+    }
+
     fn declare(&mut self, name: Token, ty: Ty, typedef: bool) -> PResult<()> {
         let symbol = if typedef {
             ty.ty.name_anonymous(self.text(name));
             Symbol::Typedef(ty)
         } else if let CType::Function(f) = &ty.ty {
+            if let Some(kind) = self.extern_python {
+                return self.define_extern(name, f.clone(), kind);
+            }
             Symbol::Function(f.clone())
+        } else if self.extern_python.is_some() {
+            return Err(self.not_in_extern_python(name));
         } else if ty.ty == CType::Void {
             return Err(self.error(
                 name,
@@ -710,6 +934,9 @@ impl<'s, 'n> Parser<'s, 'n> {
                 assign,
                 format!("function '{spelled}' is initialized like a variable"),
             ));
+        }
+        if self.extern_python.is_some() {
+            return Err(self.not_in_extern_python(name));
         }
         self.bump();
         let integer = match &ty.ty {
@@ -773,9 +1000,30 @@ impl<'s, 'n> Parser<'s, 'n> {
         let mut tag = TagUse::None;
         let mut typedef = false;
         let mut consumed = false;
+        let mut dots = None;
         loop {
             let t = self.peek();
             match t.kind {
+                // cffi's `typedef ... T;` and `typedef int... T;`: the
+                // placeholder ends the specifiers.
+                Tok::P(P::Ellipsis) if ctx == Ctx::Top && base.is_none() => {
+                    let kind = if !counts.any() {
+                        Dots::Opaque
+                    } else if counts.float + counts.double > 0 && counts.long == 0 {
+                        Dots::Float
+                    } else if counts.void + counts.bool_ + counts.float + counts.double == 0 {
+                        Dots::Integer
+                    } else {
+                        return Err(self.error(
+                            t,
+                            "'...' after a type: only integer types ('int...') and 'float...' \
+                             or 'double...' are allowed",
+                        ));
+                    };
+                    self.bump();
+                    dots = Some((kind, t));
+                    break;
+                }
                 Tok::Kw(kw) => {
                     match kw {
                         Kw::Const | Kw::Volatile | Kw::Restrict | Kw::CallingConvention => {}
@@ -840,6 +1088,8 @@ impl<'s, 'n> Parser<'s, 'n> {
         }
         let base = match base {
             Some(base) => base,
+            // A stand-in: each declarator gets a type of its own.
+            None if dots.is_some() => Ty::base(CType::Void),
             None => match counts.scalar() {
                 Some(ty) => Ty::base(ty),
                 None => {
@@ -858,7 +1108,12 @@ impl<'s, 'n> Parser<'s, 'n> {
                 }
             },
         };
-        Ok(Specs { base, typedef, tag })
+        Ok(Specs {
+            base,
+            typedef,
+            tag,
+            dots,
+        })
     }
 
     /// `struct`/`union`/`enum`, then a tag, a body or both.
@@ -1012,17 +1267,31 @@ impl<'s, 'n> Parser<'s, 'n> {
 
         let lbrace = self.bump();
         self.enter(lbrace)?;
-        let fields = self.members(kind)?;
+        let (fields, partial) = self.members(kind)?;
         self.bump(); // '}'
         self.leave();
 
         let packing = self.opts.packing;
         let at = name_tok.unwrap_or(kw_tok);
         self.not_too_large(&fields, kind, name, at)?;
+        let complete = |ty: &CType, fields: Vec<FieldDecl>, packing: Packing| {
+            if partial {
+                ty.complete_partial(fields, packing)
+            } else {
+                ty.complete(fields, packing)
+            }
+        };
         match target {
-            Target::Fresh => ty
-                .complete(fields, packing)
-                .map_err(|e| self.error(at, e.to_string()))?,
+            Target::Fresh => {
+                complete(&ty, fields, packing).map_err(|e| self.error(at, e.to_string()))?
+            }
+            // A partial definition replaces the opaque record for what is
+            // declared from now on, but does not complete the one types
+            // made before hold: they may be in use as opaque pointers,
+            // whose members must not appear without a layout.
+            Target::StandIn(..) if partial => {
+                complete(&ty, fields, packing).map_err(|e| self.error(at, e.to_string()))?
+            }
             Target::StandIn(tag_index, original) => {
                 ty.complete(fields.clone(), packing)
                     .map_err(|e| self.error(at, e.to_string()))?;
@@ -1038,9 +1307,7 @@ impl<'s, 'n> Parser<'s, 'n> {
             }
             Target::Compare => {
                 let probe = self.new_record(rk, name);
-                probe
-                    .complete(fields, packing)
-                    .map_err(|e| self.error(at, e.to_string()))?;
+                complete(&probe, fields, packing).map_err(|e| self.error(at, e.to_string()))?;
                 if !same_body(&ty, &probe) {
                     return Err(self.redefinition(
                         at,
@@ -1056,12 +1323,16 @@ impl<'s, 'n> Parser<'s, 'n> {
         Ok(ty)
     }
 
-    /// The members of a struct or union, up to (not including) its `}`.
-    fn members(&mut self, kind: TagKind) -> PResult<Vec<FieldDecl>> {
+    /// The members of a struct or union, up to (not including) its `}`,
+    /// and whether the record is partial as cffi has it: it has cffi's
+    /// `...;` among them (more members, a layout only the compiler knows),
+    /// or a member declared with a `[...]` length.
+    fn members(&mut self, kind: TagKind) -> PResult<(Vec<FieldDecl>, bool)> {
         let mut fields: Vec<FieldDecl> = Vec::new();
         // Where each member was declared, for errors.
         let mut places: Vec<Token> = Vec::new();
         let mut flexible: Option<Token> = None;
+        let mut partial = false;
         loop {
             let t = self.peek();
             match t.kind {
@@ -1070,7 +1341,12 @@ impl<'s, 'n> Parser<'s, 'n> {
                     self.bump();
                     continue;
                 }
-                Tok::P(P::Ellipsis) => return Err(self.placeholder(t)),
+                Tok::P(P::Ellipsis) => {
+                    self.bump();
+                    self.expect(P::Semi, "expected ';' after '...' in a struct or union")?;
+                    partial = true;
+                    continue;
+                }
                 Tok::Eof => {
                     return Err(self.error(
                         t,
@@ -1105,7 +1381,9 @@ impl<'s, 'n> Parser<'s, 'n> {
                 let (name, ty) = if start.kind == Tok::P(P::Colon) {
                     (None, specs.base.clone())
                 } else {
-                    self.declarator_type(&specs.base, Mode::Named)?
+                    let declared = self.object_declarator_type(&specs.base)?;
+                    partial |= self.declared_placeholder_length;
+                    declared
                 };
                 let width = if self.is(P::Colon) {
                     self.bump();
@@ -1138,7 +1416,7 @@ impl<'s, 'n> Parser<'s, 'n> {
             }
         }
         self.no_duplicate_members(&fields, &places)?;
-        Ok(fields)
+        Ok((fields, partial))
     }
 
     /// Refuses records that could be 2^60 bytes or more: beyond any real
@@ -1210,9 +1488,11 @@ impl<'s, 'n> Parser<'s, 'n> {
             if !ty.is_integer() {
                 return Err(self.error(at, format!("bit-field {what} has invalid type '{ty}'")));
             }
-            let bits = match ty {
-                CType::Scalar(CScalar::Bool) => u64::from(BitfieldRules::HOST.bool_width),
-                _ => ty.size().unwrap_or(0) as u64 * 8,
+            let bits = match (ty, ty.size()) {
+                (CType::Scalar(CScalar::Bool), _) => u64::from(BitfieldRules::HOST.bool_width),
+                (_, Ok(size)) => size as u64 * 8,
+                // `int...`: only the compiler knows how wide it is.
+                (_, Err(_)) => u64::MAX,
             };
             if width as u64 > bits {
                 return Err(self.error(
@@ -1233,7 +1513,9 @@ impl<'s, 'n> Parser<'s, 'n> {
             }
             return Ok(());
         }
-        if ty.size().is_err() {
+        if let Err(e) = ty.size()
+            && !matches!(e, Error::Missing(_))
+        {
             return Err(self.error(at, format!("field {what} has incomplete type '{ty}'")));
         }
         Ok(())
@@ -1402,7 +1684,13 @@ impl<'s, 'n> Parser<'s, 'n> {
         base: &Ty,
         mode: Mode,
     ) -> PResult<(Option<Token>, Ty)> {
-        self.declarator_type_adjusted(base, mode, false)
+        self.declarator_type_adjusted(base, mode, false, false)
+    }
+
+    /// The declarator of a variable, typedef or member applied to `base`:
+    /// there, as in cffi, the outermost arrays may have a `[...]` length.
+    fn object_declarator_type(&mut self, base: &Ty) -> PResult<(Option<Token>, Ty)> {
+        self.declarator_type_adjusted(base, Mode::Named, false, true)
     }
 
     /// A parameter's declarator applied to `base`. An array parameter is a
@@ -1410,7 +1698,7 @@ impl<'s, 'n> Parser<'s, 'n> {
     /// built so that the element may be a struct completed only later, as
     /// cffi allows (`void (*f)(struct s[]);` before `struct s { ... };`).
     fn parameter_type(&mut self, base: &Ty) -> PResult<(Option<Token>, Ty)> {
-        self.declarator_type_adjusted(base, Mode::Either, true)
+        self.declarator_type_adjusted(base, Mode::Either, true, false)
     }
 
     fn declarator_type_adjusted(
@@ -1418,6 +1706,7 @@ impl<'s, 'n> Parser<'s, 'n> {
         base: &Ty,
         mode: Mode,
         array_is_pointer: bool,
+        placeholder_length: bool,
     ) -> PResult<(Option<Token>, Ty)> {
         let mut ops = std::mem::take(&mut self.scratch);
         ops.clear();
@@ -1430,7 +1719,10 @@ impl<'s, 'n> Parser<'s, 'n> {
                 {
                     *last = Op::Pointer(at);
                 }
-                self.apply(base, &mut ops).map(|ty| (name, ty))
+                self.declared_placeholder_length =
+                    ops.iter().any(|op| matches!(op, Op::PlaceholderArray(_)));
+                self.apply(base, &mut ops, placeholder_length)
+                    .map(|ty| (name, ty))
             }
             Err(e) => Err(e),
         };
@@ -1528,7 +1820,12 @@ impl<'s, 'n> Parser<'s, 'n> {
         let t = self.peek();
         let len = match t.kind {
             Tok::P(P::RBracket) => None,
-            Tok::P(P::Ellipsis) => return Err(self.placeholder(t)),
+            Tok::P(P::Ellipsis) => {
+                // Where it may be is checked when the type is built.
+                self.bump();
+                self.expect(P::RBracket, "expected ']' after '...'")?;
+                return Ok(Op::PlaceholderArray(lbracket));
+            }
             _ => {
                 let v = self.const_expr()?;
                 if v.v < 0 {
@@ -1569,15 +1866,23 @@ impl<'s, 'n> Parser<'s, 'n> {
                 if ty.ty == CType::Void && void_param.is_none() {
                     void_param = Some((name.unwrap_or(t), name.is_some()));
                 }
-                // Arrays (through typedefs) and functions as parameters
-                // are pointers.
-                let ty = match ty.ty {
-                    CType::Array(elem, _) => Ty {
-                        ty: CType::Pointer(elem),
+                // Arrays (through typedefs, of a `[...]` length too) and
+                // functions as parameters are pointers.
+                let element = match &ty.ty {
+                    CType::Array(elem, _) => Some((**elem).clone()),
+                    CType::Placeholder(p) => match &**p {
+                        Placeholder::Array(elem) => Some(elem.clone()),
+                        Placeholder::Integer(_) | Placeholder::Float(_) => None,
+                    },
+                    _ => None,
+                };
+                let ty = match (element, &ty.ty) {
+                    (Some(elem), _) => Ty {
+                        ty: CType::pointer_to(elem),
                         ..ty
                     },
-                    CType::Function(_) => self.pointer_to(ty, t)?,
-                    _ => ty,
+                    (None, CType::Function(_)) => self.pointer_to(ty, t)?,
+                    (None, _) => ty,
                 };
                 depth = depth.max(ty.depth);
                 parts = self.more_parts(parts, ty.parts, t)?;
@@ -1614,6 +1919,19 @@ impl<'s, 'n> Parser<'s, 'n> {
         })
     }
 
+    /// The size of an array's element type `ty`, `None` if only the C
+    /// compiler knows it; an error for a function or an incomplete type.
+    fn element_size(&self, ty: &Ty, at: Token) -> PResult<Option<usize>> {
+        if let CType::Function(_) = ty.ty {
+            return Err(self.error(at, "declaration of an array of functions"));
+        }
+        match ty.ty.size() {
+            Ok(size) => Ok(Some(size)),
+            Err(Error::Missing(_)) => Ok(None),
+            Err(_) => Err(self.error(at, format!("array has incomplete element type '{}'", ty.ty))),
+        }
+    }
+
     fn pointer_to(&self, ty: Ty, at: Token) -> PResult<Ty> {
         let index = match &ty.ty {
             CType::Scalar(s) => Some(*s as usize).filter(|&i| CScalar::ALL.get(i) == Some(s)),
@@ -1633,20 +1951,27 @@ impl<'s, 'n> Parser<'s, 'n> {
     }
 
     /// Applies a declarator's steps to the base type, checking each.
-    fn apply(&self, base: &Ty, ops: &mut Vec<Op>) -> PResult<Ty> {
+    /// `placeholder_length`: whether the outermost arrays may have a
+    /// `[...]` length (in a variable, typedef or member, as in cffi).
+    fn apply(&self, base: &Ty, ops: &mut Vec<Op>, placeholder_length: bool) -> PResult<Ty> {
         let mut ty = base.clone();
+        // Where a `[...]` array was applied: only arrays may follow.
+        let mut placeholder_at = None;
         for op in ops.drain(..) {
+            if let Op::Pointer(_) | Op::Function { .. } = op
+                && let Some(at) = placeholder_at
+            {
+                return Err(self.error(
+                    at,
+                    "only the outermost arrays of a variable, typedef or member may have a \
+                     '[...]' length",
+                ));
+            }
             ty = match op {
                 Op::Pointer(at) => self.pointer_to(ty, at)?,
                 Op::Array(len, at) => {
-                    if let CType::Function(_) = ty.ty {
-                        return Err(self.error(at, "declaration of an array of functions"));
-                    }
-                    let Ok(elem_size) = ty.ty.size() else {
-                        return Err(self
-                            .error(at, format!("array has incomplete element type '{}'", ty.ty)));
-                    };
-                    if let Some(n) = len
+                    let elem_size = self.element_size(&ty, at)?;
+                    if let (Some(n), Some(elem_size)) = (len, elem_size)
                         && elem_size
                             .checked_mul(n)
                             .is_none_or(|bytes| bytes > isize::MAX as usize)
@@ -1657,6 +1982,24 @@ impl<'s, 'n> Parser<'s, 'n> {
                     let parts = self.more_parts(ty.parts, 1, at)?;
                     Ty {
                         ty: CType::array_of(ty.ty, len),
+                        depth,
+                        parts,
+                    }
+                }
+                Op::PlaceholderArray(at) => {
+                    if !placeholder_length {
+                        return Err(self.error(
+                            at,
+                            "an array length of '[...]' is only allowed in a variable, typedef \
+                             or member declaration",
+                        ));
+                    }
+                    self.element_size(&ty, at)?;
+                    placeholder_at = Some(at);
+                    let depth = self.deeper(ty.depth, at)?;
+                    let parts = self.more_parts(ty.parts, 1, at)?;
+                    Ty {
+                        ty: CType::Placeholder(Arc::new(Placeholder::Array(ty.ty))),
                         depth,
                         parts,
                     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::hasher::FxHasher;
 use crate::ctype::{CType, FunctionType, RecordBody};
+use crate::placeholder::Placeholder;
 
 /// Whether two types are the same declaration. Named structs, unions and
 /// enums are the same by name (as `CType` equality has it); anonymous ones,
@@ -67,8 +68,12 @@ impl Same {
                     }
             }
             (CType::Enum(e), CType::Enum(f)) if e.name.is_none() && f.name.is_none() => {
-                Arc::ptr_eq(e, f) || e.values == f.values
+                Arc::ptr_eq(e, f) || (e.values == f.values && e.partial == f.partial)
             }
+            (CType::Placeholder(p), CType::Placeholder(q)) => match (&**p, &**q) {
+                (Placeholder::Array(x), Placeholder::Array(y)) => self.ty(x, y),
+                _ => p == q,
+            },
             _ => a == b,
         }
     }
@@ -84,6 +89,8 @@ impl Same {
         x.size == y.size
             && x.align == y.align
             && x.packing == y.packing
+            && x.partial == y.partial
+            && x.layout_known() == y.layout_known()
             && x.fields.len() == y.fields.len()
             && x.fields.iter().zip(&y.fields).all(|(f, g)| {
                 f.name == g.name

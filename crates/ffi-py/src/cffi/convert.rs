@@ -20,10 +20,26 @@ use super::ctype::{CharKind, char_kind, ctype_object, flat_fields};
 use crate::ground::memory::Owned;
 use crate::ground::small_ints;
 
-/// Memory a conversion made for a call argument (a `str` as `wchar_t *`, a
-/// list as `int *`), freed after the call.
+/// Memory a call's arguments point into, held until C returns: what a
+/// conversion made (a `str` as `wchar_t *`, a list as `int *`), and the
+/// memory of each cdata passed as a pointer, so that neither Python code a
+/// later argument's conversion runs (an `__index__` calling `ffi.release`)
+/// nor another thread (the GIL is released during the call) frees it under
+/// C. Up to four are held without a heap allocation.
 #[derive(Default)]
-pub(crate) struct Temporaries(Vec<Arc<Owned>>);
+pub(crate) struct Temporaries {
+    first: [Option<Arc<Owned>>; 4],
+    rest: Vec<Arc<Owned>>,
+}
+
+impl Temporaries {
+    fn keep(&mut self, owned: Arc<Owned>) {
+        match self.first.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(owned),
+            None => self.rest.push(owned),
+        }
+    }
+}
 
 /// The integer layout of an integer-like C type, as Python sees it: not
 /// `char` or the wide character types, which Python sees as bytes and str.
@@ -298,7 +314,7 @@ pub(crate) fn pointer_from(
     ty: &CType,
     to: &CType,
     obj: &Bound<'_, PyAny>,
-    temps: Option<&mut Temporaries>,
+    mut temps: Option<&mut Temporaries>,
 ) -> PyResult<usize> {
     if let Ok(cdata) = obj.cast::<CData>() {
         let cdata = cdata.get();
@@ -306,7 +322,13 @@ pub(crate) fn pointer_from(
         if let Some(item) = given.item_type()
             && pointer_compatible(to, item)
         {
-            return cdata.address();
+            let addr = cdata.address()?;
+            if let Some(temps) = temps.as_deref_mut()
+                && let Some(owner) = cdata.owner()
+            {
+                temps.keep(owner);
+            }
+            return Ok(addr);
         }
         return Err(wrong_type(ty, "a cdata pointer", obj));
     }
@@ -329,7 +351,7 @@ pub(crate) fn pointer_from(
         {
             let file = c_file_for(obj, &fileno)?;
             let addr = file.addr();
-            temps.0.push(file);
+            temps.keep(file);
             return Ok(addr);
         }
         let to_array = |len: usize| CType::array_of(to.clone(), Some(len));
@@ -350,7 +372,7 @@ pub(crate) fn pointer_from(
             // SAFETY: the allocation is exactly `array_ty`'s size.
             unsafe { py_to_c(&array_ty, &init, owned.addr() as *mut u8, None)? };
             let addr = owned.addr();
-            temps.0.push(owned);
+            temps.keep(owned);
             return Ok(addr);
         }
     }

@@ -207,8 +207,10 @@ impl Callee {
             )));
         }
         if let Some(number) = self.result_number {
+            let bits = number.bits(&result, || Ok(self.fty.ret.clone()))?;
             // SAFETY: `ret` is the return type's size, a number of this kind.
-            return unsafe { number.write(&result, ret.as_mut_ptr(), || Ok(self.fty.ret.clone())) };
+            unsafe { number.store(bits, ret.as_mut_ptr()) };
+            return Ok(());
         }
         if !ret.is_empty() {
             // SAFETY: `ret` is the return type's size.

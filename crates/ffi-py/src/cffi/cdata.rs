@@ -774,10 +774,18 @@ impl CData {
     ) -> PyResult<()> {
         if let Some((number, index)) = self.number_item(key) {
             let addr = self.element_addr(index, number.size())?;
-            let item = || Ok(self.item()?.0.clone());
+            let bits = number.bits(value, || Ok(self.item()?.0.clone()))?;
+            // The conversion may have run Python code that released this
+            // cdata; otherwise its memory is still held.
+            self.check_live()?;
             // SAFETY: as below, for a number of the item's size.
-            return unsafe { number.write(value, addr as *mut u8, item) };
+            unsafe { number.store(bits, addr as *mut u8) };
+            return Ok(());
         }
+        // The general conversions below write while they convert, and may
+        // run Python code (an item's `__index__`) that releases this
+        // cdata: its memory is held until they are done.
+        let _keep = self.owner();
         let item = self.ctype.get().item_type().cloned().ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "cdata of type '{}' does not support item assignment",
@@ -857,10 +865,16 @@ impl CData {
             && let Some((_, base)) = self.record_base()?
         {
             let dst = (base + member.offset) as *mut u8;
+            let bits = member.kind.bits(value, || self.member_type(name))?;
+            // As in `__setitem__`: the conversion may have released it.
+            self.check_live()?;
             // SAFETY: the member's bytes inside the record (see
             // `record_base`), of the size its kind says.
-            return unsafe { member.kind.write(value, dst, || self.member_type(name)) };
+            unsafe { member.kind.store(bits, dst) };
+            return Ok(());
         }
+        // As in `__setitem__`: held while the general conversion runs.
+        let _keep = self.owner();
         let key = name.to_str()?;
         if let Some((record, base)) = self.record_base()?
             && let CType::Record(r) = record

@@ -108,50 +108,51 @@ impl NumberKind {
         }
     }
 
-    /// Stores `value` at `dst`: an exact int or float directly; anything
-    /// else through the general conversion to `declared()` (the C type, made
-    /// only then), which also words the errors.
-    ///
-    /// # Safety
-    /// `dst` must be writable for [`NumberKind::size`] bytes.
+    /// `value` as the bits this kind stores: an exact int or float
+    /// directly; anything else through the general conversion to
+    /// `declared()` (the C type, made only then), which also words the
+    /// errors. The general conversion may run Python code (`__index__`,
+    /// `__float__`), so a caller writing into cdata memory locates, or
+    /// checks, its destination after this (see `CData::__setitem__`).
     #[inline]
-    pub(crate) unsafe fn write(
+    pub(crate) fn bits(
         self,
         value: &Bound<'_, PyAny>,
-        dst: *mut u8,
         declared: impl FnOnce() -> PyResult<CType>,
-    ) -> PyResult<()> {
-        match self {
-            NumberKind::Int(layout) => {
-                let v = match exact_int_in(value.as_ptr(), int_range(layout)) {
-                    Some(bits) => bits,
-                    None => py_to_int(&declared()?, layout, value)?,
-                };
-                // SAFETY: the caller guarantees `layout.size` writable bytes.
-                unsafe {
-                    match layout.size {
-                        1 => dst.write(v as u8),
-                        2 => dst.cast::<u16>().write_unaligned(v as u16),
-                        4 => dst.cast::<u32>().write_unaligned(v as u32),
-                        _ => dst.cast::<u64>().write_unaligned(v),
-                    }
-                }
-            }
+    ) -> PyResult<u64> {
+        Ok(match self {
+            NumberKind::Int(layout) => match exact_int_in(value.as_ptr(), int_range(layout)) {
+                Some(bits) => bits,
+                None => py_to_int(&declared()?, layout, value)?,
+            },
             NumberKind::F64 | NumberKind::F32 => {
                 let v = match exact_float(value.as_ptr()) {
                     Some(v) => v,
                     None => py_to_f64(&declared()?, value)?,
                 };
-                // SAFETY: as above, for a double or a float.
-                unsafe {
-                    match self {
-                        NumberKind::F32 => dst.cast::<f32>().write_unaligned(v as f32),
-                        _ => dst.cast::<f64>().write_unaligned(v),
-                    }
+                match self {
+                    NumberKind::F32 => u64::from((v as f32).to_bits()),
+                    _ => v.to_bits(),
                 }
             }
+        })
+    }
+
+    /// Stores `bits` (from [`NumberKind::bits`]) at `dst`.
+    ///
+    /// # Safety
+    /// `dst` must be writable for [`NumberKind::size`] bytes.
+    #[inline]
+    pub(crate) unsafe fn store(self, bits: u64, dst: *mut u8) {
+        // SAFETY: the caller guarantees `size()` writable bytes.
+        unsafe {
+            match self.size() {
+                1 => dst.write(bits as u8),
+                2 => dst.cast::<u16>().write_unaligned(bits as u16),
+                4 => dst.cast::<u32>().write_unaligned(bits as u32),
+                _ => dst.cast::<u64>().write_unaligned(bits),
+            }
         }
-        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! machine needs nothing but cargo. Run with no task to list the tasks.
 
 mod dist;
+mod misuse;
 mod pycheck;
 mod python;
 

@@ -112,6 +112,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "leak: the RSS leak check (always run; select with -m leak)"
     )
+    config.addinivalue_line(
+        "markers",
+        "valgrind: a misuse-suite case that `cargo xtask test` also runs under "
+        "valgrind (select with -m valgrind, with FFI_PY_MISUSE_VALGRIND=1)",
+    )
     if config.getoption("--against") == "cffi":
         import cffi
 

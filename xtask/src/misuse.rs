@@ -109,25 +109,30 @@ fn fuzz(sh: &Shell, venv: &Venv) -> Result {
         format!("-timeout={FUZZ_INPUT_TIMEOUT}"),
         format!("-artifact_prefix={}/", dir.display()),
     ];
-    // libFuzzer reports every input that adds coverage: keep the log, show
-    // its end, and all of it only if the run failed.
+    // libFuzzer reports every input that adds coverage: show only its
+    // summary, or the end of its report if it found something.
     let output = cmd!(sh, "{python} {FUZZ_TARGET} {flags...} {corpus}")
         .ignore_status()
         .quiet()
         .output()?;
     let log = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = log.lines().collect();
-    let shown = if output.status.success() { 3 } else { 80 };
-    for line in &lines[lines.len().saturating_sub(shown)..] {
-        println!("{line}");
-    }
     if !output.status.success() {
+        for line in &lines[lines.len().saturating_sub(80)..] {
+            println!("{line}");
+        }
         return Err(format!(
             "the fuzz target found a problem ({}); its input is in {}",
             output.status,
             dir.display()
         )
         .into());
+    }
+    let summary = lines
+        .iter()
+        .filter(|line| line.contains("DONE") || line.starts_with("Done "));
+    for line in summary {
+        println!("{line}");
     }
     Ok(())
 }

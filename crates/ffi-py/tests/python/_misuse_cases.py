@@ -1,9 +1,9 @@
 """The misuse suite's cases (run by test_misuse_suite.py): each is a small
-snippet of wrong use of the API, run in a fresh interpreter, and the
+snippet of wrong use of the API, run in a process of its own, and the
 exception class it must raise (or None: the snippet checks the outcome
 itself with asserts and must finish).
 
-Names every snippet can use (the prelude of _misuse_run.py): `ffi` (an
+Names every snippet can use (test_misuse_suite.PRELUDE): `ffi` (an
 `FFI` with DECLS declared), `lib` (`ffi.dlopen(None)`: libc), `FFI`,
 `CDefError`, `FFIError`, `VerificationMissing`, `raw` (`ffi_py.raw`),
 `open_helper()` (clib/helper.c opened, with conftest's HELPER_DECLS),
@@ -57,6 +57,8 @@ FINDING = {
                         "BufferError",
     "from-handle-type": "finding: from_handle of a non-void pointer raises FFIError, cffi "
                         "TypeError",
+    "from-handle-null": "finding: from_handle(NULL) raises FFIError (the guide's example says "
+                        "so), cffi RuntimeError, as ffi_py does for other uses of NULL",
     "release-handle": "finding: release() of a handle is accepted, cffi raises ValueError",
     "variadic-callback": "finding: callback with '...' is accepted, cffi raises "
                          "NotImplementedError",
@@ -88,8 +90,9 @@ def case(id, code, raises=None, match=None, *, ffi_py_only=False, xfail=None,
     """raises: the exception class's name as the snippet sees it ("TypeError",
     "CDefError", a tuple expression), or None; match: a fragment of its
     message (ffi_py's wording, so not checked against cffi); xfail: the
-    issue item a pending fix closes; valgrind: also run under valgrind by
-    `cargo xtask test`; timeout: seconds before the case counts as hung."""
+    issue item or FINDING whose pending fix the case waits for; valgrind:
+    also run under valgrind by `cargo xtask test`; timeout: seconds before
+    the case counts as hung."""
     return Case(id, code.strip("\n"), raises, match, ffi_py_only, xfail, valgrind,
                 helper, timeout)
 
@@ -135,7 +138,7 @@ CDEF = [
          "ValueError"),
     case("cdef-nul-character", 'ffi.cdef("int f19\\0(int);")', "CDefError"),
     case("include-self", "ffi.include(ffi)", "ValueError"),
-    case("include-non-ffi", "ffi.include(5)", "TypeError", ffi_py_only=True),
+    case("include-non-ffi", "ffi.include(5)", "TypeError"),
     case("include-conflicting-struct", 'other = FFI()\nother.cdef("struct pt { char c; };")\n'
          "ffi.include(other)", "FFIError", xfail=FINDING["include-conflict"]),
 ]
@@ -247,10 +250,12 @@ p = ffi.new_allocator(alloc, None)("int[1000]")
 def bad_free(p):
     lib.free(p)
     raise KeyError("free")
-p = ffi.new_allocator(lib.malloc, bad_free)("int[4]")
-ffi.release(p)
+allocate = ffi.new_allocator(lib.malloc, bad_free)
+ffi.release(allocate("int[4]"))   # reported, as by the collector:
+q = allocate("int[4]")
+del q
 gc.collect()
-assert [t for t, _ in unraisable] == [KeyError] or unraisable == []
+assert [t for t, _ in unraisable] == [KeyError, KeyError], unraisable
 """, None, valgrind=True),
 ]
 
@@ -445,8 +450,8 @@ ffi.gc(p, None)      # detaching again does nothing
 del p
 gc.collect()
 """, None, valgrind=True),
-    case("release-twice", 'p = ffi.new("int *")\nffi.release(p)\nffi.release(p)\n'
-         "assert True", None, valgrind=True),
+    case("release-twice", 'p = ffi.new("int *")\nffi.release(p)\nffi.release(p)', None,
+         valgrind=True),
     case("release-non-owning", 'ffi.release(ffi.cast("int *", 0))', "ValueError"),
     case("release-then-index", 'p = ffi.new("int[4]")\nffi.release(p)\np[0]', "ValueError",
          ffi_py_only=True, valgrind=True),
@@ -535,7 +540,8 @@ assert freed == [1]
 ]
 
 HANDLES = [
-    case("from-handle-null", "ffi.from_handle(ffi.NULL)", "FFIError", ffi_py_only=True),
+    case("from-handle-null", "ffi.from_handle(ffi.NULL)", "RuntimeError",
+         xfail=FINDING["from-handle-null"]),
     case("from-handle-random-address", 'ffi.from_handle(ffi.cast("void *", 0x12345678))',
          "FFIError", ffi_py_only=True),
     case("from-handle-int-pointer", 'ffi.from_handle(ffi.new("int *"))', "TypeError",
@@ -677,8 +683,7 @@ LIBS = [
     case("dlopen-nul-in-name", 'ffi.dlopen("libc.so.6\\0junk")', "TypeError",
          xfail=FINDING["nul-in-name"]),
     case("dlopen-bad-flags", 'ffi.dlopen("libm.so.6", "now")', "TypeError"),
-    case("dlopen-non-pointer-cdata", 'ffi.dlopen(ffi.new("int *"))', "(TypeError, OSError)",
-         ffi_py_only=True),
+    case("dlopen-non-pointer-cdata", 'ffi.dlopen(ffi.new("int *"))', "TypeError"),
     case("dlclose-twice", 'l = ffi.dlopen("libm.so.6")\nffi.dlclose(l)\nffi.dlclose(l)',
          None, valgrind=True),
     case("closed-lib-function", 'l = ffi.dlopen(None)\nffi.dlclose(l)\nl.labs(-1)',
@@ -729,8 +734,7 @@ assert apply(cb, 5) == 5.0 and len(calls) == 5
          helper=True),
     case("lib-call-struct-arg-partial-dict", """
 helper = open_helper()
-scratch = ffi.new("char[4096]", b"\\xaa" * 4095)   # garbage under the stack buffer
-for _ in range(3):
+for _ in range(3):   # missing members are zero, as in C (valgrind sees it at once)
     assert helper.helper_swap_pair({"tag": 1}).value == 0
     assert helper.helper_swap_pair([2]).value == 0
 """, None, helper=True, ffi_py_only=True, xfail="issue item 8", valgrind=True),
@@ -743,8 +747,7 @@ for _ in range(3):
     case("errno-float", "ffi.errno = 1.5", "TypeError"),
     case("errno-overflow", "ffi.errno = 2**40", "OverflowError"),
     case("errno-delete", "del ffi.errno", "(AttributeError, TypeError)"),
-    case("integer-const-missing", 'ffi.integer_const("NOPE")', "(KeyError, AttributeError)",
-         ffi_py_only=True),
+    case("integer-const-missing", 'ffi.integer_const("NOPE")', "KeyError", ffi_py_only=True),
     case("list-types-argument", "ffi.list_types(1)", "TypeError"),
     case("init-once-unhashable-tag", "ffi.init_once(lambda: 1, [])", "TypeError"),
     case("cdef-pack-str", 'ffi.cdef("struct q1 { int a; };", pack="x")', "TypeError"),
@@ -812,7 +815,7 @@ p.inner = ffi.new("struct other_s *")[0]
     case("delattr-field", 'p = ffi.new("struct pt *")\ndel p.x', "AttributeError"),
     case("slice-past-owned-pointer", 'p = ffi.new("int *", 1)\np[0:100000]', "IndexError",
          ffi_py_only=True, xfail=FINDING["owned-pointer-extent"], valgrind=True),
-    case("index-past-owned-pointer", 'ffi.new("int *", 1)[1]', "IndexError", ffi_py_only=True),
+    case("index-past-owned-pointer", 'ffi.new("int *", 1)[1]', "IndexError"),
     case("reversed-array", 'reversed(ffi.new("int[3]"))', "TypeError"),
     case("negate-cdata", '-ffi.cast("int", 1)', "TypeError"),
     case("abs-of-pointer", 'abs(ffi.new("int *"))', "TypeError"),

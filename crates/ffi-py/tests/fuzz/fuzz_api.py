@@ -180,8 +180,11 @@ class Program:
             size = self.ffi.sizeof(item) if item is not None and item.kind != "void" else 0
         except ORDINARY:
             size = 0
-        length = init if isinstance(init, int) else len(init) if hasattr(init, "__len__") else 1
-        if size * max(length, 1) > MAX_BYTES:
+        items = 1
+        if ctype.endswith("[]"):
+            items = init if isinstance(init, int) else len(init) if hasattr(init, "__len__") \
+                else 1
+        if size * max(items, 1) > MAX_BYTES:
             return
         p = self.ffi.new(ctype) if init is None else self.ffi.new(ctype, init)
         self.pool.append((p, self.ffi.sizeof(p) if self.ffi.typeof(p).kind == "array"
@@ -375,8 +378,13 @@ class Program:
         if which == 0:
             f = raw.Function(libc.symbol("labs"), ["i64"], "i64")
         elif which == 1:
+            # Made with any types, but called only with its own signature:
+            # a wrong one is undefined behaviour, as in C.
+            argtype, restype = self.pick(RAW_TYPES), self.pick(RAW_TYPES)
             f = raw.Function(libc.symbol(self.pick(["abs", "nosuch_fz", "", "labs\0"])),
-                             [self.pick(RAW_TYPES)], self.pick(RAW_TYPES))
+                             [argtype], restype)
+            if (argtype, restype, f.name) != ("i32", "i32", "abs"):
+                return
         else:
             result = self.value()
             cb = raw.Callback(lambda *a: result, ["i32"], self.pick(RAW_TYPES),

@@ -342,14 +342,15 @@ bytes(b)
     case("memoryview-after-release", """
 if sys.version_info < (3, 12):
     skip("memoryview(ffi.buffer) needs CPython 3.12")
-p = ffi.new("char[64]", b"x" * 63)
+p = ffi.new("char[4000]", b"x" * 3999)
 m = memoryview(ffi.buffer(p))
 try:
     ffi.release(p)   # refused while exported, or deferred until the view goes
 except BufferError:
     pass
-junk = [ffi.new("char[64]", b"y" * 63) for _ in range(100)]
-assert m[0] == ord("x")
+# Blocks of the same size, filled: one of them reuses the block if it was freed.
+junk = [ffi.new("char[4000]", b"y" * 3999) for _ in range(64)]
+assert m[0] == m[3998] == ord("x"), (m[0], m[3998])
 """, None, ffi_py_only=True, xfail="issue item 1", valgrind=True),
     case("buffer-setitem-wrong-length", 'b = ffi.buffer(ffi.new("char[4]"))\nb[0:2] = b"abc"',
          "ValueError"),
@@ -478,20 +479,24 @@ assert inner.x == 5
     case("with-then-use", 'with ffi.new("int *", 5) as p:\n    pass\np[0]', "ValueError",
          ffi_py_only=True, valgrind=True),
     case("release-argument-during-call", """
-values = ffi.new("int[]", list(range(300, 0, -1)))
-calls = []
+values = ffi.new("int[]", list(range(100, 0, -1)))
+junk = []
+seen = set()
 def compare(a, b):
-    if not calls:
+    if not junk:
         try:
             ffi.release(values)   # refused, or deferred until C returns
         except ValueError:
             pass
-        junk = [ffi.new("int[]", [-7] * 300) for _ in range(50)]
-    calls.append(1)
+        # Blocks of the same size: the first reuses the array if it was freed.
+        junk.extend(ffi.new("int[]", [-7] * 100) for _ in range(8))
     x, y = ffi.cast("int *", a)[0], ffi.cast("int *", b)[0]
+    seen.update((x, y))
     return (x > y) - (x < y)
 cb = ffi.callback("int(const void *, const void *)", compare)
-lib.qsort(values, 300, 4, cb)
+lib.qsort(values, 100, 4, cb)
+assert seen <= set(range(1, 101)), "qsort read another block"
+assert all(list(block) == [-7] * 100 for block in junk), "qsort wrote into another block"
 assert not unraisable, unraisable
 """, None, ffi_py_only=True, xfail=FINDING["release-during-call"], valgrind=True),
     case("release-while-iterating", """

@@ -3,6 +3,7 @@
 
 mod chroot;
 mod dist;
+mod misuse;
 mod pycheck;
 mod python;
 

@@ -9,9 +9,9 @@ use std::path::Path;
 use xshell::{Shell, cmd};
 
 use crate::chroot::{self, Chroot};
-use crate::dist;
 use crate::python::{self, Interpreter, PYTEST, Venv};
 use crate::{Result, current_step, project_root, step, target_dir};
+use crate::{dist, misuse};
 
 const PYTEST_DIR: &str = "crates/ffi-py/tests/python";
 const CONFORMANCE: &str = "crates/ffi-py/tests/conformance/run.py";
@@ -97,6 +97,7 @@ pub fn python_package(sh: &Shell) -> Result {
         Some((interpreter, venv)) => check(conformance(sh, interpreter, &venv)),
         None => println!("conformance: not run, no venv passed its tests"),
     }
+    misuse::checks(sh, &interpreters, &artifacts.wheel, &mut check);
     check(sdist_builds(sh, &interpreters[0], &artifacts.sdist));
     check(wheel_contents(sh, &tools, &artifacts.wheel));
     step("Python checks: summary");

@@ -114,8 +114,9 @@ def pytest_configure(config):
     )
     config.addinivalue_line(
         "markers",
-        "valgrind: checks a memory error that valgrind sees (run them under "
-        "valgrind with PYTHONMALLOC=malloc: -m valgrind)",
+        "valgrind: checks a memory error that valgrind sees; `cargo xtask test` "
+        "runs these under valgrind with PYTHONMALLOC=malloc (select with -m "
+        "valgrind; the misuse suite's cases also need FFI_PY_MISUSE_VALGRIND=1)",
     )
     if config.getoption("--against") == "cffi":
         import cffi

@@ -298,12 +298,21 @@ unsafe fn run(state: &State, ret: *mut c_void, args: *mut *mut c_void) {
     let ret_ty = state.cif.return_type();
     let size = ret_ty.size();
     let mut scratch = [0u8; ReturnScratch::SIZE];
-    let mut heap;
-    let out: &mut [u8] = if size <= ReturnScratch::SIZE {
-        &mut scratch[..size]
+    // A value too large for the scratch is an aggregate libffi returns in
+    // the caller's memory: the callback writes there directly, so a call
+    // allocates nothing (an allocation the size of a C type could fail,
+    // and aborting is all a closure could then do).
+    let in_place = size > ReturnScratch::SIZE;
+    let out: &mut [u8] = if in_place {
+        // SAFETY: libffi's return buffer holds the return type's size
+        // (here the caller's memory for the aggregate); nothing else uses
+        // it during the callback. Zeroed, as the scratch is.
+        unsafe {
+            std::ptr::write_bytes(ret.cast::<u8>(), 0, size);
+            std::slice::from_raw_parts_mut(ret.cast::<u8>(), size)
+        }
     } else {
-        heap = vec![0u8; size];
-        &mut heap[..]
+        &mut scratch[..size]
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         (state.callback)(&ClosureArgs { types, ptrs }, out)
@@ -325,9 +334,11 @@ unsafe fn run(state: &State, ret: *mut c_void, args: *mut *mut c_void) {
             }
         }
     }
-    // SAFETY: libffi's return buffer holds at least the return type's size,
-    // and at least a full register (ffi_arg) for integer types.
-    unsafe { write_return(ret_ty, out, ret) };
+    if !in_place {
+        // SAFETY: libffi's return buffer holds at least the return type's
+        // size, and at least a full register (ffi_arg) for integer types.
+        unsafe { write_return(ret_ty, out, ret) };
+    }
 }
 
 /// Writes a closure's return value as libffi expects: integers narrower than

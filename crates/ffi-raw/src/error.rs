@@ -55,6 +55,10 @@ pub enum Error {
     /// An explicit layout that is impossible.
     #[error("invalid layout: {0}")]
     Layout(String),
+    /// A type larger than any object can be: over `isize::MAX` bytes (C's
+    /// and Rust's limit on an object's size).
+    #[error("{0} is too large: sizes are limited to isize::MAX bytes")]
+    TooLarge(String),
     /// The wrong number of arguments for a call interface.
     #[error("expected {expected} arguments, got {got}")]
     ArgCount { expected: usize, got: usize },

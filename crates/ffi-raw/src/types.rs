@@ -97,7 +97,10 @@ impl Type {
     }
 
     /// Calls `f` with every scalar inside this type and its byte offset
-    /// (a scalar is its own single leaf, at 0).
+    /// (a scalar is its own single leaf, at 0). Arrays of zero-size
+    /// elements hold no leaves and are skipped whatever their length, so
+    /// the work is bounded by the size: callers use it on small types only
+    /// (values passed in registers).
     pub(crate) fn for_each_leaf(&self, f: &mut impl FnMut(&Type, usize)) {
         fn visit(ty: &Type, base: usize, f: &mut impl FnMut(&Type, usize)) {
             match ty {
@@ -106,6 +109,7 @@ impl Type {
                         visit(field, base + offset, f);
                     }
                 }
+                Type::Array(a) if a.element().size() == 0 => {}
                 Type::Array(a) => {
                     for i in 0..a.len() {
                         visit(a.element(), base + i * a.element().size(), f);
@@ -191,7 +195,8 @@ impl fmt::Display for Type {
 pub struct ArrayType(Arc<(Type, usize)>);
 
 impl ArrayType {
-    /// `element[len]`. The element must have a size (not `void`).
+    /// `element[len]`. The element must have a size (not `void`), and the
+    /// array at most `isize::MAX` bytes.
     pub fn new(element: Type, len: usize) -> Result<ArrayType> {
         if element == Type::Void {
             return Err(Error::Layout("array of void".into()));
@@ -199,7 +204,8 @@ impl ArrayType {
         element
             .size()
             .checked_mul(len)
-            .ok_or_else(|| Error::Layout(format!("array of {len} elements is too large")))?;
+            .and_then(checked_object_size)
+            .ok_or_else(|| Error::TooLarge(format!("an array of {len} {element}")))?;
         Ok(ArrayType(Arc::new((element, len))))
     }
 
@@ -280,18 +286,25 @@ impl StructType {
         let mut offsets = Vec::with_capacity(fields.len());
         let mut end = 0usize;
         let mut align = 1usize;
+        let too_large = || Error::TooLarge("the struct".into());
         for (i, field) in fields.iter().enumerate() {
             if *field == Type::Void {
                 return Err(Error::Layout(format!("field {i} has type void")));
             }
-            let offset = end.next_multiple_of(field.align());
+            let offset = end
+                .checked_next_multiple_of(field.align())
+                .ok_or_else(too_large)?;
             offsets.push(offset);
             end = offset
                 .checked_add(field.size())
-                .ok_or_else(|| Error::Layout("struct is too large".into()))?;
+                .and_then(checked_object_size)
+                .ok_or_else(too_large)?;
             align = align.max(field.align());
         }
-        let size = end.next_multiple_of(align);
+        let size = end
+            .checked_next_multiple_of(align)
+            .and_then(checked_object_size)
+            .ok_or_else(too_large)?;
         let obstacle = by_value_obstacle(&fields, &offsets, size);
         Ok(StructType(Arc::new(StructInner {
             fields,
@@ -308,6 +321,9 @@ impl StructType {
     /// struct, a struct with bitfields): usable for sizes and memory, but
     /// rejected when a call interface would pass or return it by value.
     pub fn memory_only(kind: AggregateKind, size: usize, align: usize) -> Result<StructType> {
+        if checked_object_size(size).is_none() {
+            return Err(Error::TooLarge(format!("a {kind} of {size} bytes")));
+        }
         if !align.is_power_of_two() || !size.is_multiple_of(align) {
             return Err(Error::Layout(format!(
                 "size {size} with alignment {align}: the alignment must be a power of two dividing the size"
@@ -396,20 +412,45 @@ impl fmt::Debug for StructType {
     }
 }
 
+/// The largest aggregate whose libffi element list is read when it is
+/// passed by value. Larger aggregates travel in memory on every target
+/// ffi-raw knows, and libffi decides that from the size alone: x86-64's
+/// `classify_argument` returns MEMORY for anything over 32 bytes before
+/// reading elements, and aarch64's `is_vfp_type` rejects homogeneous
+/// floating-point aggregates over 64 bytes (other aggregates over 16 bytes
+/// are passed by reference).
+pub(crate) const LIBFFI_CLASSIFIES_UP_TO: usize = 64;
+
+/// `Some(size)` if `size` is a possible object size (at most `isize::MAX`).
+pub(crate) fn checked_object_size(size: usize) -> Option<usize> {
+    (size <= isize::MAX as usize).then_some(size)
+}
+
 /// libffi's description of a struct: a `ffi_type` whose `elements` is a
-/// NULL-terminated array of member descriptors. Arrays have no libffi type,
-/// so an `T[n]` member contributes `n` elements of `T`; libffi classifies
-/// registers from element offsets, which then match the C layout exactly.
+/// NULL-terminated array of member descriptors.
+///
+/// Arrays have no libffi type. In a struct small enough to be classified
+/// (at most [`LIBFFI_CLASSIFIES_UP_TO`] bytes) a `T[n]` member contributes
+/// `n` elements of `T`, so that libffi classifies registers from element
+/// offsets that match the C layout exactly; `n` is then at most that many
+/// bytes' worth. In a larger struct, which libffi passes in memory without
+/// reading its elements, an array member is one opaque element of the
+/// array's size and alignment: describing a type never does work (or
+/// allocates memory) in proportion to an array's length.
 struct FfiStruct {
     ty: Box<sys::ffi_type>,
     /// Pointed to by `ty.elements`; kept alive here.
     _elements: Box<[*mut sys::ffi_type]>,
+    /// The opaque descriptors of array members (see above), pointed to by
+    /// `_elements`, with their own element lists.
+    _arrays: Vec<(Box<sys::ffi_type>, Box<[*mut sys::ffi_type; 2]>)>,
 }
 
 // SAFETY: after construction the descriptor is never written again: its size
 // and alignment are filled in before any `ffi_prep_cif` sees it (libffi only
 // writes them when they are zero), and the element pointers target either
-// libffi's static descriptors or other `StructType`s kept alive by `fields`.
+// libffi's static descriptors, descriptors owned by this value, or other
+// `StructType`s kept alive by `fields`.
 unsafe impl Send for FfiStruct {}
 // SAFETY: see `Send`; shared access is read-only.
 unsafe impl Sync for FfiStruct {}
@@ -417,14 +458,26 @@ unsafe impl Sync for FfiStruct {}
 impl FfiStruct {
     fn build(s: &StructType) -> FfiStruct {
         let mut elements: Vec<*mut sys::ffi_type> = Vec::new();
-        if s.memory_only_kind().is_none() {
+        let mut arrays = Vec::new();
+        if s.memory_only_kind().is_some() {
+            // Never handed to libffi for a call (check_by_value rejects it),
+            // but give it a sensible shape anyway.
+            elements.push(&raw mut sys::ffi_type_uint8);
+        } else if s.size() <= LIBFFI_CLASSIFIES_UP_TO {
             for field in s.fields() {
                 push_flattened(field, &mut elements);
             }
         } else {
-            // Never handed to libffi for a call (check_by_value rejects it),
-            // but give it a sensible shape anyway.
-            elements.push(&raw mut sys::ffi_type_uint8);
+            for field in s.fields() {
+                match field {
+                    Type::Array(a) if a.size() > 0 => {
+                        let (mut ty, items) = opaque_array(a);
+                        elements.push(&mut *ty);
+                        arrays.push((ty, items));
+                    }
+                    other => push_flattened(other, &mut elements),
+                }
+            }
         }
         elements.push(std::ptr::null_mut());
         let mut elements = elements.into_boxed_slice();
@@ -437,14 +490,18 @@ impl FfiStruct {
         FfiStruct {
             ty,
             _elements: elements,
+            _arrays: arrays,
         }
     }
 }
 
 /// libffi's element list for a member: arrays flattened, zero-size members
-/// left out (libffi rejects, and writes to, zero-size descriptors).
+/// left out (libffi rejects, and writes to, zero-size descriptors). Only
+/// for members of structs of at most [`LIBFFI_CLASSIFIES_UP_TO`] bytes,
+/// where an array of items with a size has at most that many items.
 fn push_flattened(field: &Type, out: &mut Vec<*mut sys::ffi_type>) {
     match field {
+        Type::Array(a) if a.size() == 0 => {}
         Type::Array(a) => {
             for _ in 0..a.len() {
                 push_flattened(a.element(), out);
@@ -455,10 +512,30 @@ fn push_flattened(field: &Type, out: &mut Vec<*mut sys::ffi_type>) {
     }
 }
 
+/// One descriptor standing for a whole array (of non-zero size) in a
+/// struct libffi passes in memory: a struct of the array's size and
+/// alignment whose one element is the innermost item type. libffi uses only
+/// its size and alignment (to place later members); the element is there so
+/// the descriptor is well-formed.
+fn opaque_array(a: &ArrayType) -> (Box<sys::ffi_type>, Box<[*mut sys::ffi_type; 2]>) {
+    let mut item = a.element();
+    while let Type::Array(inner) = item {
+        item = inner.element();
+    }
+    let mut items = Box::new([item.ffi_type(), std::ptr::null_mut()]);
+    let ty = Box::new(sys::ffi_type {
+        size: a.size(),
+        alignment: a.element().align() as u16,
+        type_: sys::FFI_TYPE_STRUCT,
+        elements: items.as_mut_ptr(),
+    });
+    (ty, items)
+}
+
 /// Why libffi cannot pass a struct with these members by value, if it
 /// cannot: a member that cannot be (searched through arrays), size 0, or
 /// zero-size members that make libffi's own layout of the element list
-/// (see [`push_flattened`]) differ from the C layout.
+/// (see [`FfiStruct`]) differ from the C layout.
 fn by_value_obstacle(fields: &[Type], offsets: &[usize], size: usize) -> Option<AggregateKind> {
     if size == 0 {
         return Some(AggregateKind::ZeroSized);
@@ -473,22 +550,21 @@ fn by_value_obstacle(fields: &[Type], offsets: &[usize], size: usize) -> Option<
     if let Some(kind) = fields.iter().find_map(member_obstacle) {
         return Some(kind);
     }
+    // Where libffi places each member with a size: at the next multiple of
+    // its alignment after the previous one. An array is placed as a whole:
+    // its items' sizes are multiples of their alignment, so each item lands
+    // right after the one before whether libffi sees the array flattened or
+    // as one element.
     let mut libffi_end = 0usize;
     for (field, offset) in fields.iter().zip(offsets) {
-        let (element, count) = match field {
-            Type::Array(a) => (a.element(), a.len()),
-            other => (other, 1),
-        };
-        if element.size() == 0 {
+        if field.size() == 0 {
             continue;
         }
-        for i in 0..count {
-            let libffi_offset = libffi_end.next_multiple_of(element.align());
-            if libffi_offset != offset + i * element.size() {
-                return Some(AggregateKind::ZeroSized);
-            }
-            libffi_end = libffi_offset + element.size();
+        let libffi_offset = libffi_end.next_multiple_of(field.align());
+        if libffi_offset != *offset {
+            return Some(AggregateKind::ZeroSized);
         }
+        libffi_end = libffi_offset + field.size();
     }
     None
 }
@@ -571,8 +647,103 @@ mod tests {
             Err(Error::Layout(_))
         ));
         assert!(ArrayType::new(Type::Void, 2).is_err());
-        assert!(ArrayType::new(Type::I64, usize::MAX).is_err());
+        assert!(matches!(
+            ArrayType::new(Type::I64, usize::MAX),
+            Err(Error::TooLarge(_))
+        ));
         assert!(StructType::memory_only(AggregateKind::Union, 6, 4).is_err());
         assert!(StructType::memory_only(AggregateKind::Union, 6, 3).is_err());
+    }
+
+    #[test]
+    fn sizes_stop_at_isize_max() {
+        let max = isize::MAX as usize;
+        assert_eq!(ArrayType::new(Type::U8, max).unwrap().size(), max);
+        assert!(matches!(
+            ArrayType::new(Type::U8, max + 1),
+            Err(Error::TooLarge(_))
+        ));
+        // 2^63 bytes: fits a usize, not an object.
+        assert!(matches!(
+            ArrayType::new(Type::I64, 1 << 60),
+            Err(Error::TooLarge(_))
+        ));
+        let half = Type::Array(ArrayType::new(Type::U8, 1 << 62).unwrap());
+        assert!(matches!(
+            StructType::new([half.clone(), half.clone()]),
+            Err(Error::TooLarge(_))
+        ));
+        // The padding after the last member can cross the limit too.
+        let odd = Type::Array(ArrayType::new(Type::U8, max - 1).unwrap());
+        assert!(matches!(
+            StructType::new([Type::I8, odd, Type::I8]),
+            Err(Error::TooLarge(_))
+        ));
+        assert!(matches!(
+            StructType::memory_only(AggregateKind::Union, 1 << 63, 8),
+            Err(Error::TooLarge(_))
+        ));
+    }
+
+    /// Describing a struct must not take work or memory in proportion to
+    /// an array's length: these would take hours, or 8 GiB of element
+    /// pointers each, if arrays were flattened.
+    #[test]
+    fn huge_arrays_are_described_compactly() {
+        let huge = Type::Array(ArrayType::new(Type::I64, (1 << 59) + 1).unwrap());
+        let s = StructType::new([huge.clone(), Type::I64]).unwrap();
+        assert_eq!(s.by_value_obstacle(), None);
+        assert_eq!(s.offsets(), &[0, (1 << 62) + 8]);
+        let cif = crate::Cif::new([Type::Struct(s.clone())], Type::Struct(s.clone())).unwrap();
+        assert!(!cif.uses_fast_path());
+
+        let ty = Type::Struct(s).ffi_type();
+        let mut offsets = [0usize; 2];
+        // SAFETY: `ty` is a valid struct descriptor with 2 elements and
+        // `offsets` has room for both.
+        let status = unsafe {
+            sys::ffi_get_struct_offsets(sys::ffi_abi_FFI_DEFAULT_ABI, ty, offsets.as_mut_ptr())
+        };
+        assert_eq!(status, sys::ffi_status_FFI_OK);
+        assert_eq!(offsets, [0, (1 << 62) + 8]);
+
+        // Nested arrays, and one big array inside a small struct inside a
+        // big one.
+        let row = Type::Array(ArrayType::new(Type::F32, 1 << 40).unwrap());
+        let rows = Type::Array(ArrayType::new(row, 3).unwrap());
+        let inner = Type::Struct(StructType::new([Type::I8, Type::F64]).unwrap());
+        let cells = Type::Array(ArrayType::new(inner, 1 << 40).unwrap());
+        let s = StructType::new([Type::I8, rows, cells, Type::I16]).unwrap();
+        assert_eq!(s.by_value_obstacle(), None);
+        crate::Cif::new([Type::Struct(s)], Type::Void).unwrap();
+
+        // Arrays of zero-size items hold no elements, however many items.
+        let empty = Type::Struct(
+            StructType::new([Type::Array(ArrayType::new(Type::I32, 0).unwrap())]).unwrap(),
+        );
+        let nothing = Type::Array(ArrayType::new(empty, usize::MAX).unwrap());
+        assert_eq!(nothing.size(), 0);
+        let s = StructType::new([Type::I64, nothing, Type::F64]).unwrap();
+        assert_eq!((s.size(), s.by_value_obstacle()), (16, None));
+        let cif = crate::Cif::new([Type::Struct(s.clone())], Type::Struct(s)).unwrap();
+        assert!(cif.uses_fast_path());
+    }
+
+    #[test]
+    fn large_structs_keep_the_offsets_libffi_computes() {
+        // Over the classification limit: arrays become one element each.
+        let a = Type::Array(ArrayType::new(Type::F32, 30).unwrap());
+        let b = Type::Array(ArrayType::new(Type::LongDouble, 2).unwrap());
+        let s = StructType::new([Type::I8, a, Type::I8, b, Type::I16]).unwrap();
+        assert!(s.size() > LIBFFI_CLASSIFIES_UP_TO);
+        let ty = Type::Struct(s.clone()).ffi_type();
+        let mut offsets = [0usize; 5];
+        // SAFETY: `ty` is a valid struct descriptor with 5 elements and
+        // `offsets` has room for all of them.
+        let status = unsafe {
+            sys::ffi_get_struct_offsets(sys::ffi_abi_FFI_DEFAULT_ABI, ty, offsets.as_mut_ptr())
+        };
+        assert_eq!(status, sys::ffi_status_FFI_OK);
+        assert_eq!(offsets, s.offsets());
     }
 }

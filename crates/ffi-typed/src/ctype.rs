@@ -113,12 +113,11 @@ impl CType {
         match self {
             CType::Scalar(s) => Ok(s.raw_type().size()),
             CType::Pointer(_) => Ok(Target::HOST.pointer_size),
-            CType::Array(elem, Some(n)) => {
-                elem.size()?.checked_mul(*n).ok_or_else(|| Error::Layout {
-                    ty: self.to_string(),
-                    reason: "the array is too large".into(),
-                })
-            }
+            CType::Array(elem, Some(n)) => elem
+                .size()?
+                .checked_mul(*n)
+                .filter(|&size| size <= isize::MAX as usize)
+                .ok_or_else(|| Error::TooLarge(self.to_string())),
             CType::Record(r) => self.laid_out(r).map(|b| b.size),
             CType::Enum(e) if e.partial => Err(Missing::Enumerators(self.clone()).into()),
             CType::Enum(e) => Ok(e.underlying.raw_type().size()),
@@ -984,6 +983,20 @@ mod tests {
             s.complete(vec![FieldDecl::new("a", int())], Packing::Natural),
             Err(Error::AlreadyComplete(_))
         ));
+    }
+
+    #[test]
+    fn sizes_stop_at_isize_max() {
+        let max = isize::MAX as usize;
+        let chars = CType::array_of(CType::Scalar(CScalar::Char), Some(max));
+        assert_eq!(chars.size().unwrap(), max);
+        // Within usize, past what an object can be.
+        let ints = CType::array_of(int(), Some(1 << 61));
+        assert!(matches!(ints.size(), Err(Error::TooLarge(_))));
+        let nested = CType::array_of(CType::array_of(int(), Some(1 << 40)), Some(1 << 22));
+        assert!(matches!(nested.size(), Err(Error::TooLarge(_))));
+        let raw = CType::array_of(CType::Scalar(CScalar::Long), Some(1 << 60)).to_raw();
+        assert!(matches!(raw, Err(Error::Raw(ffi_raw::Error::TooLarge(_)))));
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A type larger than any object can be: over `isize::MAX` bytes (C's
+    /// and Rust's limit on an object's size).
+    #[error("{0} is too large: sizes are limited to isize::MAX bytes")]
+    TooLarge(String),
     /// A struct or union completed twice.
     #[error("{0} is already complete")]
     AlreadyComplete(String),

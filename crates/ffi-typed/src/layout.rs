@@ -263,7 +263,7 @@ pub(crate) fn layout_record(
         ));
     }
     // Positions are in bits: absurd sizes must be an error, not a wrap.
-    let too_large = || layout_error(ty, "the record is too large".into());
+    let too_large = || Error::TooLarge(ty.to_string());
     let align_up = |at: u64, align_bytes: usize| {
         at.checked_next_multiple_of(align_bytes as u64 * 8)
             .ok_or_else(too_large)

@@ -136,7 +136,7 @@ pub(crate) fn make_callback(
         CType::Void => 0,
         ref ty => ty.size().map_err(typed_error)?,
     };
-    let mut error_bytes = vec![0u8; ret_size];
+    let mut error_bytes = crate::ground::scratch::zeroed_vec(ret_size)?;
     if let Some(error) = error
         && !error.is_none()
         && ret_size > 0

@@ -6,9 +6,10 @@ use ffi_raw::CScalar;
 use ffi_typed::CType;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyFloat, PyInt, PyString};
 
 use super::cdata::{CData, Kind, Origin};
+use super::convert::single_code_point;
 use super::ffi_object::Ffi;
 use crate::ground::entry::{MethodDef, fixed_arguments, guarded, object_ptr};
 use crate::ground::errors::{CDefError, typed_error};
@@ -60,10 +61,10 @@ impl Ffi {
 }
 
 /// `value.__index__()` for a cast to `ty`, or a TypeError naming both.
-fn index_for_cast(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<i128> {
+fn index_for_cast<'py>(value: &Bound<'py, PyAny>, ty: &CType) -> PyResult<Bound<'py, PyInt>> {
     value
         .call_method0("__index__")
-        .and_then(|i| i.extract())
+        .and_then(|i| Ok(i.cast_into::<PyInt>()?))
         .map_err(|_| {
             let name = value.get_type().name().map(|n| n.to_string());
             PyTypeError::new_err(format!(
@@ -71,6 +72,27 @@ fn index_for_cast(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<i128> {
                 name.unwrap_or_default()
             ))
         })
+}
+
+/// A float as the integer a cast to an integer or pointer type takes from
+/// it: Python's `int()` of it, exact (truncated toward zero), so that
+/// infinities are an OverflowError and NaN a ValueError, as in cffi; C's
+/// own conversion of such values is undefined.
+fn float_to_int(py: Python<'_>, v: f64) -> PyResult<Bound<'_, PyInt>> {
+    // SAFETY: returns a new reference to an int, or NULL with an exception
+    // set (for an infinity or NaN).
+    unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyLong_FromDouble(v)) }.map(|int| {
+        int.cast_into::<PyInt>()
+            .expect("PyLong_FromDouble makes an int")
+    })
+}
+
+/// The low 64 bits of an int, two's complement: what a C cast to an
+/// integer type of at most that width keeps.
+fn low_bits(int: &Bound<'_, PyInt>) -> u64 {
+    // SAFETY: `int` is an int object, for which the masked conversion
+    // cannot fail.
+    unsafe { pyo3::ffi::PyLong_AsUnsignedLongLongMask(int.as_ptr()) }
 }
 
 /// `FFI.cast`, a plain fastcall method (see `ground::entry`): a comparator that
@@ -119,116 +141,117 @@ fn cast_address(value: &Bound<'_, PyAny>, ty: &CType) -> PyResult<usize> {
     if let Ok(cdata) = value.cast::<CData>() {
         let this = cdata.get();
         return match this.kind {
-            Kind::Primitive => {
-                let v = this.primitive_int().ok_or_else(|| {
-                    PyTypeError::new_err(format!("cannot cast cdata '{}' to '{ty}'", this.cname()))
-                })?;
-                Ok(v as usize)
-            }
+            Kind::Primitive => match (this.primitive_int(), this.primitive_float()) {
+                (Some(v), _) => Ok(v as usize),
+                // As a Python float would be.
+                (None, Some(v)) => Ok(low_bits(&float_to_int(value.py(), v)?) as usize),
+                _ => Err(PyTypeError::new_err(format!(
+                    "cannot cast cdata '{}' to '{ty}'",
+                    this.cname()
+                ))),
+            },
             _ => this.address(),
         };
     }
     if let Some((addr, _)) = super::function::c_function_of(value) {
         return Ok(addr);
     }
-    if value.is_instance_of::<pyo3::types::PyFloat>() {
-        return Err(PyTypeError::new_err(format!(
-            "cannot cast a float to '{ty}'"
-        )));
-    }
-    let v = index_for_cast(value, ty)?;
-    Ok(v as usize)
+    let int = match value.cast::<PyFloat>() {
+        Ok(f) => float_to_int(value.py(), f.value())?,
+        Err(_) => index_for_cast(value, ty)?,
+    };
+    Ok(low_bits(&int) as usize)
 }
 
 /// C's conversion of `value` to the number, character or enum type `ty`:
-/// integers wrap modulo the type's width, as a cast does in C.
+/// integers wrap modulo the type's width, as a cast does in C; a float
+/// cast to an integer type is first truncated to an exact integer.
 fn cast_primitive(py: Python<'_>, ty: &CType, value: &Bound<'_, PyAny>) -> PyResult<Py<CData>> {
     let size = ty.size().map_err(typed_error)?;
-    let float_source = value.is_instance_of::<pyo3::types::PyFloat>()
-        || value.cast::<CData>().is_ok_and(|c| {
-            c.get().primitive_int().is_none() && c.get().primitive_float().is_some()
-        });
-    let as_int = |value: &Bound<'_, PyAny>| -> PyResult<i128> {
-        if float_source {
-            let v: f64 = value.extract().or_else(|_| {
-                value
-                    .cast::<CData>()
-                    .ok()
-                    .and_then(|c| c.get().primitive_float())
-                    .ok_or_else(|| PyTypeError::new_err("expected a number"))
-            })?;
-            return Ok(v as i128);
-        }
-        if let Ok(cdata) = value.cast::<CData>() {
-            let this = cdata.get();
-            return match this.kind {
-                Kind::Primitive => this.primitive_int().ok_or_else(|| {
-                    PyTypeError::new_err(format!("cannot cast cdata '{}'", this.cname()))
-                }),
-                _ => Ok(this.address()? as i128),
-            };
-        }
-        if let Ok(b) = value.cast::<PyBytes>()
-            && let [byte] = b.as_bytes()
-        {
-            return Ok(i128::from(*byte));
-        }
-        if let Ok(s) = value.cast::<PyString>() {
-            let s = s.to_cow()?;
-            let mut chars = s.chars();
-            if let (Some(c), None) = (chars.next(), chars.next()) {
-                return Ok(i128::from(c as u32));
-            }
-        }
-        index_for_cast(value, ty)
+    // A float source: a Python float, or a cdata of a floating type.
+    let float_source = match value.cast::<PyFloat>() {
+        Ok(f) => Some(f.value()),
+        Err(_) => value.cast::<CData>().ok().and_then(|c| {
+            let c = c.get();
+            c.primitive_int().is_none().then(|| c.primitive_float())?
+        }),
     };
     let mut bytes = [0u8; 16];
     match ty {
-        CType::Scalar(CScalar::Float) => bytes[..4]
-            .copy_from_slice(&(number(value, float_source, &as_int)? as f32).to_le_bytes()),
+        CType::Scalar(CScalar::Float) => {
+            bytes[..4].copy_from_slice(&(cast_float(value, float_source, ty)? as f32).to_le_bytes())
+        }
         CType::Scalar(CScalar::Double) => {
-            bytes[..8].copy_from_slice(&number(value, float_source, &as_int)?.to_le_bytes())
+            bytes[..8].copy_from_slice(&cast_float(value, float_source, ty)?.to_le_bytes())
         }
         CType::Scalar(CScalar::LongDouble) => {
-            let v = ffi_typed::Value::long_double_from_f64(number(value, float_source, &as_int)?);
+            let v = ffi_typed::Value::long_double_from_f64(cast_float(value, float_source, ty)?);
             if let ffi_typed::Value::LongDouble(b) = v {
                 bytes = b;
             }
         }
-        // C's conversion to _Bool: any non-zero value, 0.1 included, is 1.
-        CType::Scalar(CScalar::Bool) if float_source => {
-            bytes[0] = u8::from(number(value, float_source, &as_int)? != 0.0);
+        // C's conversion to _Bool: any non-zero value, 0.1 and NaN
+        // included, is 1.
+        CType::Scalar(CScalar::Bool) => {
+            bytes[0] = u8::from(match float_source {
+                Some(v) => v != 0.0,
+                None => cast_integer(value, ty)?.is_truthy()?,
+            })
         }
-        CType::Scalar(CScalar::Bool) => bytes[0] = u8::from(as_int(value)? != 0),
         _ => {
-            let v = as_int(value)?;
-            bytes[..size].copy_from_slice(&v.to_le_bytes()[..size]);
+            let int = match float_source {
+                Some(v) => float_to_int(py, v)?,
+                None => cast_integer(value, ty)?,
+            };
+            bytes[..size].copy_from_slice(&low_bits(&int).to_le_bytes()[..size]);
         }
     }
     CData::primitive(py, ty, &bytes[..size])
 }
 
-fn number(
-    value: &Bound<'_, PyAny>,
-    float_source: bool,
-    as_int: &dyn Fn(&Bound<'_, PyAny>) -> PyResult<i128>,
-) -> PyResult<f64> {
-    if float_source {
-        if let Ok(v) = value.extract::<f64>() {
-            return Ok(v);
-        }
-        if let Some(v) = value
-            .cast::<CData>()
-            .ok()
-            .and_then(|c| c.get().primitive_float())
-        {
-            return Ok(v);
-        }
+/// The integer a cast reads from a source that is not a float: an int, an
+/// integer cdata's value, a pointer or array cdata's address, the code of a
+/// one-character bytes or str, or `__index__`.
+fn cast_integer<'py>(value: &Bound<'py, PyAny>, ty: &CType) -> PyResult<Bound<'py, PyInt>> {
+    let py = value.py();
+    if let Ok(int) = value.cast::<PyInt>() {
+        return Ok(int.clone());
     }
-    if let Ok(v) = value.extract::<f64>()
-        && !value.is_instance_of::<CData>()
+    if let Ok(cdata) = value.cast::<CData>() {
+        let this = cdata.get();
+        let v = match this.kind {
+            Kind::Primitive => this.primitive_int().ok_or_else(|| {
+                PyTypeError::new_err(format!("cannot cast cdata '{}' to '{ty}'", this.cname()))
+            })?,
+            _ => this.address()? as i128,
+        };
+        return Ok(v.into_pyobject(py)?);
+    }
+    if let Ok(b) = value.cast::<PyBytes>()
+        && let [byte] = b.as_bytes()
     {
+        return Ok(byte.into_pyobject(py)?.cast_into::<PyInt>()?);
+    }
+    if let Ok(s) = value.cast::<PyString>()
+        && let Some(code) = single_code_point(s)
+    {
+        return Ok(code.into_pyobject(py)?.cast_into::<PyInt>()?);
+    }
+    index_for_cast(value, ty)
+}
+
+/// The value a cast to a floating type reads: a float source as itself, a
+/// cdata or character as its integer, anything else as Python's `float()`
+/// sees it (an OverflowError for an int past the range of a double).
+fn cast_float(value: &Bound<'_, PyAny>, float_source: Option<f64>, ty: &CType) -> PyResult<f64> {
+    if let Some(v) = float_source {
         return Ok(v);
     }
-    Ok(as_int(value)? as f64)
+    if value.is_instance_of::<CData>()
+        || value.is_instance_of::<PyBytes>()
+        || value.is_instance_of::<PyString>()
+    {
+        return cast_integer(value, ty)?.extract();
+    }
+    value.extract()
 }

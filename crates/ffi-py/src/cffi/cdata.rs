@@ -76,7 +76,9 @@ pub struct CData {
     /// A primitive's value (little-endian, `sizeof` bytes used).
     pub(crate) inline: [u8; 16],
     /// Elements of an array (its declared length, or the length it was made
-    /// with for `T[]`).
+    /// with for `T[]`); for a pointer `new` made, the bytes it owns (more
+    /// than its item's size for a struct ending in `T[]`, see
+    /// `convert::new_size`).
     pub(crate) length: usize,
     pub(crate) origin: Origin,
     /// What keeps the memory alive; taken by `release`.
@@ -645,7 +647,11 @@ impl CData {
             return Ok(v.into_pyobject(py)?.into_any().unbind());
         }
         if let Some(v) = self.primitive_float() {
-            return Ok((v.trunc() as i128).into_pyobject(py)?.into_any().unbind());
+            // Python's int() of the float: exact, and an error for an
+            // infinity or NaN (as cffi), where a Rust cast would saturate.
+            return Ok(pyo3::types::PyFloat::new(py, v)
+                .call_method0("__int__")?
+                .unbind());
         }
         // As cffi: a pointer's address is `ffi.cast("intptr_t", p)`.
         Err(PyTypeError::new_err(format!(
@@ -881,8 +887,15 @@ impl CData {
             && let Some(body) = r.body()
             && let Some((offset, field)) = body.field(key)
         {
-            // SAFETY: the record's bytes (see `record_base`).
-            let bytes = unsafe { std::slice::from_raw_parts_mut(base as *mut u8, body.size) };
+            // Memory `new` made for a struct ending in `T[]` has room for
+            // that member's items past the struct's size.
+            let size = match (self.kind, &self.origin) {
+                (Kind::Pointer, Origin::Owning) => body.size.max(self.owned_size()),
+                _ => body.size,
+            };
+            // SAFETY: the record's bytes (see `record_base`), and the rest
+            // of the memory `new` allocated for it.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(base as *mut u8, size) };
             return convert::write_member(field, offset, value, bytes);
         }
         Err(pyo3::exceptions::PyAttributeError::new_err(format!(
@@ -912,17 +925,27 @@ impl CData {
     fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         if let Ok(other) = other.cast::<CData>() {
             let other = other.get();
-            if self.ty() != other.ty()
-                && self.ctype.get().item_type() != other.ctype.get().item_type()
-            {
+            // cffi's rule: `p - q` for a pointer `p` and a pointer or array
+            // `q` of the same item type (an array on the left is refused,
+            // which also refuses `a - b` of two unrelated arrays).
+            let same_items = self.kind == Kind::Pointer
+                && matches!(other.kind, Kind::Pointer | Kind::Array)
+                && self.ctype.get().item_type() == other.ctype.get().item_type();
+            if !same_items {
                 return Err(PyTypeError::new_err(format!(
                     "cannot subtract cdata '{}' and cdata '{}'",
-                    other.cname(),
-                    self.cname()
+                    self.cname(),
+                    other.cname()
                 )));
             }
-            let size = self.elem_size()?.max(1) as isize;
+            let size = self.arithmetic_size()? as isize;
             let diff = (self.address()? as isize).wrapping_sub(other.address()? as isize);
+            if size == 0 || diff % size != 0 {
+                return Err(PyValueError::new_err(format!(
+                    "pointer subtraction: the distance between the two pointers ({diff} bytes) \
+                     is not a multiple of the item size ({size})"
+                )));
+            }
             return Ok((diff / size).into_pyobject(py)?.into_any().unbind());
         }
         let Ok(n) = other.extract::<isize>() else {
@@ -1036,12 +1059,10 @@ impl CData {
     /// Bytes of memory this cdata owns (0 if it owns none).
     pub(crate) fn owned_size(&self) -> usize {
         match self.kind {
-            Kind::Pointer => self
-                .ctype
-                .get()
-                .item_type()
-                .and_then(|t| t.size().ok())
-                .unwrap_or(0),
+            Kind::Pointer => {
+                let item = self.ctype.get().item_type().and_then(|t| t.size().ok());
+                item.unwrap_or(0).max(self.length)
+            }
             _ => self.data_size().unwrap_or(0),
         }
     }
@@ -1071,9 +1092,18 @@ impl CData {
                 )));
             }
         };
-        let addr = offset_addr(self.address()?, n, self.elem_size()?)?;
+        let addr = offset_addr(self.address()?, n, self.arithmetic_size()?)?;
         let ty = CType::pointer_to(item);
         Ok(CData::plain(py, &ty, addr, self.owner())?.into_any())
+    }
+
+    /// The size pointer arithmetic steps by: the item's, or 1 for `void *`
+    /// (as cffi and GNU C do).
+    fn arithmetic_size(&self) -> PyResult<usize> {
+        match self.ctype.get().item_type() {
+            Some(CType::Void) if self.kind == Kind::Pointer => Ok(1),
+            _ => self.elem_size(),
+        }
     }
 }
 

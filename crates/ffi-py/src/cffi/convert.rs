@@ -193,18 +193,17 @@ fn byte_from(ty: &CType, obj: &Bound<'_, PyAny>) -> PyResult<u8> {
 }
 
 fn wide_from(ty: &CType, size: usize, obj: &Bound<'_, PyAny>) -> PyResult<u32> {
-    if let Ok(s) = obj.cast::<PyString>() {
-        let s = s.to_cow()?;
-        let mut chars = s.chars();
-        if let (Some(c), None) = (chars.next(), chars.next()) {
-            let code = c as u32;
-            if size == 2 && code > 0xffff {
-                return Err(PyValueError::new_err(format!(
-                    "character U+{code:04X} does not fit '{ty}' (one UTF-16 unit)"
-                )));
-            }
-            return Ok(code);
+    if let Ok(s) = obj.cast::<PyString>()
+        && let Some(code) = single_code_point(s)
+    {
+        // cffi's class: such a str is not one character of this type.
+        if size == 2 && code > 0xffff {
+            return Err(PyTypeError::new_err(format!(
+                "initializer for ctype '{ty}' must be a str of one UTF-16 unit, not \
+                 U+{code:04X} (two units)"
+            )));
         }
+        return Ok(code);
     }
     if let Ok(cdata) = obj.cast::<CData>()
         && cdata.get().ctype.get().ty == *ty
@@ -231,6 +230,16 @@ pub(crate) fn pointer_compatible(expected: &CType, given: &CType) -> bool {
         || ((is_char(expected) || is_char(given)) && byte_sized(expected) && byte_sized(given))
 }
 
+/// How a value is being written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// `new`'s initialiser, into memory sized by [`new_size`]: a trailing
+    /// `T[]` member may be given as a count of items (left zero).
+    New,
+    /// Anything else: an assignment, a call argument, an item.
+    Assign,
+}
+
 /// Writes `obj` as a C `ty` at `dst`.
 ///
 /// `temps` is `Some` for call arguments, which may take objects that need
@@ -248,6 +257,41 @@ pub(crate) unsafe fn py_to_c(
     let size = ty.size().map_err(crate::ground::errors::typed_error)?;
     // SAFETY: the caller guarantees `dst` is valid for `size` bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(dst, size) };
+    write_value(ty, obj, out, temps, Fill::Assign)
+}
+
+/// Writes `new`'s initialiser `obj` for a `ty` into the `size` bytes
+/// [`new_size`] gave for it, of which a trailing `T[]` member's items take
+/// those past `ty.size()`.
+///
+/// # Safety
+/// `dst` must be valid for writing `size` bytes, and `size` at least
+/// `ty.size()`.
+pub(crate) unsafe fn init_new(
+    ty: &CType,
+    obj: &Bound<'_, PyAny>,
+    dst: *mut u8,
+    size: usize,
+) -> PyResult<()> {
+    // SAFETY: the caller guarantees `dst` is valid for `size` bytes.
+    let out = unsafe { std::slice::from_raw_parts_mut(dst, size) };
+    write_value(ty, obj, out, None, Fill::New)
+}
+
+/// Writes `obj` as a `ty` into `out`, which holds at least `ty.size()`
+/// bytes; only a record's trailing `T[]` member uses any more.
+fn write_value(
+    ty: &CType,
+    obj: &Bound<'_, PyAny>,
+    out: &mut [u8],
+    temps: Option<&mut Temporaries>,
+    fill: Fill,
+) -> PyResult<()> {
+    let size = ty.size().map_err(crate::ground::errors::typed_error)?;
+    if let CType::Record(_) = ty {
+        return record_from(ty, obj, out, fill);
+    }
+    let out = &mut out[..size];
     if let Some(layout) = int_layout(ty) {
         let v = py_to_int(ty, layout, obj)?;
         out.copy_from_slice(&v.to_le_bytes()[..size]);
@@ -281,9 +325,12 @@ pub(crate) unsafe fn py_to_c(
             let addr = pointer_from(ty, to, obj, temps)?;
             out.copy_from_slice(&addr.to_le_bytes());
         }
-        CType::Record(_) => record_from(ty, obj, out)?,
         CType::Array(elem, len) => array_from(ty, elem, len.unwrap_or(0), obj, out)?,
-        CType::Void | CType::Function(_) | CType::Enum(_) | CType::Placeholder(_) => {
+        CType::Record(_)
+        | CType::Void
+        | CType::Function(_)
+        | CType::Enum(_)
+        | CType::Placeholder(_) => {
             return Err(PyTypeError::new_err(format!(
                 "cannot store a value of '{ty}'"
             )));
@@ -358,7 +405,8 @@ pub(crate) fn pointer_from(
         let temporary = if let Ok(s) = obj.cast::<PyString>()
             && matches!(to, CType::Scalar(s) if char_kind(*s) == CharKind::Wide)
         {
-            let units = wide_units(to, &s.to_cow()?)?;
+            let size = to.size().map_err(crate::ground::errors::typed_error)?;
+            let units = wide_units_of(s, size)?.len();
             Some((to_array(units + 1), obj.clone()))
         } else if (obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>())
             && to.size().is_ok()
@@ -422,22 +470,69 @@ fn c_file_for(obj: &Bound<'_, PyAny>, fileno: &Bound<'_, PyAny>) -> PyResult<Arc
     Ok(Arc::new(Owned::CFile(file)))
 }
 
-/// How many code units `s` takes as an array of the wide type `to`.
-fn wide_units(to: &CType, s: &str) -> PyResult<usize> {
-    let size = to.size().map_err(crate::ground::errors::typed_error)?;
-    Ok(if size == 2 {
-        s.encode_utf16().count()
-    } else {
-        s.chars().count()
-    })
+/// The code point of a str of length 1 (a lone surrogate too); `None` for
+/// other lengths.
+pub(crate) fn single_code_point(s: &Bound<'_, PyString>) -> Option<u32> {
+    // SAFETY: `s` is a live str; both calls only read it, and index 0 is
+    // in range once the length is 1.
+    unsafe {
+        (ffi::PyUnicode_GetLength(s.as_ptr()) == 1).then(|| ffi::PyUnicode_ReadChar(s.as_ptr(), 0))
+    }
 }
 
-fn record_from(ty: &CType, obj: &Bound<'_, PyAny>, out: &mut [u8]) -> PyResult<()> {
+/// The code units of `s` as an array of a wide character type of `size`
+/// bytes: UTF-16 for 2-byte units, code points for 4-byte ones. As cffi
+/// does, lone surrogates (which Python strs may hold) pass through as
+/// themselves rather than failing to encode.
+pub(crate) fn wide_units_of(s: &Bound<'_, PyString>, size: usize) -> PyResult<Vec<u32>> {
+    let py = s.py();
+    // SAFETY: `s` is a live str. The copy is NULL with an exception set,
+    // or `len` code points (plus a NUL) from PyMem_Malloc, read here and
+    // freed once.
+    let code_points = unsafe {
+        let len =
+            usize::try_from(ffi::PyUnicode_GetLength(s.as_ptr())).map_err(|_| PyErr::fetch(py))?;
+        let copy = ffi::PyUnicode_AsUCS4Copy(s.as_ptr());
+        if copy.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let points = std::slice::from_raw_parts(copy, len).to_vec();
+        ffi::PyMem_Free(copy.cast());
+        points
+    };
+    if size != 2 {
+        return Ok(code_points);
+    }
+    let mut units = Vec::new();
+    units
+        .try_reserve(code_points.len())
+        .map_err(|_| pyo3::exceptions::PyMemoryError::new_err("a str too long to convert"))?;
+    for code in code_points {
+        if let Some(high_low) = code.checked_sub(0x10000) {
+            units.push(0xd800 | (high_low >> 10));
+            units.push(0xdc00 | (high_low & 0x3ff));
+        } else {
+            units.push(code);
+        }
+    }
+    Ok(units)
+}
+
+/// Writes a struct or union from a struct cdata of its type, a list or
+/// tuple (the members in order) or a dict (members by name). `out` may be
+/// longer than the record: its trailing `T[]` member then has room for
+/// items (memory `new` sized for them, see [`new_size`]).
+fn record_from(ty: &CType, obj: &Bound<'_, PyAny>, out: &mut [u8], fill: Fill) -> PyResult<()> {
     if let Ok(cdata) = obj.cast::<CData>() {
         let cdata = cdata.get();
         if cdata.ctype.get().ty == *ty {
-            out.copy_from_slice(cdata.bytes()?);
-            return Ok(());
+            let bytes = cdata.bytes()?;
+            // Unless the sizes differ: one struct name that two FFIs
+            // declared differently.
+            if ty.size().ok() == Some(bytes.len()) {
+                out[..bytes.len()].copy_from_slice(bytes);
+                return Ok(());
+            }
         }
         return Err(wrong_type(
             ty,
@@ -447,13 +542,18 @@ fn record_from(ty: &CType, obj: &Bound<'_, PyAny>, out: &mut [u8]) -> PyResult<(
     }
     let fields = flat_fields(ty);
     if let Ok(dict) = obj.cast::<PyDict>() {
-        for (key, value) in dict.iter() {
+        // A snapshot: converting a value runs Python code (`__index__`,
+        // `__float__`) that may change the dict, which pyo3's own dict
+        // iterator answers with a panic.
+        for item in dict.items().iter() {
+            let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             let name: String = key.extract()?;
             let flat = fields
                 .iter()
                 .find(|f| f.name == name)
                 .ok_or_else(|| PyKeyError::new_err(format!("'{ty}' has no field '{name}'")))?;
-            write_member(&flat.field, flat.offset, &value, out)?;
+            let trailing = std::ptr::eq(flat, fields.last().expect("a field was found"));
+            write_member_into(&flat.field, flat.offset, &value, out, fill, trailing)?;
         }
         return Ok(());
     }
@@ -470,8 +570,10 @@ fn record_from(ty: &CType, obj: &Bound<'_, PyAny>, out: &mut [u8]) -> PyResult<(
                 settable.len()
             )));
         }
+        let last = fields.last();
         for (item, flat) in items.iter().zip(settable) {
-            write_member(&flat.field, flat.offset, item, out)?;
+            let trailing = last.is_some_and(|last| std::ptr::eq(flat, last));
+            write_member_into(&flat.field, flat.offset, item, out, fill, trailing)?;
         }
         return Ok(());
     }
@@ -482,12 +584,27 @@ fn record_from(ty: &CType, obj: &Bound<'_, PyAny>, out: &mut [u8]) -> PyResult<(
     ))
 }
 
-/// Writes one member of a record whose bytes are `record`.
+/// Writes one member of a record whose bytes are `record`: the record's
+/// own size, or more for memory `new` allocated with room for the items
+/// of a trailing `T[]` member.
 pub(crate) fn write_member(
     field: &ffi_typed::Field,
     offset: usize,
     obj: &Bound<'_, PyAny>,
     record: &mut [u8],
+) -> PyResult<()> {
+    write_member_into(field, offset, obj, record, Fill::Assign, false)
+}
+
+/// [`write_member`]; a `trailing` member (the record's last) that is a
+/// struct ending in `T[]` may use all of `record` past its offset.
+fn write_member_into(
+    field: &ffi_typed::Field,
+    offset: usize,
+    obj: &Bound<'_, PyAny>,
+    record: &mut [u8],
+    fill: Fill,
+    trailing: bool,
 ) -> PyResult<()> {
     if field.bits.is_some() {
         let layout = int_layout(&field.ty).expect("bitfields have integer types");
@@ -501,13 +618,158 @@ pub(crate) fn write_member(
             .write_member(field, offset, record)
             .map_err(crate::ground::errors::typed_error);
     }
+    if let CType::Array(elem, None) = &field.ty {
+        return flexible_from(&field.ty, elem, obj, &mut record[offset..], fill);
+    }
     let size = field
         .ty
         .size()
         .map_err(crate::ground::errors::typed_error)?;
-    let slot = &mut record[offset..offset + size];
-    // SAFETY: `slot` is exactly the member's bytes.
-    unsafe { py_to_c(&field.ty, obj, slot.as_mut_ptr(), None) }
+    // The last member, a struct ending in `T[]`, takes the rest of the
+    // memory: nothing follows it.
+    let end = if trailing && ends_in_flexible(&field.ty) {
+        record.len()
+    } else {
+        offset + size
+    };
+    write_value(&field.ty, obj, &mut record[offset..end], None, fill)
+}
+
+/// Whether `ty` is a struct whose last member is `T[]`, or itself such a
+/// struct (cffi lets `new` size both).
+fn ends_in_flexible(ty: &CType) -> bool {
+    match flat_fields(ty).last().map(|f| &f.field.ty) {
+        Some(CType::Array(_, None)) => true,
+        Some(last @ CType::Record(_)) => ends_in_flexible(last),
+        _ => false,
+    }
+}
+
+/// Writes a trailing `T[]` member into `out`, the bytes from the member
+/// to the end of the memory: as many items as fit there (none in a record
+/// of its declared size). For `new`, a count of items is also accepted:
+/// [`new_size`] made room for them, and they stay zero.
+fn flexible_from(
+    ty: &CType,
+    elem: &CType,
+    obj: &Bound<'_, PyAny>,
+    out: &mut [u8],
+    fill: Fill,
+) -> PyResult<()> {
+    let elem_size = elem.size().map_err(crate::ground::errors::typed_error)?;
+    let room = out.len().checked_div(elem_size).unwrap_or(0);
+    if fill == Fill::New
+        && let Some(n) = item_count(obj)?
+    {
+        if n > room {
+            return Err(PyIndexError::new_err(format!(
+                "{n} items do not fit the room for '{ty}' ({room})"
+            )));
+        }
+        return Ok(());
+    }
+    array_from(ty, elem, room, obj, &mut out[..room * elem_size])
+}
+
+/// `obj` as a count of items for `new` (an int, or anything with
+/// `__index__`); `None` for anything else, such as the items themselves.
+fn item_count(obj: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    let items = obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyFloat>();
+    if items {
+        return Ok(None);
+    }
+    match obj.extract::<isize>() {
+        Ok(n) => usize::try_from(n)
+            .map(Some)
+            .map_err(|_| PyValueError::new_err(format!("negative array length {n}"))),
+        // As cffi: a length past isize is an OverflowError.
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Err(PyOverflowError::new_err(
+            format!("array length {obj} is too large"),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The number of items a `T[]` gets from `new`'s initialiser `init`, as
+/// cffi decides it: a count (an int, or anything with `__index__`), one
+/// per item of a list or tuple, or the characters of bytes (for `char`)
+/// or a str (for wide characters) plus a terminating NUL.
+pub(crate) fn new_array_length(elem: &CType, init: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if let Some(n) = item_count(init)? {
+        return Ok(n);
+    }
+    if init.is_instance_of::<PyBytes>() && bytes_fill_array_of(elem) {
+        return Ok(init.len()? + 1);
+    }
+    if let CType::Scalar(s) = elem {
+        match char_kind(*s) {
+            CharKind::Wide => {
+                if let Ok(s) = init.cast::<PyString>() {
+                    let size = elem.size().map_err(crate::ground::errors::typed_error)?;
+                    return Ok(wide_units_of(s, size)?.len() + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    init.len().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected new array length or list/tuple/str, not {}",
+            type_name(init)
+        ))
+    })
+}
+
+/// The bytes `new` allocates for a `ty` initialised from `init`, as cffi
+/// computes them: `ty`'s size, or, for a struct whose last member is `T[]`
+/// (or a struct ending so), up to the end of the items `init` gives that
+/// member, if further.
+pub(crate) fn new_size(ty: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    let size = ty.size().map_err(crate::ground::errors::typed_error)?;
+    let Some(init) = init else {
+        return Ok(size);
+    };
+    let fields = flat_fields(ty);
+    let Some(last) = fields.last() else {
+        return Ok(size);
+    };
+    let value = if let Ok(dict) = init.cast::<PyDict>() {
+        dict.get_item(&last.name)?
+    } else if init.is_instance_of::<PyList>() || init.is_instance_of::<PyTuple>() {
+        let settable = fields.iter().filter(|f| f.in_ctor()).count();
+        let covers_last = last.in_ctor() && settable > 0 && init.len()? == settable;
+        if covers_last {
+            Some(init.get_item(settable - 1)?)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let Some(value) = value else {
+        return Ok(size);
+    };
+    let too_large = || PyOverflowError::new_err("array size would overflow a Py_ssize_t");
+    let end = match &last.field.ty {
+        CType::Array(elem, None) => {
+            let elem_size = elem.size().map_err(crate::ground::errors::typed_error)?;
+            new_array_length(elem, &value)?
+                .checked_mul(elem_size)
+                .and_then(|items| items.checked_add(last.offset))
+        }
+        inner @ CType::Record(_) if ends_in_flexible(inner) && !value.is_instance_of::<CData>() => {
+            new_size(inner, Some(&value))?.checked_add(last.offset)
+        }
+        _ => return Ok(size),
+    };
+    let end = end
+        .filter(|&end| end <= isize::MAX as usize)
+        .ok_or_else(too_large)?;
+    Ok(size.max(end))
 }
 
 fn sign_extend(v: u64, size: usize) -> i64 {
@@ -523,17 +785,21 @@ fn array_from(
     out: &mut [u8],
 ) -> PyResult<()> {
     let elem_size = elem.size().map_err(crate::ground::errors::typed_error)?;
+    let too_long = |n: usize| {
+        PyIndexError::new_err(format!("initializer of length {n} is too long for '{ty}'"))
+    };
     if let Ok(cdata) = obj.cast::<CData>() {
         let cdata = cdata.get();
         if cdata.ctype.get().ty == *ty {
-            out.copy_from_slice(cdata.bytes()?);
+            let bytes = cdata.bytes()?;
+            if bytes.len() > out.len() {
+                return Err(too_long(cdata.length));
+            }
+            out[..bytes.len()].copy_from_slice(bytes);
             return Ok(());
         }
         return Err(wrong_type(ty, "a list or tuple", obj));
     }
-    let too_long = |n: usize| {
-        PyIndexError::new_err(format!("initializer of length {n} is too long for '{ty}'"))
-    };
     if let Ok(bytes) = obj.cast::<PyBytes>()
         && bytes_fill_array_of(elem)
     {
@@ -553,12 +819,7 @@ fn array_from(
         match char_kind(*s) {
             CharKind::Wide => {
                 if let Ok(s) = obj.cast::<PyString>() {
-                    let s = s.to_cow()?;
-                    let units: Vec<u32> = if elem_size == 2 {
-                        s.encode_utf16().map(u32::from).collect()
-                    } else {
-                        s.chars().map(|c| c as u32).collect()
-                    };
+                    let units = wide_units_of(s, elem_size)?;
                     if units.len() > len {
                         return Err(too_long(units.len()));
                     }
@@ -572,19 +833,23 @@ fn array_from(
             CharKind::Byte | CharKind::No => {}
         }
     }
-    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        let n = obj.len()?;
-        if n > len {
-            return Err(too_long(n));
-        }
-        for (i, item) in obj.try_iter()?.enumerate() {
-            let slot = &mut out[i * elem_size..(i + 1) * elem_size];
-            // SAFETY: `slot` is exactly one element.
-            unsafe { py_to_c(elem, &item?, slot.as_mut_ptr(), None)? };
-        }
-        return Ok(());
+    // A snapshot of the items: converting one runs Python code that may
+    // change a list's length under an iterator.
+    let items = if let Ok(tuple) = obj.cast::<PyTuple>() {
+        tuple.clone()
+    } else if let Ok(list) = obj.cast::<PyList>() {
+        list.to_tuple()
+    } else {
+        return Err(wrong_type(ty, "a list or tuple", obj));
+    };
+    if items.len() > len {
+        return Err(too_long(items.len()));
     }
-    Err(wrong_type(ty, "a list or tuple", obj))
+    for (i, item) in items.iter().enumerate() {
+        let slot = &mut out[i * elem_size..(i + 1) * elem_size];
+        write_value(elem, &item, slot, None, Fill::Assign)?;
+    }
+    Ok(())
 }
 
 /// Reads a C `ty` at `src` as a Python object: numbers, bytes and str for
@@ -604,20 +869,7 @@ pub(crate) unsafe fn c_to_py(
         let mut buf = [0u8; 8];
         // SAFETY: the caller guarantees `src` is readable for the size.
         unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), layout.size) };
-        let raw = u64::from_le_bytes(buf);
-        return Ok(if layout.is_bool {
-            pyo3::types::PyBool::new(py, raw != 0)
-                .to_owned()
-                .into_any()
-                .unbind()
-        } else if layout.signed {
-            sign_extend(raw, layout.size)
-                .into_pyobject(py)?
-                .into_any()
-                .unbind()
-        } else {
-            raw.into_pyobject(py)?.into_any().unbind()
-        });
+        return int_object(py, u64::from_le_bytes(buf), layout);
     }
     let size = ty.size().map_err(crate::ground::errors::typed_error)?;
     // SAFETY: as above.
@@ -666,23 +918,49 @@ pub(crate) unsafe fn c_to_py(
 }
 
 /// Code units of a wide type (`size` bytes each) as a str; UTF-16 for
-/// 2-byte units, code points for 4-byte ones.
+/// 2-byte units, code points for 4-byte ones. As cffi does, a surrogate
+/// that is not half of a pair stays itself in the str (Python strs can
+/// hold one), so such strings round-trip; a 4-byte value past U+10FFFF is
+/// a ValueError.
 pub(crate) fn wide_to_str(py: Python<'_>, units: &[u32], size: usize) -> PyResult<Py<PyAny>> {
-    let s: String = if size == 2 {
-        let units: Vec<u16> = units.iter().map(|&u| u as u16).collect();
-        String::from_utf16(&units)
-            .map_err(|e| PyValueError::new_err(format!("invalid UTF-16: {e}")))?
-    } else {
-        units
-            .iter()
-            .map(|&u| {
-                char::from_u32(u).ok_or_else(|| {
-                    PyValueError::new_err(format!("0x{u:x} is not a valid character"))
-                })
-            })
-            .collect::<PyResult<_>>()?
-    };
-    Ok(PyString::new(py, &s).into_any().unbind())
+    let is_high = |u: u32| (0xd800..0xdc00).contains(&u);
+    let is_low = |u: u32| (0xdc00..0xe000).contains(&u);
+    let mut utf32: Vec<u8> = Vec::new();
+    utf32
+        .try_reserve(units.len().saturating_mul(4))
+        .map_err(|_| pyo3::exceptions::PyMemoryError::new_err("a string too long to convert"))?;
+    let mut i = 0;
+    while i < units.len() {
+        let mut code = units[i];
+        if size == 2 {
+            code &= 0xffff;
+            let next = units.get(i + 1).map(|u| u & 0xffff);
+            if let Some(low) = next.filter(|&low| is_high(code) && is_low(low)) {
+                code = 0x10000 + ((code & 0x3ff) << 10 | (low & 0x3ff));
+                i += 1;
+            }
+        } else if code > 0x10ffff {
+            return Err(PyValueError::new_err(format!(
+                "0x{code:x} is not a valid character (past U+10FFFF)"
+            )));
+        }
+        utf32.extend_from_slice(&code.to_le_bytes());
+        i += 1;
+    }
+    let len = isize::try_from(utf32.len())
+        .map_err(|_| pyo3::exceptions::PyMemoryError::new_err("a string too long to convert"))?;
+    let mut little_endian: std::ffi::c_int = -1;
+    // SAFETY: `utf32` holds `len` bytes of UTF-32-LE; the decoder copies
+    // them, and returns a new reference or NULL with an exception set.
+    unsafe {
+        let s = ffi::PyUnicode_DecodeUTF32(
+            utf32.as_ptr().cast(),
+            len,
+            c"surrogatepass".as_ptr(),
+            &mut little_endian,
+        );
+        Bound::from_owned_ptr_or_err(py, s).map(Bound::unbind)
+    }
 }
 
 // Fast paths for numbers, shared by calls and member access.
@@ -751,6 +1029,9 @@ pub(crate) fn int_object(py: Python<'_>, raw: u64, layout: IntLayout) -> PyResul
 }
 
 /// [`int_object`] as a new reference, or NULL with an exception set.
+///
+/// A `_Bool` whose byte is neither 0 nor 1 (memory C or a cast filled) is a
+/// ValueError, as in cffi: C gives such a value no meaning.
 #[inline]
 pub(crate) fn int_object_ptr(raw: u64, layout: IntLayout) -> *mut ffi::PyObject {
     let shift = 64 - layout.size as u32 * 8;
@@ -758,7 +1039,10 @@ pub(crate) fn int_object_ptr(raw: u64, layout: IntLayout) -> *mut ffi::PyObject 
     // (PyBool_FromLong cannot fail).
     unsafe {
         if layout.is_bool {
-            ffi::PyBool_FromLong(i64::from(raw as u8 != 0) as _)
+            match raw as u8 {
+                byte @ (0 | 1) => ffi::PyBool_FromLong(byte.into()),
+                byte => invalid_bool(byte),
+            }
         } else if layout.signed {
             let v = ((raw << shift) as i64) >> shift;
             small_ints::object(v).unwrap_or_else(|| ffi::PyLong_FromLongLong(v))
@@ -770,6 +1054,19 @@ pub(crate) fn int_object_ptr(raw: u64, layout: IntLayout) -> *mut ffi::PyObject 
             }
         }
     }
+}
+
+/// Sets cffi's ValueError for a `_Bool` byte that is neither 0 nor 1;
+/// returns NULL.
+#[cold]
+#[inline(never)]
+fn invalid_bool(byte: u8) -> *mut ffi::PyObject {
+    let message = std::ffi::CString::new(format!("got a _Bool of value {byte}, expected 0 or 1"))
+        .expect("no NUL in the message");
+    // SAFETY: callers hold the GIL (they make Python objects); the
+    // exception type is a static object and the message a C string.
+    unsafe { ffi::PyErr_SetString(ffi::PyExc_ValueError, message.as_ptr()) };
+    std::ptr::null_mut()
 }
 
 /// A Python float.

@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use super::cdata::{CData, Kind, Origin, offset_addr};
-use super::convert::{bytes_fill_array_of, c_to_py, py_to_c, wide_to_str};
+use super::convert::{c_to_py, init_new, new_array_length, new_size, wide_to_str};
 use super::ctype::{CharKind, PyCType, char_kind, ctype_object};
 use super::library::Lib;
 use crate::ground::errors::{CDefError, FFIError, missing_error, typed_error};
@@ -185,7 +185,12 @@ impl Ffi {
             }
             CType::Array(_, Some(n)) => (Cow::Borrowed(ty), Some(*n)),
             CType::Array(elem, None) => {
-                let n = open_array_length(elem, init)?;
+                let init = init.ok_or_else(|| {
+                    PyTypeError::new_err(
+                        "new() of an array of unspecified length needs a length or an initializer",
+                    )
+                })?;
+                let n = new_array_length(elem, init)?;
                 (
                     Cow::Owned(CType::array_of((**elem).clone(), Some(n))),
                     Some(n),
@@ -197,19 +202,24 @@ impl Ffi {
                 )));
             }
         };
+        // More than `storage`'s size for a struct ending in `T[]` whose
+        // items the initialiser gives (as cffi does).
+        let size = new_size(&storage, init)?;
         let owned = match custom {
             Some(allocator) if allocator.alloc.is_some() => {
-                Arc::new(allocator.custom_memory(py, &storage)?)
+                Arc::new(allocator.custom_memory(py, size)?)
             }
-            _ => Owned::zeroed(&storage)?,
+            _ => Owned::zeroed_bytes(size, storage.align().map_err(typed_error)?.max(16))?,
         };
         let count_only = matches!(ty, CType::Array(_, None))
             && init.is_some_and(|i| i.extract::<isize>().is_ok() && !i.is_instance_of::<PyBytes>());
         if let Some(init) = init.filter(|_| !count_only) {
-            // SAFETY: the allocation is `storage`'s size.
-            unsafe { py_to_c(&storage, init, owned.addr() as *mut u8, None)? };
+            // SAFETY: the allocation is `size` bytes, at least `storage`'s.
+            unsafe { init_new(&storage, init, owned.addr() as *mut u8, size)? };
         }
         let addr = owned.addr();
+        // A pointer's length is the bytes it owns (see `CData::length`).
+        let length = length.or(Some(size));
         let cdata = CData::build_typed(ctype, addr, length, Some(owned), Origin::Owning)?;
         cdata.into_object(py)
     }
@@ -245,48 +255,13 @@ fn check_buildable(py: Python<'_>, ty: &CType) -> PyResult<()> {
     PyErr::warn(py, category.as_any(), &message, 1)
 }
 
-/// The length of `T[]` from `new`'s initialiser: a count, or one element
-/// per item (plus a terminating NUL for bytes and str).
-fn open_array_length(elem: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
-    let Some(init) = init else {
-        return Err(PyTypeError::new_err(
-            "new() of an array of unspecified length needs a length or an initializer",
-        ));
-    };
-    if let Ok(n) = init.extract::<isize>()
-        && !init.is_instance_of::<PyBytes>()
-    {
-        return usize::try_from(n)
-            .map_err(|_| PyValueError::new_err(format!("negative array length {n}")));
-    }
-    if init.is_instance_of::<PyBytes>() && bytes_fill_array_of(elem) {
-        return Ok(init.len()? + 1);
-    }
-    if let CType::Scalar(s) = elem {
-        match char_kind(*s) {
-            CharKind::Wide if init.is_instance_of::<PyString>() => {
-                let s: String = init.extract()?;
-                let units = if elem.size().unwrap_or(4) == 2 {
-                    s.encode_utf16().count()
-                } else {
-                    s.chars().count()
-                };
-                return Ok(units + 1);
-            }
-            _ => {}
-        }
-    }
-    init.len()
-}
-
 impl Allocator {
-    /// Memory for `storage` from the allocator's `alloc(size)`, which must
-    /// return a pointer or array cdata (as in cffi: an int is not taken as
-    /// an address) with room for `size` bytes where ffi_py knows its extent
-    /// (memory from `new`, an array); a pointer from C is trusted, as C's
-    /// `malloc` is.
-    fn custom_memory(&self, py: Python<'_>, storage: &CType) -> PyResult<Owned> {
-        let size = storage.size().map_err(typed_error)?;
+    /// Memory of `size` bytes from the allocator's `alloc(size)`, which
+    /// must return a pointer or array cdata (as in cffi: an int is not
+    /// taken as an address) with room for `size` bytes where ffi_py knows
+    /// its extent (memory from `new`, an array); a pointer from C is
+    /// trusted, as C's `malloc` is.
+    fn custom_memory(&self, py: Python<'_>, size: usize) -> PyResult<Owned> {
         let alloc = self.alloc.as_ref().expect("custom allocator");
         let allocated = alloc.call1(py, (size,))?;
         let cdata = allocated.bind(py).cast::<CData>().map_err(|_| {

@@ -41,7 +41,10 @@ pub(crate) fn typed_error(e: ffi_typed::Error) -> PyErr {
     use ffi_typed::Error as E;
     let message = e.to_string();
     match e {
-        E::OutOfRange(_) => PyOverflowError::new_err(message),
+        // As cffi: a size past isize::MAX is an OverflowError.
+        E::OutOfRange(_) | E::TooLarge(_) | E::Raw(ffi_raw::Error::TooLarge(_)) => {
+            PyOverflowError::new_err(message)
+        }
         E::IndexOutOfBounds { .. } => PyIndexError::new_err(message),
         E::UnknownField { .. } => PyAttributeError::new_err(message),
         E::Parse(_) => CDefError::new_err(message),
@@ -75,7 +78,8 @@ pub(crate) fn missing_error(missing: &ffi_typed::Missing) -> PyErr {
 /// (the cffi face maps ffi-raw's errors through [`typed_error`], as cffi
 /// raises `ffi.error` for them):
 /// loading is an OSError, a missing symbol an AttributeError, a signature
-/// libffi cannot pass a TypeError, an impossible layout a ValueError.
+/// libffi cannot pass a TypeError, an impossible layout a ValueError, a
+/// type over `isize::MAX` bytes an OverflowError.
 pub(crate) fn raw_error(e: ffi_raw::Error) -> PyErr {
     use ffi_raw::Error as E;
     let message = e.to_string();
@@ -91,6 +95,7 @@ pub(crate) fn raw_error(e: ffi_raw::Error) -> PyErr {
         E::SymbolName(_) | E::EmptyStruct | E::Layout(_) | E::ReturnSize { .. } => {
             PyValueError::new_err(message)
         }
+        E::TooLarge(_) => PyOverflowError::new_err(message),
         E::ClosureAlloc => PyMemoryError::new_err(message),
         _ => FFIError::new_err(message),
     }

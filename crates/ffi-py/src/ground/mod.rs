@@ -9,6 +9,7 @@
 //! | `errors.rs` | the exception classes and the mapping of ffi-typed's and ffi-raw's errors onto Python's |
 //! | `entry.rs` | what the plain `extern "C"` entry points of the hottest calls share (panic guard, arguments, results) |
 //! | `small_ints.rs` | CPython's cached small ints found by address |
+//! | `scratch.rs` | buffers a C type sizes, allocated fallibly (a MemoryError, never an abort) |
 //!
 //! Rule: nothing here imports from a face (`crate::cffi`, `crate::raw`).
 
@@ -17,4 +18,5 @@ pub(crate) mod entry;
 pub(crate) mod errno;
 pub(crate) mod errors;
 pub(crate) mod memory;
+pub(crate) mod scratch;
 pub(crate) mod small_ints;

@@ -20,6 +20,7 @@ use super::function::{restype_object, signature_error};
 use super::types::{RawType, describe, type_name, types_and_objects};
 use super::value::{from_c, to_c};
 use crate::ground::attach::{PythonClosure, call_positional, python_closure};
+use crate::ground::scratch::zeroed_vec;
 
 /// A C function pointer (`address`) that calls `callable`. C must not
 /// call it after this object is gone: keep it referenced while C may.
@@ -112,7 +113,7 @@ impl Callback {
         let (args, argtypes) = types_and_objects(py, argtypes, "argtypes")?;
         let restype = restype_object(py, restype)?;
         let ret = restype.get().ty.clone();
-        let mut default_bytes = vec![0u8; ret.size()];
+        let mut default_bytes = zeroed_vec(ret.size())?;
         if let Some(default) = default.filter(|d| !d.is_none()) {
             if ret == Type::Void {
                 return Err(PyTypeError::new_err(

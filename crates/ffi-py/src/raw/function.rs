@@ -20,6 +20,7 @@ use super::value::{Keep, from_c, to_c};
 use crate::ground::attach::detached;
 use crate::ground::errno::with_saved_errno;
 use crate::ground::errors::{argument_error, raw_error};
+use crate::ground::scratch::zeroed_vec;
 
 /// Argument scratch of this many 16-byte units, and this many argument
 /// pointers, live on the stack; more go to the heap.
@@ -215,11 +216,11 @@ impl Function {
             return Err(self.arg_count_error(args.len()));
         }
         let mut inline = [0u128; INLINE_UNITS];
-        let mut heap = Vec::new();
+        let mut heap;
         let scratch: &mut [u128] = if self.scratch_units <= INLINE_UNITS {
             &mut inline[..self.scratch_units]
         } else {
-            heap.resize(self.scratch_units, 0u128);
+            heap = zeroed_vec(self.scratch_units)?;
             &mut heap
         };
         // SAFETY: a u128 slice viewed as its bytes: same memory, any bit
@@ -252,11 +253,11 @@ impl Function {
         let ret_ty = self.cif.return_type();
         let ret_units = ret_ty.size().div_ceil(16).max(1);
         let mut ret_inline = [0u128; 2];
-        let mut ret_heap = Vec::new();
+        let mut ret_heap;
         let ret: &mut [u128] = if ret_units <= 2 {
             &mut ret_inline
         } else {
-            ret_heap.resize(ret_units, 0u128);
+            ret_heap = zeroed_vec(ret_units)?;
             &mut ret_heap
         };
         // SAFETY: each pointer is to a slot holding a converted value of

@@ -11,6 +11,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyTuple};
 use super::types::{describe, type_name, type_of};
 use super::value::{from_c, pointer_to_c, to_c};
 use crate::ground::memory::Owned;
+use crate::ground::scratch::zeroed_vec;
 
 /// A block of memory this layer allocated (zeroed), freed by `free()`,
 /// at the end of a `with` block, or when the object goes.
@@ -157,7 +158,7 @@ impl Memory {
         let ty = value_type(r#type)?;
         let what = format!("write of {}", type_name(&ty));
         let (_block, addr) = self.span(offset, ty.size(), &what)?;
-        let mut converted = vec![0u8; ty.size()];
+        let mut converted = zeroed_vec(ty.size())?;
         to_c(&ty, value, &mut converted, None)?;
         // SAFETY: as in `read`; the converted value is a separate buffer.
         unsafe { std::ptr::copy_nonoverlapping(converted.as_ptr(), addr as *mut u8, ty.size()) };
@@ -259,7 +260,11 @@ pub(crate) fn alloc(r#type: &Bound<'_, PyAny>, n: isize) -> PyResult<Memory> {
     let ty = value_type(r#type)?;
     let n = usize::try_from(n)
         .map_err(|_| PyValueError::new_err(format!("a count must be >= 0, not {n}")))?;
-    let size = ty.size().checked_mul(n).ok_or_else(|| {
+    let size = ty
+        .size()
+        .checked_mul(n)
+        .filter(|&size| size <= isize::MAX as usize);
+    let size = size.ok_or_else(|| {
         PyOverflowError::new_err(format!(
             "{n} values of {} do not fit memory",
             type_name(&ty)
@@ -302,7 +307,7 @@ pub(crate) fn poke(
 ) -> PyResult<()> {
     let ty = value_type(r#type)?;
     let addr = unchecked_address(address, "poke")?;
-    let mut converted = vec![0u8; ty.size()];
+    let mut converted = zeroed_vec(ty.size())?;
     to_c(&ty, value, &mut converted, None)?;
     // SAFETY: not checkable: poke's documented contract is that the caller
     // vouches for `address` holding `ty.size()` writable bytes.

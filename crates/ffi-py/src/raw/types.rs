@@ -7,7 +7,7 @@
 //! platform facts stay in one place.
 
 use ffi_raw::{ArrayType, CScalar, StructType, Type};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
@@ -147,6 +147,7 @@ impl RawStruct {
             ffi_raw::Error::Layout(message) => {
                 PyValueError::new_err(format!("invalid raw.Struct: {message}"))
             }
+            // Over isize::MAX bytes: an OverflowError.
             other => raw_error(other),
         })?;
         Ok(
@@ -198,7 +199,13 @@ impl RawArray {
         length: &Bound<'_, PyAny>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let item = type_object(py, item)?;
-        let length: isize = length.extract().map_err(|_| {
+        let length: isize = length.extract().map_err(|e: PyErr| {
+            // An int past isize is an OverflowError, as the size it implies.
+            if e.is_instance_of::<PyOverflowError>(py) {
+                return PyOverflowError::new_err(format!(
+                    "an array of {length} items is too large: sizes are limited to isize::MAX bytes"
+                ));
+            }
             PyTypeError::new_err(format!(
                 "an array length must be an int, not {}",
                 describe(length)
@@ -207,8 +214,12 @@ impl RawArray {
         let length = usize::try_from(length).map_err(|_| {
             PyValueError::new_err(format!("an array length must be >= 0, not {length}"))
         })?;
-        let ty = ArrayType::new(item.get().ty.clone(), length)
-            .map_err(|e| PyValueError::new_err(format!("invalid raw.Array: {e}")))?;
+        let ty = ArrayType::new(item.get().ty.clone(), length).map_err(|e| match e {
+            ffi_raw::Error::Layout(message) => {
+                PyValueError::new_err(format!("invalid raw.Array: {message}"))
+            }
+            other => raw_error(other),
+        })?;
         Ok(PyClassInitializer::from(RawType::from(Type::Array(ty)))
             .add_subclass(RawArray { item, length }))
     }

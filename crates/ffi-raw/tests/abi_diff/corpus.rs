@@ -193,6 +193,13 @@ pub const CATALOGUE: &[&str] = &[
     // 17 to 24 bytes: returned in memory, passed on the stack.
     "-|{[17;1]}|{[17;1]} {8,8,1}",
     "-|{26,26,26}|{26,26,26} {8,8,8}",
+    // Over 64 bytes: array members are described to libffi as one opaque
+    // element each (see types::FfiStruct), in memory either way.
+    "-|{[65;1]}|{[65;1]} 6",
+    "-|{6,[20;26],1}|{6,[20;26],1} 6 {[100;1],8}",
+    "-|{[3;{1,[30;6]}],27}|{[3;{1,[30;6]}],27} 26",
+    "-|{[2;{[9;25]}],{[17;4]},28}|26 {[2;{[9;25]}],{[17;4]},28} {[9;26]}",
+    "1|6|6 {[9;26]} {[70;1],6}",
     // Registers run out: a two-word struct after five integers goes whole to
     // the stack; a ninth double spills.
     "-|8|6 6 6 6 6 {8,8} 6",

@@ -484,10 +484,11 @@ impl Declarations {
 
     /// Parses a type name (`const char *[4]`, `struct foo *`,
     /// `int (*)(int, ...)`) against this namespace. An undeclared struct or
-    /// union tag names an opaque record (not declared). An anonymous struct
-    /// or union may be defined in it (`struct { int a; } *`, as cffi
-    /// allows); a type name declares nothing, so it cannot define a tag or
-    /// an enum. Results are cached (up to 1,024 names, each of at most 256
+    /// union tag names an opaque record, an undeclared enum tag an enum
+    /// without values (`unsigned int`, as cffi guesses); neither is
+    /// declared. An anonymous struct or union may be defined in it
+    /// (`struct { int a; } *`, as cffi allows); a type name declares
+    /// nothing, so it cannot define a tag or an enum. Results are cached (up to 1,024 names, each of at most 256
     /// bytes).
     pub fn parse_type(&self, name: &str) -> Result<CType, ParseError> {
         if let Some(ty) = self

@@ -61,11 +61,11 @@ pub(crate) struct Namespace {
     pub parse_start: usize,
     /// `records.len()` after the last pruning.
     pub records_pruned: usize,
-    /// Opaque records that type names made for undeclared tags, by kind
-    /// and tag: each spelling of `struct foo` in a type name is the same
-    /// record. (Opaque, so they hold no cycles; not declared, so a later
-    /// definition of the tag makes its own record, equal by name.)
-    pub undeclared: Mutex<FastMap<(RecordKind, Box<str>), CType>>,
+    /// Opaque records and enums that type names made for undeclared tags,
+    /// by kind and tag: each spelling of `struct foo` in a type name is the
+    /// same record. (Opaque, so they hold no cycles; not declared, so a
+    /// later definition of the tag makes its own type, equal by name.)
+    pub undeclared: Mutex<FastMap<(TagKind, Box<str>), CType>>,
 }
 
 impl Namespace {

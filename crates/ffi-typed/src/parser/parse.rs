@@ -1157,35 +1157,31 @@ impl<'s, 'n> Parser<'s, 'n> {
         if let Some(entry) = self.ns().tags.get(&(kind, name)) {
             return Ok(entry.ty.clone());
         }
-        if kind == TagKind::Enum {
-            // `enum foo;`, or a mention of an enum not declared yet: an enum
-            // without enumerators, which cffi takes for `unsigned int` (with
-            // a warning when the type is used: `EnumType::is_opaque`).
-            let Some(ns) = self.ns_mut() else {
-                return Err(self.error(
-                    name_tok,
-                    format!("unknown enum '{name}' (a type name cannot declare an enum)"),
-                ));
-            };
-            let ty = CType::Enum(Arc::new(
+        // `enum foo;`, or a mention of an enum not declared yet: an enum
+        // without enumerators, which cffi takes for `unsigned int` (with a
+        // warning when the type is used: `EnumType::is_opaque`).
+        let opaque_enum = || {
+            CType::Enum(Arc::new(
                 EnumType::new(Some(name), Vec::new())
                     .expect("an enum without values is unsigned int"),
-            ));
-            ns.push_tag(kind, name, ty.clone());
-            return Ok(ty);
-        }
+            ))
+        };
         match self.ns_mut() {
             Some(ns) => {
-                let ty = ns.new_record(record_kind(kind), Some(name));
+                let ty = match kind {
+                    TagKind::Enum => opaque_enum(),
+                    _ => ns.new_record(record_kind(kind), Some(name)),
+                };
                 ns.push_tag(kind, name, ty.clone());
                 Ok(ty)
             }
             // A type name mentioning an undeclared tag gets an opaque record
-            // of that name (as in C, and as cffi does), the same one each
-            // time; it is not declared. Named records compare by kind and
-            // name, so it equals the one a later declaration makes.
+            // or enum of that name (as in C, and as cffi does), the same one
+            // each time; it is not declared. Named records and enums compare
+            // by kind and name, so it equals the one a later declaration
+            // makes.
             None => {
-                let key = (record_kind(kind), Box::<str>::from(name));
+                let key = (kind, Box::<str>::from(name));
                 let mut undeclared = self
                     .ns()
                     .undeclared
@@ -1193,7 +1189,10 @@ impl<'s, 'n> Parser<'s, 'n> {
                     .unwrap_or_else(|e| e.into_inner());
                 Ok(undeclared
                     .entry(key)
-                    .or_insert_with(|| CType::new_record(record_kind(kind), Some(name)))
+                    .or_insert_with(|| match kind {
+                        TagKind::Enum => opaque_enum(),
+                        _ => CType::new_record(record_kind(kind), Some(name)),
+                    })
                     .clone())
             }
         }

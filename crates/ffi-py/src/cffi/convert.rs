@@ -705,16 +705,12 @@ pub(crate) fn new_array_length(elem: &CType, init: &Bound<'_, PyAny>) -> PyResul
     if init.is_instance_of::<PyBytes>() && bytes_fill_array_of(elem) {
         return Ok(init.len()? + 1);
     }
-    if let CType::Scalar(s) = elem {
-        match char_kind(*s) {
-            CharKind::Wide => {
-                if let Ok(s) = init.cast::<PyString>() {
-                    let size = elem.size().map_err(crate::ground::errors::typed_error)?;
-                    return Ok(wide_units_of(s, size)?.len() + 1);
-                }
-            }
-            _ => {}
-        }
+    if let CType::Scalar(s) = elem
+        && char_kind(*s) == CharKind::Wide
+        && let Ok(s) = init.cast::<PyString>()
+    {
+        let size = elem.size().map_err(crate::ground::errors::typed_error)?;
+        return Ok(wide_units_of(s, size)?.len() + 1);
     }
     init.len().map_err(|_| {
         PyTypeError::new_err(format!(

@@ -34,9 +34,9 @@ with atheris.instrument_imports():
 # Each guard keeps the fuzzer off an open defect (issue "Misuse never
 # crashes"); set it to False once the fix is merged.
 KNOWN_DEFECTS = {
-    "buffer-outlives-release": True,  # item 1: ffi.buffer reads freed memory
-    "huge-raw-arrays": True,  # item 4: a struct with a huge array hangs
-    "buffer-past-end": True,  # item 7: ffi.buffer/memmove past an array's end
+    "buffer-outlives-release": False,  # item 1: fixed (a buffer holds its memory)
+    "huge-raw-arrays": False,  # item 4: fixed (compact descriptions, size limits)
+    "buffer-past-end": False,  # item 7: fixed (lengths checked against known ends)
 }
 
 ORDINARY = (

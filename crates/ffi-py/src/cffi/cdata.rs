@@ -530,6 +530,17 @@ impl CData {
                 self.cname()
             )));
         }
+        // A pointer into memory of known extent (from `new`, derived from
+        // it) is bounded by that memory's end.
+        if self.array_len().is_none()
+            && let Some(room) = super::buffer::known_room(self)?
+            && (stop as usize).saturating_mul(self.elem_size()?) > room
+        {
+            return Err(PyIndexError::new_err(format!(
+                "slice stop {stop} is past the end of the memory '{}' points into",
+                self.cname()
+            )));
+        }
         Ok((start, stop))
     }
 

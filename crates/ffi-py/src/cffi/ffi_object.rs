@@ -666,6 +666,18 @@ impl Ffi {
         let total = size
             .checked_mul(length)
             .ok_or_else(|| PyValueError::new_err("unpack(): length too large"))?;
+        // Memory of known extent (from `new`, or derived from it) bounds a
+        // pointer too; elsewhere the caller vouches for the length, as in C.
+        if let Some(room) = super::buffer::known_room(this)?
+            && total > room
+        {
+            return Err(PyIndexError::new_err(format!(
+                "unpack(): {length} items of '{elem}' need {total} bytes, the memory                  '{}' points into has {room}",
+                this.cname()
+            )));
+        }
+        // Held while the items are read and converted.
+        let _keep = this.owner();
         if let CType::Scalar(s) = &elem {
             match char_kind(*s) {
                 CharKind::Byte => {

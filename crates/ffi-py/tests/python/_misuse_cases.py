@@ -71,9 +71,6 @@ FINDING = {
     "release-during-call": "finding: ffi.release(p) while C runs with p as an argument "
                            "(from a callback) frees the memory under C: heap corruption, "
                            "abort (raw.Memory is held until the call returns)",
-    "owned-pointer-extent": "finding: p[i] of a pointer from new() is checked against the one "
-                            "item it owns, but ffi.unpack(p, n) and p[0:n] are not: they read "
-                            "past it (unpack(p, 100000) segfaults)",
     "include-conflict": "finding: include() of an FFI declaring a struct differently is "
                         "accepted, cffi raises FFIError",
     "huge-length": "finding: new('int[]', n) with n * size beyond Py_ssize_t raises "
@@ -316,7 +313,7 @@ ffi.string(ffi.cast("wchar_t *", p))
     case("unpack-null", 'ffi.unpack(ffi.cast("int *", 0), 2)', "RuntimeError"),
     case("unpack-str-length", 'ffi.unpack(ffi.new("int[3]"), "3")', "TypeError"),
     case("unpack-past-owned-pointer", 'ffi.unpack(ffi.new("int *", 1), 100000)', "IndexError",
-         ffi_py_only=True, xfail=FINDING["owned-pointer-extent"], valgrind=True),
+         ffi_py_only=True, valgrind=True),
     case("unpack-after-release", 'p = ffi.new("int[3]")\nffi.release(p)\nffi.unpack(p, 3)',
          "ValueError", ffi_py_only=True, valgrind=True),
 ]
@@ -821,7 +818,7 @@ p.inner = ffi.new("struct other_s *")[0]
 """, "TypeError"),
     case("delattr-field", 'p = ffi.new("struct pt *")\ndel p.x', "AttributeError"),
     case("slice-past-owned-pointer", 'p = ffi.new("int *", 1)\np[0:100000]', "IndexError",
-         ffi_py_only=True, xfail=FINDING["owned-pointer-extent"], valgrind=True),
+         ffi_py_only=True, valgrind=True),
     case("index-past-owned-pointer", 'ffi.new("int *", 1)[1]', "IndexError"),
     case("reversed-array", 'reversed(ffi.new("int[3]"))', "TypeError"),
     case("negate-cdata", '-ffi.cast("int", 1)', "TypeError"),

@@ -25,18 +25,19 @@ use crate::ground::small_ints;
 /// memory of each cdata passed as a pointer, so that neither Python code a
 /// later argument's conversion runs (an `__index__` calling `ffi.release`)
 /// nor another thread (the GIL is released during the call) frees it under
-/// C. Up to four are held without a heap allocation.
+/// C. The first is held without a heap allocation (one slot: every
+/// register call makes and drops one of these, most with nothing in it).
 #[derive(Default)]
 pub(crate) struct Temporaries {
-    first: [Option<Arc<Owned>>; 4],
+    first: Option<Arc<Owned>>,
     rest: Vec<Arc<Owned>>,
 }
 
 impl Temporaries {
     fn keep(&mut self, owned: Arc<Owned>) {
-        match self.first.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some(owned),
-            None => self.rest.push(owned),
+        match &self.first {
+            None => self.first = Some(owned),
+            Some(_) => self.rest.push(owned),
         }
     }
 }

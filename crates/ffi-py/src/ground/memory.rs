@@ -116,15 +116,19 @@ impl Owned {
     }
 
     /// How many bytes from `addr` on belong to this memory, when its extent
-    /// is known (0 if `addr` lies outside it); `None` for what has no
-    /// extent of its own (a handle's object, a library, a stream).
+    /// is known (0 if `addr` lies outside it, and for a handle, whose
+    /// address names an object rather than memory); `None` for what has no
+    /// extent of its own (a library, a stream).
     pub(crate) fn room_from(&self, addr: usize) -> Option<usize> {
         let len = match self {
             Owned::Memory { layout, .. } => layout.size(),
             Owned::Inline { len, .. } | Owned::Custom { len, .. } | Owned::Object { len, .. } => {
                 *len
             }
-            Owned::Handle(_) | Owned::Library { .. } | Owned::CFile(_) => return None,
+            // A handle's address names an object: no byte of it is ffi_py's
+            // to show.
+            Owned::Handle(_) => return Some(0),
+            Owned::Library { .. } | Owned::CFile(_) => return None,
         };
         let start = self.addr();
         Some(match addr.checked_sub(start) {

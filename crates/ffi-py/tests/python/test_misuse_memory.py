@@ -294,3 +294,19 @@ def test_big_struct_by_value_from_partial_initializer_is_zero_filled(ffi, helper
     out = lib.helper_big_scale({"i": 7}, 2.0)
     assert (list(out.d), out.i) == ([0.0, 0.0, 0.0], -7)
     assert ffi.unpack(out.tag, 5) == b"S\0\0\0\0"
+
+
+# A handle's address names a Python object; its bytes are not memory to
+# show or write (found by the Python API fuzz target: buffer(handle, 2**32)
+# read far past the object).
+
+
+@pytest.mark.ffi_py_only  # cffi lets C-level access through a handle happen
+@pytest.mark.valgrind
+def test_handle_bytes_are_not_memory(ffi):
+    h = ffi.new_handle(object())
+    with pytest.raises(ValueError):
+        ffi.buffer(h, 4096)
+    with pytest.raises(ValueError):
+        ffi.memmove(h, b"x" * 64, 64)
+    assert ffi.from_handle(h) is not None

@@ -274,6 +274,32 @@ struct StructInner {
     ffi: OnceLock<FfiStruct>,
 }
 
+/// Types nest (a struct of a struct of ...), and dropping the outermost
+/// would drop the others recursively, a stack frame per level: a nesting
+/// deep enough, which a program may build, would overflow the stack. The
+/// parts only this struct holds are taken out and dropped in a loop.
+impl Drop for StructInner {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.fields);
+        while let Some(ty) = pending.pop() {
+            match ty {
+                Type::Struct(StructType(inner)) => {
+                    if let Ok(mut inner) = Arc::try_unwrap(inner) {
+                        // Dropped here with no fields left: no recursion.
+                        pending.append(&mut inner.fields);
+                    }
+                }
+                Type::Array(ArrayType(inner)) => {
+                    if let Ok((element, _)) = Arc::try_unwrap(inner) {
+                        pending.push(element);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl StructType {
     /// A struct of `fields` laid out as C lays out a struct without
     /// `#pragma pack`: each field at the next multiple of its alignment, the
@@ -653,6 +679,28 @@ mod tests {
         ));
         assert!(StructType::memory_only(AggregateKind::Union, 6, 4).is_err());
         assert!(StructType::memory_only(AggregateKind::Union, 6, 3).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_types_drop_without_recursion() {
+        // On a thread with a small stack, where dropping 200,000 levels
+        // recursively would overflow it.
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut t = Type::I8;
+                for i in 0..200_000 {
+                    t = if i % 2 == 0 {
+                        Type::Struct(StructType::new([t]).unwrap())
+                    } else {
+                        Type::Array(ArrayType::new(t, 1).unwrap())
+                    };
+                }
+                drop(t);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -45,8 +45,6 @@ DECLS = """
 # Differences from cffi (or crashes) this suite found that the nine issue
 # items do not cover; their cases are xfail until fixed.
 FINDING = {
-    "deep-raw-struct": "finding: 100,000 raw.Structs nested one in another overflow the "
-                       "stack (recursion since the compact description of large structs)",
     "redefined-tag": "finding: a struct defined twice differently raises FFIError, cffi CDefError",
     "recursive-struct": "finding: a struct containing itself raises CDefError, cffi "
                         "NotImplementedError",
@@ -870,7 +868,7 @@ t = raw.i8
 for _ in range(100000):
     t = raw.Struct([t])
 del t
-""", None, timeout=60, xfail=FINDING["deep-raw-struct"]),
+""", None, timeout=60),
     raw_case("array-negative-length", 'raw.Array("i32", -1)', "(ValueError, OverflowError)"),
     raw_case("array-huge", 'raw.Array("i64", 2**62)', "(ValueError, OverflowError)"),
     raw_case("array-of-void", 'raw.Array("void", 2)', "(ValueError, TypeError)"),

@@ -7,12 +7,14 @@
 //! is accepted where another declared the same type.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use ffi_raw::CScalar;
 use ffi_typed::{CType, FunctionType, IntLayout, RecordKind};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
@@ -33,7 +35,9 @@ pub struct PyCType {
     /// For a struct or union, or a pointer to one: its number members, for
     /// `cdata.name` without looking the name up as text (made on first use,
     /// once the record is complete).
-    members: OnceLock<Box<[NumberMember]>>,
+    /// A `PyOnceLock`: its initialiser interns strings, so a thread waiting
+    /// for it must not hold the interpreter.
+    members: PyOnceLock<Box<[NumberMember]>>,
     /// For a pointer to or an array of numbers: how an item is stored, for
     /// `p[i]` without the general conversion.
     pub(crate) item_number: Option<NumberKind>,
@@ -175,7 +179,7 @@ impl PyCType {
             ty: ty.clone(),
             size: ty.size().ok(),
             cname: cffi_spelling(ty),
-            members: OnceLock::new(),
+            members: PyOnceLock::new(),
             item_number: match ty {
                 CType::Pointer(item) | CType::Array(item, _) => NumberKind::of(item),
                 _ => None,
@@ -188,7 +192,7 @@ impl PyCType {
     /// (members that are not bitfields, not inside anonymous members);
     /// empty for other types and for records not yet complete.
     pub(crate) fn number_members(&self, py: Python<'_>) -> &[NumberMember] {
-        if let Some(members) = self.members.get() {
+        if let Some(members) = self.members.get(py) {
             return members;
         }
         let record = match &self.ty {
@@ -203,7 +207,7 @@ impl PyCType {
         let Some(body) = record.body() else {
             return &[];
         };
-        self.members.get_or_init(|| {
+        self.members.get_or_init(py, || {
             body.fields
                 .iter()
                 .filter(|f| f.bits.is_none())
@@ -300,12 +304,17 @@ pub(crate) fn ctype_object(py: Python<'_>, ty: &CType) -> PyResult<Py<PyCType>> 
         return Ok(found.clone_ref(py));
     }
     let object = Py::new(py, PyCType::new(ty))?;
-    let mut table = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = table
-        .get_or_insert_with(FxHashMap::default)
-        .entry(key)
-        .or_insert(object);
-    Ok(entry.clone_ref(py))
+    let (interned, spare) = {
+        let mut table = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+        match table.get_or_insert_with(FxHashMap::default).entry(key) {
+            // Another thread made it meanwhile: theirs is the one.
+            Entry::Occupied(found) => (found.get().clone_ref(py), Some(object)),
+            Entry::Vacant(slot) => (slot.insert(object).clone_ref(py), None),
+        }
+    };
+    // Released unlocked: a release may run Python code.
+    drop(spare);
+    Ok(interned)
 }
 
 /// A type's name as cffi spells it: C's spelling, with the stars of a

@@ -211,14 +211,7 @@ fn bench_venv(sh: &Shell) -> Result<python::Venv> {
     step("bench venv: cffi, matplotlib and the new wheel");
     let venv = python::Venv::reuse(sh, "bench", || python::newest(sh))?;
     venv.require(sh, &["cffi", "setuptools", "matplotlib"])?;
-    venv.pip_install(
-        sh,
-        &[
-            "--force-reinstall".as_ref(),
-            "--no-deps".as_ref(),
-            wheel.as_os_str(),
-        ],
-    )?;
+    venv.install_wheel(sh, &wheel)?;
     Ok(venv)
 }
 

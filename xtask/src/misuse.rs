@@ -56,14 +56,7 @@ fn venv(sh: &Shell, interpreters: &[Interpreter], wheel: &Path) -> Result<Venv> 
         .ok_or("the misuse checks need CPython 3.12 or 3.13 (atheris's wheels)")?;
     let venv = Venv::reuse(sh, "misuse", || Ok(interpreter.clone()))?;
     venv.require(sh, &[PYTEST, ATHERIS])?;
-    venv.pip_install(
-        sh,
-        &[
-            "--force-reinstall".as_ref(),
-            "--no-deps".as_ref(),
-            wheel.as_os_str(),
-        ],
-    )?;
+    venv.install_wheel(sh, wheel)?;
     Ok(venv)
 }
 

@@ -216,6 +216,19 @@ impl Venv {
         Ok(())
     }
 
+    /// Installs the freshly built `wheel` over whatever ffi_py this venv
+    /// had (same version, new build), leaving its dependencies alone.
+    pub fn install_wheel(&self, sh: &Shell, wheel: &Path) -> Result {
+        self.pip_install(
+            sh,
+            &[
+                "--force-reinstall".as_ref(),
+                "--no-deps".as_ref(),
+                wheel.as_os_str(),
+            ],
+        )
+    }
+
     /// Installs `requirements` unless this venv already has exactly this
     /// list (recorded in the venv after a successful install).
     pub fn require(&self, sh: &Shell, requirements: &[&str]) -> Result {

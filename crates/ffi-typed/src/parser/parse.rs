@@ -815,17 +815,22 @@ impl<'s, 'n> Parser<'s, 'n> {
                 }
                 _ => self.declare(name, ty, specs.typedef)?,
             }
-            let sep = self.peek();
-            match sep.kind {
-                Tok::P(P::Comma) => {
-                    self.bump();
-                }
-                Tok::P(P::Semi) => {
-                    self.bump();
-                    return Ok(());
-                }
-                _ => return Err(self.error(sep, "expected ';' after declaration")),
+            if !self.more_declarators()? {
+                return Ok(());
             }
+        }
+    }
+
+    /// After a declarator: `,` (another follows: true) or `;` (the
+    /// declaration ends: false), consumed; anything else is an error.
+    fn more_declarators(&mut self) -> PResult<bool> {
+        let sep = self.peek();
+        match sep.kind {
+            Tok::P(P::Comma) | Tok::P(P::Semi) => {
+                self.bump();
+                Ok(sep.kind == Tok::P(P::Comma))
+            }
+            _ => Err(self.error(sep, "expected ';' after declaration")),
         }
     }
 
@@ -880,16 +885,8 @@ impl<'s, 'n> Parser<'s, 'n> {
                 )))),
             };
             self.define(name, Symbol::Typedef(ty))?;
-            let sep = self.peek();
-            match sep.kind {
-                Tok::P(P::Comma) => {
-                    self.bump();
-                }
-                Tok::P(P::Semi) => {
-                    self.bump();
-                    return Ok(());
-                }
-                _ => return Err(self.error(sep, "expected ';' after declaration")),
+            if !self.more_declarators()? {
+                return Ok(());
             }
         }
     }
